@@ -1,0 +1,69 @@
+"""Evaluate SLO thresholds (k6 syntax, parsed by ``harness.thresholds``) against a run's metrics.
+
+In: ``Threshold`` list and ``Metrics``.  Out: one ``SloResult`` per threshold (value, pass) and
+``latency_limit_ms``, the latency bound that defines goodput.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from harness.analysis.metrics import Metrics
+from harness.thresholds import METRICS, Threshold
+
+
+@dataclass(frozen=True)
+class SloResult:
+    metric: str
+    expression: str
+    value: float | None
+    passed: bool
+    aggregation: str
+    limit: float
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["pass"] = out.pop("passed")
+        return out
+
+
+def value_of(threshold: Threshold, metrics: Metrics) -> float | None:
+    """The aggregate a threshold compares (None when there is no data)."""
+    kind = METRICS[threshold.metric][0]
+    if kind == "gauge":
+        return metrics.gauges.get(threshold.metric)
+    if kind == "counter":
+        count = metrics.gauges.get(threshold.metric)
+        if threshold.aggregation == "count" or count is None:
+            return count
+        start, end = metrics.window_s
+        return count / max(end - start, 1e-9)
+    series = metrics.series[threshold.metric].dropna()
+    if series.empty:
+        return None
+    arr = series.to_numpy(dtype=float)
+    agg = threshold.aggregation
+    if agg == "rate":
+        return float(arr.mean())
+    if agg == "p":
+        return float(np.percentile(arr, threshold.percentile))
+    return float({"avg": np.mean, "min": np.min, "max": np.max, "med": np.median}[agg](arr))
+
+
+def evaluate(thresholds: list[Threshold], metrics: Metrics) -> list[SloResult]:
+    """Every threshold with its measured value and verdict."""
+    out = []
+    for th in thresholds:
+        value = value_of(th, metrics)
+        value = None if value is None else round(value, 6)
+        out.append(SloResult(th.metric, th.expression, value, th.holds(value), th.label, th.limit))
+    return out
+
+
+def latency_limit_ms(thresholds: list[Threshold]) -> float | None:
+    """The tightest upper bound on ``latency_ms`` among the SLOs (defines goodput), if any."""
+    limits = [t.limit for t in thresholds if t.metric == "latency_ms" and t.op in ("<", "<=")]
+    return min(limits) if limits else None

@@ -1,0 +1,127 @@
+"""The ``kibench`` command line (a thin typer app).
+
+In: argv.  Out: exit codes per DESIGN.md (0 pass, 1 SLO failed, 2 bad input, 3 platform error,
+130 interrupted).  A ``HarnessError`` prints its message (what, where, how to fix), never a traceback.
+
+    kibench run FILE [--set path=VALUE]... [--results DIR]
+    kibench validate FILE [--set ...]
+    kibench schema
+    kibench report RUN_DIR
+    kibench serve [--port N] [--device-time-ms MS] [--cold-start-s S]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from harness.errors import EXIT_BAD_INPUT, HarnessError
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Load and resilience benchmarks for inference services."
+)
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a scenario field: path.to.field=VALUE (VALUE is YAML). Repeatable."),
+]
+
+
+@app.command()
+def run(
+    file: Annotated[Path, typer.Argument(help="Scenario YAML file")],
+    set_: SetOpt = None,
+    results: Annotated[Path, typer.Option("--results", help="Folder for run folders")] = Path("results"),
+) -> None:
+    """Run a scenario and write results/<run-id>/; exit 0 when every SLO holds, 1 when one fails."""
+    from harness.run import exit_code_name, run_scenario
+    from harness.scenario import load_scenario
+
+    scenario = load_scenario(file, set_ or [])
+    outcome = run_scenario(scenario, results, console)
+    if outcome.summary is not None:
+        for slo in outcome.summary["slos"]:
+            mark = "pass" if slo["pass"] else "FAIL"
+            console.print(f"  {mark}  {slo['metric']} {slo['expression']}  (value {slo['value']})")
+    if outcome.error:
+        err_console.print(f"error: {outcome.error}")
+    console.print(f"run folder: {outcome.run_dir}")
+    console.print(f"verdict: {exit_code_name(outcome.exit_code)} (exit {outcome.exit_code})")
+    raise typer.Exit(outcome.exit_code)
+
+
+@app.command()
+def validate(file: Annotated[Path, typer.Argument(help="Scenario YAML file")], set_: SetOpt = None) -> None:
+    """Validate a scenario file; exit 2 naming the field when it is wrong."""
+    from harness.scenario import load_scenario
+
+    scenario = load_scenario(file, set_ or [])
+    console.print(f"{file}: valid scenario {scenario.name!r} ({scenario.load.duration_s:g}s of load)")
+
+
+@app.command()
+def schema() -> None:
+    """Print the scenario file's JSON Schema."""
+    from harness.scenario import json_schema
+
+    sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
+
+
+@app.command()
+def report(run_dir: Annotated[Path, typer.Argument(help="A run folder, e.g. results/<run-id>")]) -> None:
+    """Rebuild summary.json, report.md and plots from a run folder's files alone."""
+    from harness.analysis import analyze
+    from harness.report import build_report
+
+    summary, code = analyze(run_dir)
+    for path in build_report(run_dir):
+        console.print(f"wrote {path}")
+    console.print(f"verdict: {summary['verdict']} (exit {code})")
+    raise typer.Exit(code)
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option(envvar="KIBENCH_PORT")] = 8000,
+    host: Annotated[str, typer.Option(envvar="KIBENCH_HOST")] = "127.0.0.1",
+    replica: Annotated[str, typer.Option(envvar="KIBENCH_REPLICA")] = "replica-0",
+    device_time_ms: Annotated[float, typer.Option(envvar="KIBENCH_DEVICE_TIME_MS")] = 50.0,
+    cold_start_s: Annotated[float, typer.Option(envvar="KIBENCH_COLD_START_S")] = 0.0,
+    grace_s: Annotated[float, typer.Option(envvar="KIBENCH_GRACE_S")] = 30.0,
+) -> None:
+    """Serve the reference inference service (one replica)."""
+    from harness.service.app import ServiceConfig
+    from harness.service.server import serve as _serve
+
+    _serve(
+        ServiceConfig(replica=replica, device_time_ms=device_time_ms, cold_start_s=cold_start_s), host, port, grace_s
+    )
+
+
+def main() -> None:
+    """Console-script entry: map HarnessError to its exit code without a traceback."""
+    try:
+        app(standalone_mode=False)
+    except HarnessError as exc:
+        err_console.print(f"error: {exc}")
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.BadParameter, typer.Abort) as exc:
+        err_console.print(f"error: {exc}")
+        sys.exit(EXIT_BAD_INPUT)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(EXIT_BAD_INPUT)
+        raise
+    sys.exit(0)

@@ -1,0 +1,76 @@
+"""The one error tree of kibench; every class carries the process exit code it maps to.
+
+In: raised anywhere in the harness.  Out: ``cli.main`` prints ``str(error)`` (never a traceback)
+and exits with ``error.exit_code``.
+
+    HarnessError (3)
+    ├── InputError (2)                 bad input a user can fix
+    │   ├── ScenarioError (2)          scenario file: names file, field path and fix
+    │   └── ThresholdError (2)         an SLO expression that does not parse
+    ├── PlatformError (3)              the platform or infrastructure failed
+    │   └── PlatformTimeout (3)        the platform did not get ready in time
+    ├── LoadError (3)                  the load process failed
+    ├── RunFolderError (2)             a run folder is missing files or has the wrong schema
+    └── Interrupted (130)              SIGINT/SIGTERM; partial results are kept
+
+Exit code 1 (an SLO failed) is a verdict, not an error: it is returned, not raised.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_SLO_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_PLATFORM = 3
+EXIT_INTERRUPTED = 130
+
+
+class HarnessError(Exception):
+    """Root of every error a user can cause or meet."""
+
+    exit_code: int = EXIT_PLATFORM
+
+
+class InputError(HarnessError):
+    """Bad input (a file, a flag, a field); the message says what, where and how to fix it."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class ScenarioError(InputError):
+    """A scenario file that cannot be read or does not validate."""
+
+    def __init__(self, path: str, field: str, problem: str) -> None:
+        self.path, self.field, self.problem = path, field, problem
+        where = f"{path}: {field}" if field else path
+        super().__init__(f"{where}: {problem}")
+
+
+class ThresholdError(InputError):
+    """An SLO threshold expression that does not parse or does not fit its metric."""
+
+
+class PlatformError(HarnessError):
+    """The platform (local daemon or cluster) failed or refused an operation."""
+
+    exit_code = EXIT_PLATFORM
+
+
+class PlatformTimeout(PlatformError):
+    """The platform did not reach the expected state in time."""
+
+
+class LoadError(HarnessError):
+    """The load-generator process failed."""
+
+    exit_code = EXIT_PLATFORM
+
+
+class RunFolderError(InputError):
+    """A run folder that is missing, incomplete or of another schema_version."""
+
+
+class Interrupted(HarnessError):
+    """The run was interrupted by a signal; partial results were kept."""
+
+    exit_code = EXIT_INTERRUPTED

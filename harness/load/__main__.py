@@ -1,0 +1,5 @@
+"""``python -m harness.load``: run one load process (see process.py)."""
+
+from harness.load.process import main
+
+main()

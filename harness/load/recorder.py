@@ -1,0 +1,101 @@
+"""Per-request recording: one row per request, streamed to Parquet parts in bounded batches.
+
+In: ``record(...)`` calls from Locust's request event (our users and any user's own locustfile).
+Out: ``<out_dir>/requests.parquet/<worker>-<part>.parquet`` files (a Parquet dataset folder), a row
+group written every ``flush()``, a new part every ``part_rotate_s`` so that a hard kill loses at most
+the open part; plus a 10-second sliding window for live progress.  Memory is bounded by the rows
+of one flush interval plus the window.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+SCHEMA = pa.schema(
+    [
+        ("t_intended_s", pa.float64()),
+        ("t_sent_s", pa.float64()),
+        ("latency_ms", pa.float64()),
+        ("latency_raw_ms", pa.float64()),
+        ("ttft_ms", pa.float64()),
+        ("status", pa.int32()),
+        ("ok", pa.bool_()),
+        ("error", pa.string()),
+        ("bytes_out", pa.int64()),
+        ("tokens_out", pa.int64()),
+        ("replica", pa.string()),
+        ("phase", pa.string()),
+        ("worker", pa.string()),
+    ]
+)
+_NAMES = SCHEMA.names
+WINDOW_S = 10.0
+
+
+class Recorder:
+    """Buffers rows and writes them as Parquet row groups."""
+
+    def __init__(self, out_dir: str, worker: str, part_rotate_s: float = 60.0) -> None:
+        self.dir = os.path.join(out_dir, "requests.parquet")
+        os.makedirs(self.dir, exist_ok=True)
+        self.worker = worker
+        self.part_rotate_s = part_rotate_s
+        self._cols: dict[str, list[Any]] = {n: [] for n in _NAMES}
+        self._writer: pq.ParquetWriter | None = None
+        self._part = 0
+        self._part_opened = 0.0
+        self.window: deque[tuple[float, float, bool]] = deque()  # (t_done_s, latency_ms, ok)
+        self.total = self.ok = self.errors = 0
+        # pyarrow initialises lazily (~0.3 s on the first table); pay that before the load starts,
+        # not in the middle of it where it would stall the gevent loop and show up as send lag.
+        pq.write_table(pa.Table.from_pydict(self._cols, schema=SCHEMA), pa.BufferOutputStream())
+
+    def record(self, row: dict[str, Any]) -> None:
+        """Add one request row (keys: the SCHEMA names; missing ones are null)."""
+        cols = self._cols
+        for name in _NAMES:
+            cols[name].append(row.get(name))
+        self.total += 1
+        ok = bool(row.get("ok"))
+        self.ok += ok
+        self.errors += not ok
+        done = (row.get("t_sent_s") or 0.0) + (row.get("latency_raw_ms") or 0.0) / 1000.0
+        self.window.append((done, float(row.get("latency_ms") or 0.0), ok))
+
+    def recent(self, now_s: float) -> list[tuple[float, float, bool]]:
+        """Rows completed in the last 10 s (drops older ones)."""
+        while self.window and self.window[0][0] < now_s - WINDOW_S:
+            self.window.popleft()
+        return list(self.window)
+
+    def flush(self) -> int:
+        """Write buffered rows as one row group; returns the number written."""
+        n = len(self._cols["t_sent_s"])
+        if n == 0:
+            return 0
+        table = pa.Table.from_pydict(self._cols, schema=SCHEMA)
+        self._cols = {name: [] for name in _NAMES}
+        now = time.monotonic()
+        if self._writer is not None and now - self._part_opened >= self.part_rotate_s:
+            self._writer.close()
+            self._writer = None
+        if self._writer is None:
+            path = os.path.join(self.dir, f"{self.worker}-{self._part:05d}.parquet")
+            self._writer = pq.ParquetWriter(path, SCHEMA)
+            self._part += 1
+            self._part_opened = now
+        self._writer.write_table(table)
+        return n
+
+    def close(self) -> None:
+        """Flush and finish the open part (a readable file)."""
+        self.flush()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None

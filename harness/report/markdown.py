@@ -1,0 +1,50 @@
+"""``report.md``: verdict, SLO table, metrics table and plots of one run.
+
+In: the summary dict (summary.json) and plot paths relative to the run folder.  Out: Markdown text.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.3f}".rstrip("0").rstrip(".") if abs(value) < 1e6 else f"{value:,.0f}"
+    return str(value)
+
+
+def render_markdown(summary: dict[str, Any], plots: list[Path]) -> str:
+    m = summary["metrics"]
+    lines = [
+        f"# kibench run `{summary['run_id']}`",
+        "",
+        f"- scenario: **{summary['scenario']}** on platform **{summary['platform']}**, started {summary['started_at']}",
+        f"- verdict: **{summary['verdict'].upper()}**" + ("" if summary.get("complete") else " (run incomplete)"),
+        "",
+        "## SLOs",
+        "",
+        "| metric | threshold | value | result |",
+        "|---|---|---|---|",
+    ]
+    for slo in summary["slos"]:
+        result = "pass" if slo["pass"] else "**FAIL**"
+        lines.append(f"| {slo['metric']} | `{slo['expression']}` | {_fmt(slo['value'])} | {result} |")
+    if not summary["slos"]:
+        lines.append("| – | no SLOs in the scenario | – | – |")
+    lines += ["", "## Metrics", "", "| metric | value |", "|---|---|"]
+    for key, value in m.items():
+        if not isinstance(value, dict):
+            lines.append(f"| {key} | {_fmt(value)} |")
+    lines += ["", "| latency (ms) | " + " | ".join(m["latency_ms"]) + " |", "|---" * (len(m["latency_ms"]) + 1) + "|"]
+    for key in ("latency_ms", "latency_raw_ms", "send_lag_ms"):
+        lines.append(f"| {key} | " + " | ".join(_fmt(v) for v in m[key].values()) + " |")
+    if summary.get("warnings"):
+        lines += ["", "## Warnings", ""] + [f"- {w}" for w in summary["warnings"]]
+    lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.as_posix()})" for p in plots]
+    env = summary.get("environment", {})
+    lines += ["", "## Environment", ""] + [f"- {k}: {v}" for k, v in env.items()]
+    return "\n".join(lines) + "\n"

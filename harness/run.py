@@ -1,0 +1,207 @@
+"""Orchestrate one run: the only module that knows the pipeline's order.
+
+In: a validated ``Scenario`` and a results folder.  Out: ``results/<run-id>/`` (DESIGN.md's run
+folder) and a ``RunOutcome`` with the exit code: 0 SLOs met, 1 an SLO failed, 3 platform/load
+failure, 130 interrupted.
+
+Order: write scenario.yaml + run.json → deploy the platform → start the observer (timeline, events)
+→ start the load process and show progress → stop load, observer, platform (always, in ``finally``)
+→ analysis (summary.json) → report.  SIGINT/SIGTERM interrupt any step before clean-up; clean-up
+itself cannot be interrupted, and whatever was recorded is analysed and reported.
+"""
+
+from __future__ import annotations
+
+import json
+import platform as pyplatform
+import secrets
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from harness.analysis import analyze
+from harness.errors import EXIT_INTERRUPTED, HarnessError, Interrupted, LoadError
+from harness.load.config import config_from_spec
+from harness.load.launcher import LoadProcess
+from harness.load.shapes import segments_for
+from harness.model import SCHEMA_VERSION, Platform, RunFiles
+from harness.observe import Observer
+from harness.platform import create_platform
+from harness.progress import Progress
+from harness.report import build_report
+from harness.scenario import Scenario, dump
+
+_PACKAGES = ("kibench", "locust", "chaostoolkit", "chaostoolkit-lib", "kubernetes", "pandas", "pyarrow")
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_dir: Path
+    exit_code: int
+    summary: dict[str, Any] | None
+    error: str | None = None
+
+
+def environment() -> dict[str, str]:
+    """Versions and machine facts recorded in every run (summary.json ``environment``)."""
+    env = {"python": pyplatform.python_version(), "os": pyplatform.platform(), "machine": pyplatform.machine()}
+    for name in _PACKAGES:
+        try:
+            env[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            env[name] = "not installed"
+    return env
+
+
+def new_run_id(scenario: Scenario, started: datetime) -> str:
+    return f"{started:%Y%m%d-%H%M%S}-{scenario.name}-{secrets.token_hex(2)}"
+
+
+class _Signals:
+    """SIGINT/SIGTERM raise ``Interrupted`` once, except while clean-up runs."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self.shielded = False
+        self._old: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        first = self.received is None
+        self.received = signum
+        if first and not self.shielded:
+            raise Interrupted(f"interrupted by {signal.Signals(signum).name}; partial results were kept")
+
+    @contextmanager
+    def installed(self) -> Iterator[_Signals]:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._old[sig] = signal.signal(sig, self._handle)
+        try:
+            yield self
+        finally:
+            for sig, old in self._old.items():
+                signal.signal(sig, old)
+
+
+def run_scenario(scenario: Scenario, results_dir: str | Path, console: Console | None = None) -> RunOutcome:
+    """Run the scenario end to end; never leaves a process behind."""
+    console = console or Console(stderr=False)
+    t0 = time.monotonic()
+    started = datetime.now(UTC)
+    run_id = new_run_id(scenario, started)
+    files = RunFiles(Path(results_dir) / run_id)
+    files.root.mkdir(parents=True, exist_ok=False)
+    files.logs.mkdir()
+    files.scenario.write_text(dump(scenario), encoding="utf-8")
+    meta = {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "scenario": scenario.name,
+        "platform": scenario.platform.kind,
+        "started_at": started.isoformat(timespec="seconds"),
+        "t0_monotonic": t0,
+        "environment": environment(),
+        "complete": False,
+    }
+    _write_meta(files, meta)
+    console.print(f"run {run_id}: deploying on the {scenario.platform.kind} platform", highlight=False)
+    platform = create_platform(scenario, t0_monotonic=t0, log_dir=str(files.logs))
+    signals = _Signals()
+    error: HarnessError | None = None
+    with signals.installed():
+        try:
+            _execute(scenario, platform, files, t0, console)
+        except HarnessError as exc:
+            error = exc
+        finally:
+            signals.shielded = True
+        if signals.received is not None and not isinstance(error, Interrupted):
+            error = Interrupted(f"interrupted by {signal.Signals(signals.received).name}; partial results were kept")
+        meta["complete"] = error is None
+        meta["error"] = None if error is None else str(error)
+        _write_meta(files, meta)
+        summary, code = _analyze_and_report(files, console)
+    if error is not None:
+        return RunOutcome(files.root, error.exit_code, summary, str(error))
+    return RunOutcome(files.root, code, summary)
+
+
+def _execute(scenario: Scenario, platform: Platform, files: RunFiles, t0: float, console: Console) -> None:
+    observer: Observer | None = None
+    load: LoadProcess | None = None
+    try:
+        deployment = platform.deploy()
+        observer = Observer(platform, files, t0)
+        observer.start()
+        observer.log("deployed", target_url=deployment.target_url, platform=deployment.platform_kind)
+        config = config_from_spec(scenario.load, deployment.target_url, str(files.root), t0)
+        load = LoadProcess(config, str(files.logs / "load.log"), _load_events(observer, scenario))
+        load.start()
+        console.print(f"load: {scenario.load.duration_s:g}s against {deployment.target_url}", highlight=False)
+        with Progress(console, f"kibench {scenario.name}") as progress:
+            while load.poll() is None:
+                progress.update(load.latest, observer.last_state)
+                time.sleep(0.25)
+        code = load.wait(timeout_s=5)
+        if code not in (0, None):
+            raise LoadError(f"the load process exited with code {code}; see {files.logs / 'load.log'}")
+    finally:
+        # Clean-up order: stop sending, record the last state, then stop the platform.
+        if load is not None:
+            load.stop()
+        if observer is not None:
+            observer.stop()
+        platform.teardown()
+
+
+def _load_events(observer: Observer, scenario: Scenario) -> Any:
+    segments = segments_for(scenario.load)
+
+    def on_line(msg: dict[str, Any]) -> None:
+        kind = msg.get("event")
+        if kind == "load_start":
+            start = float(msg["t_s"])
+            observer.log("load_start", at_s=start, duration_s=msg.get("duration_s"))
+            for seg in segments:
+                observer.log(
+                    "load_phase",
+                    phase=seg.phase,
+                    start_s=round(start + seg.start_s, 6),
+                    end_s=round(start + seg.end_s, 6),
+                    start_rps=seg.start_rps,
+                    end_rps=seg.end_rps,
+                )
+        elif kind == "load_end":
+            observer.log("load_end", at_s=float(msg["t_s"]), requests=msg.get("requests"), dropped=msg.get("dropped"))
+
+    return on_line
+
+
+def _analyze_and_report(files: RunFiles, console: Console) -> tuple[dict[str, Any] | None, int]:
+    try:
+        summary, code = analyze(files.root)
+        build_report(files.root)
+    except HarnessError as exc:
+        console.print(f"analysis failed: {exc}", highlight=False)
+        return None, exc.exit_code
+    return summary, code
+
+
+def _write_meta(files: RunFiles, meta: dict[str, Any]) -> None:
+    files.run_meta.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+
+
+def exit_code_name(code: int) -> str:
+    return {0: "pass", 1: "SLO failed", 2: "bad input", 3: "platform error", EXIT_INTERRUPTED: "interrupted"}.get(
+        code, f"exit {code}"
+    )
+
+
+__all__ = ["RunOutcome", "environment", "exit_code_name", "run_scenario"]

@@ -1,0 +1,109 @@
+"""SLO thresholds in k6 syntax: parse, check against the metric catalogue, evaluate.
+
+In: expressions such as ``p(95) < 800``, ``avg < 200``, ``max <= 2000``, ``rate < 0.01``, ``value < 60``,
+keyed by a metric name from ``METRICS``.  Out: ``Threshold`` (parsed) and ``Threshold.holds(value)``.
+
+Metric kinds follow k6: a *trend* (one value per request; aggregations avg, min, med, max, p(N)),
+a *rate* (share of requests for which something is true; aggregation ``rate``), a *counter*
+(aggregations ``count`` and ``rate`` per second) and a *gauge* (one number for the run; ``value``).
+This module is a shared leaf: the scenario validates with it, analysis evaluates with it.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from harness.errors import ThresholdError
+
+MetricKind = Literal["trend", "rate", "counter", "gauge"]
+
+#: Every metric an SLO may name, with its kind and a one-line meaning (README's metric table).
+METRICS: dict[str, tuple[MetricKind, str]] = {
+    "latency_ms": ("trend", "request latency from the intended send time (corrected for coordinated omission)"),
+    "latency_raw_ms": ("trend", "request latency from the actual send time"),
+    "send_lag_ms": ("trend", "actual send time minus intended send time"),
+    "errors": ("rate", "share of requests that failed (non-2xx or transport error)"),
+    "requests": ("counter", "requests completed (count) and per second (rate)"),
+    "error_rate": ("gauge", "share of requests that failed"),
+    "availability": ("gauge", "share of requests that succeeded"),
+    "throughput_rps": ("gauge", "completed requests per second"),
+    "goodput_rps": ("gauge", "successful requests per second within the latency SLO"),
+    "achieved_rate_ratio": ("gauge", "achieved / requested arrival rate"),
+    "dropped_arrivals": ("gauge", "arrivals the concurrency cap could not start"),
+    "peak_ready_replicas": ("gauge", "highest number of Ready replicas seen"),
+    "replica_seconds": ("gauge", "integral of Ready replicas over the run"),
+}
+
+AGGREGATIONS: dict[MetricKind, tuple[str, ...]] = {
+    "trend": ("avg", "min", "med", "max", "p(N)"),
+    "rate": ("rate",),
+    "counter": ("count", "rate"),
+    "gauge": ("value",),
+}
+
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "===": operator.eq,
+    "!=": operator.ne,
+}
+
+_EXPR = re.compile(
+    r"^\s*(?P<agg>avg|min|med|max|count|rate|value|p\(\s*(?P<pct>\d+(?:\.\d+)?)\s*\))"
+    r"\s*(?P<op><=|>=|===|==|!=|<|>)\s*(?P<num>[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*$"
+)
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """One parsed threshold: ``aggregation op limit`` on ``metric``."""
+
+    metric: str
+    expression: str
+    aggregation: str  # avg|min|med|max|count|rate|value|p
+    percentile: float | None  # set when aggregation == "p"
+    op: str
+    limit: float
+
+    def holds(self, value: float | None) -> bool:
+        """True when the measured value satisfies the threshold; a missing value never does."""
+        if value is None or value != value:  # None or NaN
+            return False
+        return _OPS[self.op](value, self.limit)
+
+    @property
+    def label(self) -> str:
+        """Short name of the aggregate, e.g. ``p(95)``."""
+        return f"p({self.percentile:g})" if self.aggregation == "p" else self.aggregation
+
+
+def parse(metric: str, expression: str) -> Threshold:
+    """Parse one k6 threshold expression for ``metric``; raise ThresholdError with the fix."""
+    if metric not in METRICS:
+        known = ", ".join(sorted(METRICS))
+        raise ThresholdError(f"unknown metric {metric!r}; known metrics: {known}")
+    match = _EXPR.match(expression)
+    if not match:
+        raise ThresholdError(
+            f"cannot parse {expression!r}; write '<aggregation> <op> <number>', e.g. 'p(95) < 800', "
+            "'avg < 200', 'rate < 0.01', 'value < 60'"
+        )
+    agg = match["agg"]
+    pct: float | None = None
+    if agg.startswith("p("):
+        pct = float(match["pct"])
+        if not 0 < pct <= 100:
+            raise ThresholdError(f"percentile in {expression!r} must be in (0, 100] (got {pct:g})")
+        agg = "p"
+    kind = METRICS[metric][0]
+    allowed = AGGREGATIONS[kind]
+    if (agg == "p" and "p(N)" not in allowed) or (agg != "p" and agg not in allowed):
+        raise ThresholdError(f"{expression!r}: {metric} is a {kind} metric; use one of {', '.join(allowed)}")
+    return Threshold(metric, expression.strip(), agg, pct, match["op"], float(match["num"]))
