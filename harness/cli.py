@@ -25,8 +25,8 @@ from harness.errors import EXIT_BAD_INPUT, HarnessError
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Load and resilience benchmarks for inference services."
 )
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 SetOpt = Annotated[
     list[str] | None,
@@ -108,7 +108,7 @@ def serve(
 def main() -> None:
     """Console-script entry: map HarnessError to its exit code without a traceback."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except HarnessError as exc:
         err_console.print(f"error: {exc}")
         sys.exit(exc.exit_code)
@@ -124,4 +124,4 @@ def main() -> None:
             exc.show()
             sys.exit(EXIT_BAD_INPUT)
         raise
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)

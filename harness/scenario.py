@@ -47,11 +47,161 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _int_or_percent(value: Any) -> int | str:
+    """Kubernetes' IntOrString for budgets: ``2`` or ``'25%'``."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\d+%", value.strip()):
+        return value.strip()
+    raise ValueError(f"write a count >= 0 (e.g. 1) or a percentage (e.g. '25%') (got {value!r})")
+
+
+IntOrPercent = Annotated[int | str, BeforeValidator(_int_or_percent)]
+
+
+class ProbeSpec(_Model):
+    """A kubelet probe; defaults are Kubernetes' (periodSeconds 10, failureThreshold 3, ...)."""
+
+    enabled: bool = Field(True, description="run this probe at all")
+    initial_delay: Duration = Field(0.0, description="initialDelaySeconds: wait after container start")
+    period: Duration = Field(10.0, gt=0, description="periodSeconds: time between probes")
+    timeout: Duration = Field(1.0, gt=0, description="timeoutSeconds: a probe slower than this failed")
+    failure_threshold: int = Field(3, ge=1, description="failures in a row before acting")
+    success_threshold: int = Field(1, ge=1, description="successes in a row to pass again (readiness only)")
+
+
+class ProbesSpec(_Model):
+    readiness: ProbeSpec = Field(ProbeSpec(), description="GET /readyz; gates load-balancer membership")
+    liveness: ProbeSpec = Field(ProbeSpec(), description="GET /healthz; restarts the container when it fails")
+
+
+class PodSpec(_Model):
+    """What each replica (pod) asks for and how it is stopped and restarted."""
+
+    cpu_request: float = Field(1.0, gt=0, description="CPU request in cores; CPU utilization is measured against it")
+    gpus: int = Field(1, ge=0, le=64, description="GPU slots each replica needs on its node")
+    termination_grace_period: Duration = Field(30.0, description="SIGTERM, then SIGKILL after this long")
+    restart_backoff_initial: Duration = Field(10.0, description="first CrashLoopBackOff delay; doubles per crash")
+    restart_backoff_max: Duration = Field(300.0, description="CrashLoopBackOff cap (reset after 2x this running)")
+
+
+class NodeAutoscalerSpec(_Model):
+    """Node pool autoscaling in the manner of cluster-autoscaler (its flag defaults)."""
+
+    enabled: bool = False
+    min_nodes: int = Field(1, ge=0, le=64, description="never fewer nodes")
+    max_nodes: int = Field(4, ge=1, le=64, description="never more nodes")
+    provisioning_delay: Duration = Field(60.0, description="Pending pods -> new node Ready (cloud boot time)")
+    scan_interval: Duration = Field(10.0, gt=0, description="--scan-interval: how often it looks")
+    scale_down_unneeded_time: Duration = Field(600.0, description="--scale-down-unneeded-time before removal")
+    scale_down_delay_after_add: Duration = Field(600.0, description="--scale-down-delay-after-add")
+    scale_down_utilization_threshold: float = Field(0.5, ge=0, le=1, description="GPU use below which it is unneeded")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> NodeAutoscalerSpec:
+        if self.min_nodes > self.max_nodes:
+            raise ValueError(f"min_nodes ({self.min_nodes}) must be <= max_nodes ({self.max_nodes})")
+        return self
+
+
+class NodesSpec(_Model):
+    """The virtual nodes replicas are scheduled on."""
+
+    count: int = Field(2, ge=0, le=64, description="nodes at start")
+    gpu_slots: int = Field(8, ge=1, le=64, description="GPU slots per node")
+    eviction_delay: Duration = Field(300.0, description="NotReady node -> its pods are evicted (tolerationSeconds)")
+    autoscaler: NodeAutoscalerSpec = NodeAutoscalerSpec()
+
+
+class DisruptionBudgetSpec(_Model):
+    """A PodDisruptionBudget for the service's pods: exactly one of the two fields."""
+
+    min_available: IntOrPercent | None = None
+    max_unavailable: IntOrPercent | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> DisruptionBudgetSpec:
+        if (self.min_available is None) == (self.max_unavailable is None):
+            raise ValueError("give exactly one of min_available or max_unavailable")
+        return self
+
+
+class RolloutSpec(_Model):
+    max_surge: IntOrPercent = Field("25%", description="pods over the desired count during a rolling update")
+    max_unavailable: IntOrPercent = Field("25%", description="pods under the desired count during a rolling update")
+
+
+class HpaMetric(_Model):
+    """One HPA metric: ``Pods`` (a gauge on each replica's /metrics) or ``Resource`` cpu."""
+
+    type: Literal["Pods", "Resource"] = "Pods"
+    name: str = Field(description="Pods: queue_depth | in_flight | device_busy | a gauge name; Resource: cpu")
+    target_average_value: float | None = Field(None, gt=0, description="per-pod target (Pods; Resource: cores)")
+    target_utilization: int | None = Field(None, gt=0, description="Resource only: percent of the CPU request")
+    prometheus: str | None = Field(None, description="the gauge's name on /metrics when it is not the usual one")
+
+    @model_validator(mode="after")
+    def _target(self) -> HpaMetric:
+        if self.type == "Resource" and self.name != "cpu":
+            raise ValueError(f"the local platform measures only the cpu resource (got {self.name!r})")
+        if (self.target_average_value is None) == (self.target_utilization is None):
+            raise ValueError("give exactly one of target_average_value or target_utilization")
+        if self.type == "Pods" and self.target_utilization is not None:
+            raise ValueError("Pods metrics take target_average_value, not target_utilization")
+        return self
+
+
+class HpaPolicy(_Model):
+    type: Literal["Pods", "Percent"]
+    value: int = Field(ge=1)
+    period: Duration = Field(gt=0)
+
+
+class HpaRules(_Model):
+    stabilization_window: Duration | None = None
+    select_policy: Literal["Max", "Min", "Disabled"] | None = None
+    policies: list[HpaPolicy] | None = None
+    tolerance: float | None = Field(None, ge=0)
+
+
+class HpaBehavior(_Model):
+    scale_up: HpaRules | None = None
+    scale_down: HpaRules | None = None
+
+
+class HpaSettings(_Model):
+    """The HorizontalPodAutoscaler (autoscaling/v2) and the controller-manager flags, Kubernetes' defaults."""
+
+    enabled: bool = False
+    min_replicas: int = Field(1, ge=1, le=64)
+    max_replicas: int = Field(10, ge=1, le=64)
+    metrics: list[HpaMetric] = Field(default_factory=list, description="empty: cpu at 80% utilization")
+    behavior: HpaBehavior | None = Field(None, description="unset: the legacy (pre-behavior) path")
+    sync_period: Duration = Field(15.0, gt=0, description="--horizontal-pod-autoscaler-sync-period")
+    tolerance: float = Field(0.1, ge=0, description="--horizontal-pod-autoscaler-tolerance")
+    cpu_initialization_period: Duration = Field(300.0, description="young pods' CPU counts only once Ready")
+    initial_readiness_delay: Duration = Field(30.0, description="--horizontal-pod-autoscaler-initial-readiness-delay")
+    downscale_stabilization: Duration = Field(300.0, description="--horizontal-pod-autoscaler-downscale-stabilization")
+    metric_resolution: Duration = Field(15.0, gt=0, description="scrape period of pod metrics (metrics-server)")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> HpaSettings:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(f"min_replicas ({self.min_replicas}) must be <= max_replicas ({self.max_replicas})")
+        return self
+
+
 class PlatformSpec(_Model):
     """Where the service runs.  ``local`` is the embedded platform (no cluster, no Docker)."""
 
     kind: Literal["local"] = "local"
     ready_timeout: Duration = Field(60.0, description="how long to wait for the initial replicas to be Ready")
+    nodes: NodesSpec = NodesSpec()
+    pod: PodSpec = PodSpec()
+    probes: ProbesSpec = ProbesSpec()
+    rollout: RolloutSpec = RolloutSpec()
+    pdb: DisruptionBudgetSpec | None = Field(None, description="PodDisruptionBudget honoured by drains")
+    hpa: HpaSettings = HpaSettings()
 
 
 class ServiceSpec(_Model):
@@ -165,12 +315,19 @@ def _scenario_error(exc: ValidationError, source: str) -> ScenarioError:
         problem = "unknown field; remove it or fix its spelling" + _suggest(err["loc"])
     elif err["type"] == "missing":
         problem = "required field is missing; add it (see `kibench schema` or the README)"
+    elif err["type"] in _BOUNDS:
+        bound = err["ctx"][_BOUND_KEY[err["type"]]]
+        problem = f"must be {_BOUNDS[err['type']]} {bound:g} (got {err['input']!r})"
     elif "input" in err and err["type"] not in ("value_error", "model_type"):
         problem = f"{problem} (got {err['input']!r})"
     more = len(exc.errors()) - 1
     if more:
         problem += f" ({more} more problem{'s' if more > 1 else ''} after this one)"
     return ScenarioError(source, field, problem)
+
+
+_BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
+_BOUND_KEY = {"greater_than": "gt", "greater_than_equal": "ge", "less_than": "lt", "less_than_equal": "le"}
 
 
 def _format_loc(loc: tuple[Any, ...]) -> str:

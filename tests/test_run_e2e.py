@@ -1,0 +1,126 @@
+"""End to end on the local platform: real daemon, real replicas, real Locust, real signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import psutil
+import pytest
+
+pytestmark = pytest.mark.slow
+
+RATE_RPS, DURATION_S, DEVICE_MS = 20, 15, 30
+
+
+def scenario_text(name: str, slo: str = "p(95) < 2000", duration_s: int = DURATION_S) -> str:
+    return f"""
+name: {name}
+service: {{replicas: 2, device_time_ms: {DEVICE_MS}, cold_start: 0.5s}}
+load: {{rate_rps: {RATE_RPS}, duration: {duration_s}s}}
+slos:
+  latency_ms: ["{slo}"]
+  errors: ["rate < 0.05"]
+"""
+
+
+def run_dirs(results: Path) -> list[Path]:
+    return sorted(p for p in results.iterdir() if p.is_dir())
+
+
+def processes_mentioning(token: str) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if token in cmdline and proc.pid != os.getpid():
+            found.append(proc)
+    return found
+
+
+@pytest.fixture(scope="module")
+def passing_run(tmp_path_factory, request):
+    tmp = tmp_path_factory.mktemp("e2e")
+    path = tmp / "s.yaml"
+    path.write_text(scenario_text("e2e-pass"))
+    results = tmp / "results"
+    cmd = [sys.executable, "-c", "from harness.cli import main; main()", "run", str(path), "--results", str(results)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    return proc, run_dirs(results)[0]
+
+
+def test_run_passes_and_prints_folder_and_verdict(passing_run):
+    proc, run_dir = passing_run
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"run folder: {run_dir}" in proc.stdout.replace("\n", "")
+    assert "verdict: pass" in proc.stdout
+
+
+def test_request_count_and_latency_floor(passing_run):
+    _, run_dir = passing_run
+    frame = pd.read_parquet(run_dir / "requests.parquet")
+    expected = RATE_RPS * DURATION_S
+    assert abs(len(frame) - expected) <= 0.05 * expected
+    assert frame["ok"].all()
+    assert (frame["latency_ms"] >= DEVICE_MS).all()
+    assert (frame["latency_raw_ms"] >= DEVICE_MS).all()
+    assert (frame["latency_ms"] >= frame["latency_raw_ms"] - 1e-6).all()
+    assert set(frame["replica"]) and len(set(frame["replica"])) == 2
+
+
+def test_timeline_events_summary_report(passing_run):
+    _, run_dir = passing_run
+    timeline = pd.read_parquet(run_dir / "timeline.parquet")
+    assert len(timeline) >= DURATION_S - 2 and (timeline["ready_replicas"] == 2).any()
+    kinds = [json.loads(line)["kind"] for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    for kind in ("pod_created", "pod_ready", "deployed", "load_start", "load_phase", "load_end"):
+        assert kind in kinds
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["verdict"] == "pass" and summary["complete"] is True
+    assert summary["environment"]["locust"] != "not installed"
+    assert abs(summary["metrics"]["throughput_rps"] - RATE_RPS) <= 0.05 * RATE_RPS
+    assert (run_dir / "report.md").exists() and (run_dir / "plots" / "latency.png").exists()
+    assert not processes_mentioning("e2e-pass-svc")
+
+
+def test_impossible_slo_exits_1(tmp_path, kibench):
+    path = tmp_path / "s.yaml"
+    path.write_text(scenario_text("e2e-fail", slo="p(95) < 1", duration_s=5))
+    proc = subprocess.run([*kibench, "run", str(path), "--results", str(tmp_path / "r")],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "FAIL  latency_ms p(95) < 1" in proc.stdout
+
+
+def test_sigint_keeps_results_and_leaves_no_process(tmp_path, kibench):
+    name = f"sigint-{uuid.uuid4().hex[:6]}"
+    path = tmp_path / "s.yaml"
+    path.write_text(scenario_text(name, duration_s=60))
+    results = tmp_path / "r"
+    proc = subprocess.Popen([*kibench, "run", str(path), "--results", str(results)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until load has run for a while
+        parts = list(results.glob("*/requests.parquet/*.parquet"))
+        if parts and time.monotonic() > deadline - 54:
+            break
+        time.sleep(0.2)
+    assert parts, "load never started"
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out
+    time.sleep(0.5)
+    assert not processes_mentioning(name), "a process of the run is still alive"
+    run_dir = run_dirs(results)[0]
+    report = subprocess.run([*kibench, "report", str(run_dir)], capture_output=True, text=True, timeout=60)
+    assert report.returncode in (0, 1), report.stdout + report.stderr
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["complete"] is False
+    assert 0 < summary["metrics"]["requests"] < RATE_RPS * 60
