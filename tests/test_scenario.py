@@ -42,7 +42,9 @@ def test_good_scenario_converts_units(write_yaml):
 
 
 def test_stages_duration_is_the_sum(write_yaml):
-    path = write_yaml("name: s\nload:\n  stages:\n    - {duration: 10s, target_rps: 5}\n    - {duration: 1m, target_rps: 50}\n")
+    path = write_yaml(
+        "name: s\nload:\n  stages:\n    - {duration: 10s, target_rps: 5}\n    - {duration: 1m, target_rps: 50}\n"
+    )
     assert load_scenario(path).load.duration_s == 70.0
 
 
@@ -58,9 +60,21 @@ def test_stages_duration_is_the_sum(write_yaml):
             "load.stages[1].target_rps",
             "must be >= 0",
         ),
-        ("name: x\nload: {rate_rps: 5, duration: 5s}\nslos: {latency_ms: ['p95 < 3']}\n", "slos.latency_ms[0]", "p(95)"),
-        ("name: x\nload: {rate_rps: 5, duration: 5s}\nslos: {latncy: ['avg < 3']}\n", "slos.latncy[0]", "unknown metric"),
-        ("name: x\nload: {rate_rps: 5, duration: 5s}\nslos: {errors: ['avg < 3']}\n", "slos.errors[0]", "use one of rate"),
+        (
+            "name: x\nload: {rate_rps: 5, duration: 5s}\nslos: {latency_ms: ['p95 < 3']}\n",
+            "slos.latency_ms[0]",
+            "p(95)",
+        ),
+        (
+            "name: x\nload: {rate_rps: 5, duration: 5s}\nslos: {latncy: ['avg < 3']}\n",
+            "slos.latncy[0]",
+            "unknown metric",
+        ),
+        (
+            "name: x\nload: {rate_rps: 5, duration: 5s}\nslos: {errors: ['avg < 3']}\n",
+            "slos.errors[0]",
+            "use one of rate",
+        ),
         ("name: x\nload: {rate_rps: 5}\n", "load", "needs both rate_rps"),
         ("load: {rate_rps: 5, duration: 5s}\n", "name", "required field is missing"),
         ("name: x\nload: {rate_rps: 5, duration: 5s}\nplatform: moon\n", "platform.kind", "'local'"),
