@@ -1,0 +1,1 @@
+"""Upstream's HPA test tables ported to case files (data only: ``*.yaml``, read by ``harness.autoscale.casefile``)."""
