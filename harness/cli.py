@@ -7,7 +7,7 @@ In: argv.  Out: exit codes per DESIGN.md (0 pass, 1 SLO failed, 2 bad input, 3 p
     kibench validate FILE [--set ...]
     kibench schema
     kibench report RUN_DIR
-    kibench serve [--port N] [--device-time-ms MS] [--cold-start-s S]
+    kibench serve [--port N] [--profile NAME] [--device-time-ms MS] [--cold-start-s S]
 """
 
 from __future__ import annotations
@@ -39,17 +39,29 @@ def run(
     file: Annotated[Path, typer.Argument(help="Scenario YAML file")],
     set_: SetOpt = None,
     results: Annotated[Path, typer.Option("--results", help="Folder for run folders")] = Path("results"),
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List the planned faults; start nothing")] = False,
 ) -> None:
     """Run a scenario and write results/<run-id>/; exit 0 when every SLO holds, 1 when one fails."""
     from harness.run import exit_code_name, run_scenario
     from harness.scenario import load_scenario
 
     scenario = load_scenario(file, set_ or [])
+    if dry_run:  # validates every experiment too (exit 2 when one is bad)
+        from harness.chaos import plan_faults, plan_lines
+
+        for line in plan_lines(plan_faults(scenario.faults, source=str(file)), scenario.load.duration_s):
+            console.print(line, markup=False)
+        console.print(f"dry run of {scenario.name!r}: nothing was started", markup=False)
+        raise typer.Exit(0)
     outcome = run_scenario(scenario, results, console)
     if outcome.summary is not None:
         for slo in outcome.summary["slos"]:
             mark = "pass" if slo["pass"] else "FAIL"
             console.print(f"  {mark}  {slo['metric']} {slo['expression']}  (value {slo['value']})")
+        for f in outcome.summary.get("faults", []):  # docs/chaos.md
+            line = f"  fault {f['name']}: {f['status']}, {f['failed_requests']} failed requests, "
+            line += f"capacity back in {f['time_to_capacity_s']} s, SLO back in {f['time_to_slo_s']} s"
+            console.print(line, markup=False)
     if outcome.error:
         err_console.print(f"error: {outcome.error}")
     console.print(f"run folder: {outcome.run_dir}")
@@ -60,9 +72,11 @@ def run(
 @app.command()
 def validate(file: Annotated[Path, typer.Argument(help="Scenario YAML file")], set_: SetOpt = None) -> None:
     """Validate a scenario file; exit 2 naming the field when it is wrong."""
+    from harness.chaos import plan_faults
     from harness.scenario import load_scenario
 
     scenario = load_scenario(file, set_ or [])
+    plan_faults(scenario.faults, source=str(file))  # every fault's experiment loads and validates too
     console.print(f"{file}: valid scenario {scenario.name!r} ({scenario.load.duration_s:g}s of load)")
 
 
@@ -91,18 +105,25 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run folder, e.g. resu
 def serve(
     port: Annotated[int, typer.Option(envvar="KIBENCH_PORT")] = 8000,
     host: Annotated[str, typer.Option(envvar="KIBENCH_HOST")] = "127.0.0.1",
-    replica: Annotated[str, typer.Option(envvar="KIBENCH_REPLICA")] = "replica-0",
+    replica: Annotated[str, typer.Option(envvar=["KIBENCH_REPLICA", "HOSTNAME"])] = "replica-0",
     device_time_ms: Annotated[float, typer.Option(envvar="KIBENCH_DEVICE_TIME_MS")] = 50.0,
     cold_start_s: Annotated[float, typer.Option(envvar="KIBENCH_COLD_START_S")] = 0.0,
     grace_s: Annotated[float, typer.Option(envvar="KIBENCH_GRACE_S")] = 30.0,
+    profile: Annotated[
+        str | None, typer.Option(envvar="KIBENCH_PROFILE", help="named device profile (docs/service.md)")
+    ] = None,
+    backend: Annotated[str, typer.Option(envvar="KIBENCH_BACKEND", help="emulated or torch")] = "emulated",
 ) -> None:
     """Serve the reference inference service (one replica)."""
-    from harness.service.app import ServiceConfig
+    import os
+
+    from harness.service.config import config_from_flags
     from harness.service.server import serve as _serve
 
-    _serve(
-        ServiceConfig(replica=replica, device_time_ms=device_time_ms, cold_start_s=cold_start_s), host, port, grace_s
+    config = config_from_flags(
+        replica, profile, backend=backend, device_time_ms=device_time_ms, cold_start_s=cold_start_s
     )
+    _serve(config.with_env(os.environ), host, port, grace_s)
 
 
 def main() -> None:

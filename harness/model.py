@@ -20,21 +20,40 @@ class Replica:
     """One replica (pod) as the platform sees it.  Times are seconds since the platform started."""
 
     name: str
-    node: str
+    node: str | None  # None while Pending (not scheduled)
     port: int | None
-    phase: str  # Pending | Starting | Running | Terminating | Failed
+    phase: str  # Pending | Starting | Running | CrashLoopBackOff | Unknown | Terminating | Failed
     ready: bool
     created_s: float
     ready_s: float | None = None
+    restarts: int = 0
+    version: int | str | None = None  # the revision (local) or image/config version
+
+
+@dataclass(frozen=True)
+class NodeState:
+    """One node: Ready condition, cordon and GPU slots."""
+
+    name: str
+    ready: bool
+    cordoned: bool = False
+    gpu_slots: int = 0
+    gpu_used: int = 0
 
 
 @dataclass(frozen=True)
 class PlatformState:
-    """A snapshot of the platform: desired replicas and every replica."""
+    """A snapshot of the platform: desired replicas, every replica, nodes and the HPA's metric values."""
 
     t_s: float
     desired_replicas: int
     replicas: tuple[Replica, ...] = ()
+    nodes: tuple[NodeState, ...] = ()
+    hpa_metrics: dict[str, float | None] = field(default_factory=dict)  # name -> value the HPA saw; name_target too
+
+    @property
+    def nodes_ready(self) -> int:
+        return sum(1 for n in self.nodes if n.ready)
 
     @property
     def ready_replicas(self) -> int:
@@ -141,6 +160,8 @@ REQUEST_COLUMNS = (
     "latency_ms",
     "latency_raw_ms",
     "ttft_ms",
+    "itl_mean_ms",
+    "itl_max_ms",
     "status",
     "ok",
     "error",

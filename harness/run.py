@@ -4,9 +4,11 @@ In: a validated ``Scenario`` and a results folder.  Out: ``results/<run-id>/`` (
 folder) and a ``RunOutcome`` with the exit code: 0 SLOs met, 1 an SLO failed, 3 platform/load
 failure, 130 interrupted.
 
-Order: write scenario.yaml + run.json → deploy the platform → start the observer (timeline, events)
-→ start the load process and show progress → stop load, observer, platform (always, in ``finally``)
-→ analysis (summary.json) → report.  SIGINT/SIGTERM interrupt any step before clean-up; clean-up
+Order: load and validate the fault experiments (exit 2, no run folder) → write scenario.yaml + run.json
+→ deploy the platform → start the observer (timeline, events) → start the load process and show
+progress; each fault's experiment starts at its time after load_start (harness.chaos) → stop load,
+chaos (running experiments are interrupted, their rollbacks run), observer, platform (always, in
+``finally``) → analysis (summary.json) → report.  SIGINT/SIGTERM interrupt any step before clean-up; clean-up
 itself cannot be interrupted, and whatever was recorded is analysed and reported.
 """
 
@@ -28,10 +30,12 @@ from typing import Any
 from rich.console import Console
 
 from harness.analysis import analyze
+from harness.chaos import ChaosRun, FaultPlan, chaos_context, plan_faults
 from harness.errors import EXIT_INTERRUPTED, HarnessError, Interrupted, LoadError
 from harness.load.config import config_from_spec
 from harness.load.launcher import LoadProcess
-from harness.load.shapes import segments_for
+from harness.load.shapes import phase_windows, segments_for
+from harness.load.target import ExternalTarget
 from harness.model import SCHEMA_VERSION, Platform, RunFiles
 from harness.observe import Observer
 from harness.platform import create_platform
@@ -93,6 +97,7 @@ class _Signals:
 def run_scenario(scenario: Scenario, results_dir: str | Path, console: Console | None = None) -> RunOutcome:
     """Run the scenario end to end; never leaves a process behind."""
     console = console or Console(stderr=False)
+    plan = plan_faults(scenario.faults, source=f"scenario {scenario.name!r}")  # bad experiment: exit 2, no run
     t0 = time.monotonic()
     started = datetime.now(UTC)
     run_id = new_run_id(scenario, started)
@@ -104,20 +109,23 @@ def run_scenario(scenario: Scenario, results_dir: str | Path, console: Console |
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
         "scenario": scenario.name,
-        "platform": scenario.platform.kind,
+        "platform": "external" if scenario.target else scenario.platform.kind,
         "started_at": started.isoformat(timespec="seconds"),
         "t0_monotonic": t0,
         "environment": environment(),
         "complete": False,
     }
     _write_meta(files, meta)
-    console.print(f"run {run_id}: deploying on the {scenario.platform.kind} platform", highlight=False)
-    platform = create_platform(scenario, t0_monotonic=t0, log_dir=str(files.logs))
+    console.print(f"run {run_id}: deploying on the {meta['platform']} platform", highlight=False)
+    if scenario.target is not None:  # the user's running endpoint: nothing to deploy (docs/load.md)
+        platform: Platform = ExternalTarget(scenario.target, t0)
+    else:
+        platform = create_platform(scenario, t0_monotonic=t0, log_dir=str(files.logs))
     signals = _Signals()
     error: HarnessError | None = None
     with signals.installed():
         try:
-            _execute(scenario, platform, files, t0, console)
+            _execute(scenario, platform, files, t0, console, plan)
         except HarnessError as exc:
             error = exc
         finally:
@@ -133,16 +141,22 @@ def run_scenario(scenario: Scenario, results_dir: str | Path, console: Console |
     return RunOutcome(files.root, code, summary)
 
 
-def _execute(scenario: Scenario, platform: Platform, files: RunFiles, t0: float, console: Console) -> None:
+def _execute(
+    scenario: Scenario, platform: Platform, files: RunFiles, t0: float, console: Console, plan: FaultPlan
+) -> None:
     observer: Observer | None = None
     load: LoadProcess | None = None
+    chaos: ChaosRun | None = None
     try:
         deployment = platform.deploy()
         observer = Observer(platform, files, t0)
         observer.start()
         observer.log("deployed", target_url=deployment.target_url, platform=deployment.platform_kind)
-        config = config_from_spec(scenario.load, deployment.target_url, str(files.root), t0)
-        load = LoadProcess(config, str(files.logs / "load.log"), _load_events(observer, scenario))
+        config = config_from_spec(scenario.load, deployment.target_url, str(files.root), t0, scenario.target)
+        if plan:  # experiments start at their times after load_start (see _load_events)
+            context = chaos_context(files.root, deployment.details.get("api_url"), observer.log, observer.now_s)
+            chaos = ChaosRun(plan, context)
+        load = LoadProcess(config, str(files.logs / "load.log"), _load_events(observer, scenario, chaos))
         load.start()
         console.print(f"load: {scenario.load.duration_s:g}s against {deployment.target_url}", highlight=False)
         with Progress(console, f"kibench {scenario.name}") as progress:
@@ -156,12 +170,14 @@ def _execute(scenario: Scenario, platform: Platform, files: RunFiles, t0: float,
         # Clean-up order: stop sending, record the last state, then stop the platform.
         if load is not None:
             load.stop()
+        if chaos is not None:  # interrupts running experiments and waits for their rollbacks
+            chaos.stop()
         if observer is not None:
             observer.stop()
         platform.teardown()
 
 
-def _load_events(observer: Observer, scenario: Scenario) -> Any:
+def _load_events(observer: Observer, scenario: Scenario, chaos: ChaosRun | None = None) -> Any:
     segments = segments_for(scenario.load)
 
     def on_line(msg: dict[str, Any]) -> None:
@@ -169,7 +185,9 @@ def _load_events(observer: Observer, scenario: Scenario) -> Any:
         if kind == "load_start":
             start = float(msg["t_s"])
             observer.log("load_start", at_s=start, duration_s=msg.get("duration_s"))
-            for seg in segments:
+            if chaos is not None:
+                chaos.start(load_start_s=start)
+            for seg in phase_windows(segments):
                 observer.log(
                     "load_phase",
                     phase=seg.phase,
@@ -178,6 +196,9 @@ def _load_events(observer: Observer, scenario: Scenario) -> Any:
                     start_rps=seg.start_rps,
                     end_rps=seg.end_rps,
                 )
+        elif kind == "progress" and chaos is not None:
+            p95_ms = msg.get("p95_10s_ms")
+            chaos.record_traffic(float(msg["t_s"]), int(msg.get("requests") or 0), int(msg.get("errors") or 0), p95_ms)
         elif kind == "load_end":
             observer.log("load_end", at_s=float(msg["t_s"]), requests=msg.get("requests"), dropped=msg.get("dropped"))
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness import thresholds
 from harness.errors import ScenarioError, ThresholdError
@@ -73,6 +73,9 @@ class ProbeSpec(_Model):
 class ProbesSpec(_Model):
     readiness: ProbeSpec = Field(ProbeSpec(), description="GET /readyz; gates load-balancer membership")
     liveness: ProbeSpec = Field(ProbeSpec(), description="GET /healthz; restarts the container when it fails")
+    startup: ProbeSpec = Field(
+        ProbeSpec(enabled=False), description="GET /healthz; holds the other probes until it passes (off by default)"
+    )
 
 
 class PodSpec(_Model):
@@ -110,6 +113,7 @@ class NodesSpec(_Model):
     count: int = Field(2, ge=0, le=64, description="nodes at start")
     gpu_slots: int = Field(8, ge=1, le=64, description="GPU slots per node")
     eviction_delay: Duration = Field(300.0, description="NotReady node -> its pods are evicted (tolerationSeconds)")
+    drain_retry_interval: Duration = Field(5.0, gt=0, description="a drain retries a PDB-blocked eviction this often")
     autoscaler: NodeAutoscalerSpec = NodeAutoscalerSpec()
 
 
@@ -204,13 +208,64 @@ class PlatformSpec(_Model):
     hpa: HpaSettings = HpaSettings()
 
 
+_PROFILE_DIR = Path(__file__).parent / "service" / "profiles"  # the named profiles (data files, see docs/service.md)
+_MODEL_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$"
+
+
+class ClassicProfileSpec(_Model):
+    """An emulated classic model (e.g. an image classifier): dynamic batching, a batch takes base + per item."""
+
+    kind: Literal["classic"]
+    name: str = Field("custom-classic", pattern=_MODEL_ID, max_length=128, description="model id in /v1/models")
+    base_ms: float = Field(ge=0, description="device time of a batch, fixed part")
+    per_item_ms: float = Field(0.0, ge=0, description="device time added by each item of the batch")
+    max_batch_size: int = Field(1, ge=1, le=4096, description="largest batch the device runs")
+    max_queue_delay_ms: float = Field(0.0, ge=0, description="longest a request waits for its batch to fill")
+    source: str = Field("", description="where the numbers come from")
+
+
+class LLMProfileSpec(_Model):
+    """An emulated LLM: continuous batching; a step = step_base + per decoding seq + per prefill token."""
+
+    kind: Literal["llm"]
+    name: str = Field("custom-llm", pattern=_MODEL_ID, max_length=128, description="model id in /v1/models")
+    max_num_seqs: int = Field(256, ge=1, le=8192, description="sequences running at once")
+    max_num_batched_tokens: int = Field(8192, ge=1, description="prompt tokens prefilled per step (chunked)")
+    prefill_per_token_ms: float = Field(ge=0, description="device time per prompt token prefilled")
+    step_base_ms: float = Field(ge=0, description="device time of one decode step, fixed part")
+    step_per_seq_ms: float = Field(ge=0, description="device time added by each running sequence")
+    max_model_len: int = Field(8192, ge=2, description="prompt + max_tokens limit (400 beyond it)")
+    source: str = Field("", description="where the numbers come from")
+
+
+ProfileSpec = Annotated[ClassicProfileSpec | LLMProfileSpec, Field(discriminator="kind")]
+
+
 class ServiceSpec(_Model):
     """The reference inference service to deploy."""
 
     replicas: int = Field(2, ge=1, le=64, description="initial number of replicas")
-    backend: Literal["emulated"] = "emulated"
-    device_time_ms: float = Field(50.0, ge=0, description="emulated device time per request")
-    cold_start: Duration = Field(1.0, description="time from process start until /readyz answers 200")
+    backend: Literal["emulated", "torch"] = Field(
+        "emulated", description="emulated device, or a small real PyTorch model (needs the `torch` extra)"
+    )
+    device_time_ms: float = Field(
+        50.0, ge=0, description="device time per request when no profile is given (batch size 1)"
+    )
+    cold_start: Duration = Field(1.0, description="model-load time before warm-up and /readyz answering 200")
+    profile: ProfileSpec | str | None = Field(
+        None, description="a named profile (docs/service.md) or a custom one ({kind: classic|llm, ...})"
+    )
+    max_queue: int = Field(256, ge=1, le=100_000, description="requests waiting for the device; beyond: 429")
+    request_timeout: Duration = Field(30.0, description="per-request deadline (first token when streaming): 504")
+    max_body_bytes: int = Field(1 << 20, ge=64, description="larger request bodies get 413")
+
+    @field_validator("profile")
+    @classmethod
+    def _known_profile(cls, value: Any) -> Any:
+        if isinstance(value, str) and not (_PROFILE_DIR / f"{value}.yaml").is_file():
+            names = sorted(p.stem for p in _PROFILE_DIR.glob("*.yaml"))
+            raise ValueError(f"unknown profile {value!r}; use one of {', '.join(names)} or a mapping with kind")
+        return value
 
 
 class Stage(_Model):
@@ -220,34 +275,287 @@ class Stage(_Model):
     target_rps: float = Field(ge=0)
 
 
-class LoadSpec(_Model):
-    """Open-model load: a constant ``rate_rps`` for ``duration``, or piecewise-linear ``stages``."""
+# ---- load: arrival-rate shapes (docs/load.md) -------------------------------------------------------
 
-    rate_rps: float | None = Field(None, gt=0, description="constant arrival rate")
-    duration: Duration | None = Field(None, description="how long the constant rate lasts")
-    start_rps: float = Field(0.0, ge=0, description="rate at t=0 when stages are used")
-    stages: list[Stage] | None = None
-    max_concurrency: int = Field(256, ge=1, description="cap on requests in flight; arrivals over it are dropped")
-    timeout: Duration = Field(10.0, description="per-request timeout")
-    endpoint: str = Field("/v1/predict", description="path requests are sent to")
+
+class ConstantShape(_Model):
+    """A constant arrival rate for ``duration``."""
+
+    kind: Literal["constant"]
+    rate_rps: float = Field(gt=0, description="arrival rate")
+    duration: Duration = Field(gt=0, description="how long the rate lasts")
+
+
+class StagesShape(_Model):
+    """Piecewise-linear rate from ``start_rps`` through each stage's ``target_rps`` (k6 ramping-arrival-rate)."""
+
+    kind: Literal["stages"]
+    start_rps: float = Field(0.0, ge=0, description="rate at t=0")
+    stages: list[Stage] = Field(min_length=1, description="ramp linearly to target_rps over duration, in order")
+
+
+class SpikeShape(_Model):
+    """``base_rps`` for ``before``, up to ``peak_rps`` over ``rise``, held for ``hold``, down over ``fall``."""
+
+    kind: Literal["spike"]
+    base_rps: float = Field(ge=0, description="rate before and after the spike")
+    peak_rps: float = Field(gt=0, description="rate at the top of the spike")
+    before: Duration = Field(10.0, description="time at base_rps before the rise")
+    rise: Duration = Field(0.0, description="ramp time base → peak (0: a step)")
+    hold: Duration = Field(gt=0, description="time at peak_rps")
+    fall: Duration = Field(0.0, description="ramp time peak → base (0: a step)")
+    after: Duration = Field(10.0, description="time at base_rps after the fall")
+
+
+class StepShape(_Model):
+    """A staircase: ``start_rps``, then ``step_rps`` more every ``step_duration``, ``steps`` levels in all."""
+
+    kind: Literal["step"]
+    start_rps: float = Field(ge=0, description="rate of the first level")
+    step_rps: float = Field(description="added at each level (negative: a staircase down)")
+    steps: int = Field(ge=1, le=10_000, description="number of levels")
+    step_duration: Duration = Field(gt=0, description="time at each level")
 
     @model_validator(mode="after")
-    def _one_shape(self) -> LoadSpec:
-        has_constant = self.rate_rps is not None or self.duration is not None
-        if has_constant and self.stages is not None:
-            raise ValueError("give either rate_rps + duration or stages, not both")
-        if not has_constant and not self.stages:
-            raise ValueError("give rate_rps + duration (constant load) or a non-empty stages list")
-        if has_constant and (self.rate_rps is None or not self.duration):
-            raise ValueError("constant load needs both rate_rps (> 0) and duration (> 0)")
+    def _never_negative(self) -> StepShape:
+        if self.start_rps + (self.steps - 1) * self.step_rps < 0:
+            raise ValueError("the last level would be below 0 rps; lower steps or raise start_rps")
         return self
+
+
+class SineShape(_Model):
+    """Between ``min_rps`` and ``max_rps`` along a cosine that starts at the trough (``diurnal``: period 24h)."""
+
+    kind: Literal["sine", "diurnal"]
+    min_rps: float = Field(ge=0, description="rate at the trough (t = 0)")
+    max_rps: float = Field(gt=0, description="rate at the crest (t = period / 2)")
+    period: Duration = Field(gt=0, description="one full cycle; compress a day with e.g. '10m'")
+    duration: Duration = Field(gt=0, description="total load time")
+    points_per_period: int = Field(48, ge=8, le=10_000, description="linear pieces per cycle")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SineShape:
+        if self.max_rps < self.min_rps:
+            raise ValueError(f"max_rps ({self.max_rps:g}) must be >= min_rps ({self.min_rps:g})")
+        return self
+
+
+def _resolve_path(value: str) -> Path:
+    """A relative path is relative to the working directory (like chaos experiment files); made absolute."""
+    return Path(value).expanduser().resolve()
+
+
+def read_trace_csv(path: Path) -> list[tuple[float, float]]:
+    """``time_s,rate_rps`` rows (one header line and ``#`` comments allowed) → points; errors name the line."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ValueError(f"cannot read trace file {path} ({exc.strerror}); check the path") from exc
+    points: list[tuple[float, float]] = []
+    header_allowed = True
+    for number, line in enumerate(lines, start=1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        cells = [c.strip() for c in text.split(",")]
+        try:
+            points.append((float(cells[0]), float(cells[1])))
+        except (ValueError, IndexError):
+            if not header_allowed:
+                raise ValueError(f"{path}:{number}: expected 'time_s,rate_rps' numbers, got {line!r}") from None
+        header_allowed = False
+    return points
+
+
+class TraceShape(_Model):
+    """Replay a recorded rate: CSV rows ``time_s,rate_rps`` (or inline ``points``), scaled in time and rate."""
+
+    kind: Literal["trace"]
+    file: str | None = Field(None, description="CSV of time_s,rate_rps; relative to the working directory")
+    points: list[tuple[float, float]] | None = Field(None, description="inline [time_s, rate_rps] pairs")
+    time_scale: float = Field(1.0, gt=0, description="multiplies every time (0.1 plays an hour in 6 minutes)")
+    rate_scale: float = Field(1.0, gt=0, description="multiplies every rate")
+    interpolate: Literal["linear", "step"] = Field("linear", description="between points: ramp, or hold")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_file(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("file") and data.get("points") is None:
+            path = _resolve_path(str(data["file"]))
+            data = {**data, "file": str(path), "points": read_trace_csv(path)}
+        return data
+
+    @model_validator(mode="after")
+    def _valid_points(self) -> TraceShape:
+        pts = self.points or []
+        if len(pts) < 2:
+            raise ValueError("a trace needs at least two points (give file or points)")
+        for (t1, _), (t2, _) in zip(pts, pts[1:], strict=False):
+            if t2 <= t1:
+                raise ValueError(f"trace times must increase (got {t1:g} then {t2:g})")
+        if pts[0][0] < 0 or any(rate < 0 for _, rate in pts):
+            raise ValueError("trace times and rates must be >= 0")
+        return self
+
+
+Shape = Annotated[
+    ConstantShape | StagesShape | SpikeShape | StepShape | SineShape | TraceShape, Field(discriminator="kind")
+]
+
+
+def shape_duration_s(shape: Any) -> float:
+    """Total time of a shape in seconds."""
+    if isinstance(shape, StagesShape):
+        return sum(stage.duration for stage in shape.stages)
+    if isinstance(shape, SpikeShape):
+        return shape.before + shape.rise + shape.hold + shape.fall + shape.after
+    if isinstance(shape, StepShape):
+        return shape.steps * shape.step_duration
+    if isinstance(shape, TraceShape):
+        pts = shape.points or [(0.0, 0.0)]
+        return (pts[-1][0] - pts[0][0]) * shape.time_scale
+    return float(shape.duration)
+
+
+# ---- load: workloads -------------------------------------------------------------------------------
+
+
+class Lengths(_Model):
+    """A token-count distribution, clipped to [min, max]."""
+
+    distribution: Literal["fixed", "uniform", "normal", "lognormal"] = Field("fixed", description="family")
+    mean: float = Field(128.0, gt=0, description="fixed value, or the mean (normal, lognormal)")
+    stddev: float = Field(0.0, ge=0, description="normal / lognormal spread")
+    min: int = Field(1, ge=1, description="lower bound (uniform: low end)")
+    max: int = Field(4096, ge=1, description="upper bound (uniform: high end)")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Lengths:
+        if self.max < self.min:
+            raise ValueError(f"max ({self.max}) must be >= min ({self.min})")
+        return self
+
+
+class PredictWorkload(_Model):
+    """POST a JSON body (default: the reference service's /v1/predict input) and read the reply."""
+
+    kind: Literal["predict"] = "predict"
+    body: dict[str, Any] = Field(default_factory=lambda: {"inputs": [[0.0] * 8]}, description="request body")
+
+
+class CompletionsWorkload(_Model):
+    """OpenAI-compatible /v1/completions, streamed (SSE): time to first token, inter-token gaps, tokens."""
+
+    kind: Literal["completions"]
+    model: str | None = Field(None, description="the request's model field (unset: left out, the server's default)")
+    stream: bool = Field(True, description="ask for server-sent events (needed for TTFT and inter-token gaps)")
+    prompt_tokens: Lengths = Field(default_factory=lambda: Lengths(mean=128), description="prompt length")
+    output_tokens: Lengths = Field(default_factory=lambda: Lengths(mean=64), description="max_tokens asked for")
+    body: dict[str, Any] | None = Field(
+        None, description="request template; '{{prompt}}', '{{max_tokens}}', '{{model}}', '{{stream}}' replaced"
+    )
+
+
+Workload = Annotated[PredictWorkload | CompletionsWorkload, Field(discriminator="kind")]
+_DEFAULT_ENDPOINT = {"predict": "/v1/predict", "completions": "/v1/completions"}
+
+
+class LoadSpec(_Model):
+    """The load: open model (an arrival-rate shape) or closed model (users); see docs/load.md."""
+
+    model: Literal["open", "closed"] = Field("open", description="open: arrival rate; closed: looping users")
+    rate_rps: float | None = Field(None, gt=0, description="constant arrival rate (shorthand for shape constant)")
+    duration: Duration | None = Field(None, description="how long the constant rate (or the closed model) lasts")
+    start_rps: float = Field(0.0, ge=0, description="rate at t=0 when stages are used")
+    stages: list[Stage] | None = Field(None, description="shorthand for shape stages")
+    shape: Shape | None = Field(None, description="constant | stages | spike | step | sine | diurnal | trace")
+    arrivals: Literal["uniform", "poisson", "gamma"] = Field("uniform", description="arrival process")
+    burstiness: float = Field(1.0, gt=0, description="gamma shape: 1 = Poisson, < 1 burstier, > 1 more even")
+    seed: int = Field(1, ge=0, description="seed of every random draw (arrivals, lengths): same seed, same run")
+    max_concurrency: int = Field(256, ge=1, description="cap on requests in flight; arrivals over it are dropped")
+    timeout: Duration = Field(10.0, description="per-request timeout")
+    endpoint: str | None = Field(None, description="request path; default: the workload's (/v1/predict ...)")
+    workload: Workload = Field(default_factory=PredictWorkload, description="predict | completions")
+    users: int | None = Field(None, ge=1, le=100_000, description="closed model: number of users")
+    spawn_rate: float | None = Field(None, gt=0, description="closed model: users started per second (default all)")
+    wait_time: Duration = Field(0.0, description="closed model: pause between a user's requests")
+    wait_time_max: Duration | None = Field(None, description="closed model: pause drawn in [wait_time, this]")
+    locustfile: str | None = Field(None, description="your own locustfile (closed model), relative to the working dir")
+    workers: int = Field(1, ge=1, le=64, description="Locust worker processes (> 1: master/worker mode)")
+
+    @field_validator("locustfile")
+    @classmethod
+    def _locustfile_path(cls, value: str | None) -> str | None:
+        return None if value is None else str(_resolve_path(value))
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LoadSpec:
+        if self.model == "closed":
+            if self.rate_rps is not None or self.stages is not None or self.shape is not None:
+                raise ValueError("the closed model takes users + duration, not rate_rps, stages or shape")
+            if self.users is None or not self.duration:
+                raise ValueError("the closed model needs users (>= 1) and duration (> 0)")
+        else:
+            has_constant = self.rate_rps is not None or self.duration is not None
+            given = [n for n, on in (("rate_rps", has_constant), ("stages", self.stages is not None),
+                                     ("shape", self.shape is not None)) if on]  # fmt: skip
+            if len(given) > 1:
+                raise ValueError(f"give one of rate_rps + duration, stages or shape (got {' and '.join(given)})")
+            if not given or self.stages == []:
+                raise ValueError("give rate_rps + duration (constant load), a non-empty stages list, or a shape")
+            if has_constant and (self.rate_rps is None or not self.duration):
+                raise ValueError("constant load needs both rate_rps (> 0) and duration (> 0)")
+            if self.users is not None or self.locustfile is not None:
+                raise ValueError("users and locustfile belong to the closed model: add model: closed")
+        if self.wait_time_max is not None and self.wait_time_max < self.wait_time:
+            raise ValueError("wait_time_max must be >= wait_time")
+        return self
+
+    @property
+    def resolved_shape(self) -> Any:
+        """The open model's shape (the shorthands as shape models); None for the closed model."""
+        if self.model == "closed":
+            return None
+        if self.shape is not None:
+            return self.shape
+        if self.stages is not None:
+            return StagesShape(kind="stages", start_rps=self.start_rps, stages=self.stages)
+        return ConstantShape(kind="constant", rate_rps=float(self.rate_rps or 0), duration=float(self.duration or 0))
 
     @property
     def duration_s(self) -> float:
         """Total load duration in seconds."""
-        if self.stages is not None:
-            return sum(stage.duration for stage in self.stages)
-        return float(self.duration or 0.0)
+        shape = self.resolved_shape
+        return float(self.duration or 0.0) if shape is None else shape_duration_s(shape)
+
+    @property
+    def path(self) -> str:
+        """The request path: ``endpoint`` or the workload's default."""
+        return self.endpoint or _DEFAULT_ENDPOINT[self.workload.kind]
+
+
+class TargetSpec(_Model):
+    """An endpoint that is already running: the load goes there and no service is deployed."""
+
+    url: str = Field(pattern=r"^https?://[^/\s]+", description="base URL, e.g. http://127.0.0.1:8000")
+    headers: dict[str, str] = Field(default_factory=dict, description="sent with every request")
+    bearer_token_env: str | None = Field(
+        None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="environment variable holding a bearer token"
+    )
+    probe: bool = Field(True, description="check that the URL answers before the load starts")
+
+
+class FaultSpec(_Model):
+    """One Chaos Toolkit experiment started ``at`` seconds after the load starts (docs/chaos.md)."""
+
+    at: Duration = Field(description="when the experiment starts, counted from the load start")
+    experiment: str = Field(min_length=1, description="Chaos Toolkit experiment file, relative to the working dir")
+    name: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64, description="default: the file's stem"
+    )
+    vars: dict[str, Any] = Field(default_factory=dict, description="configuration overrides, like `chaos run --var`")
+    window: Duration | None = Field(None, description="fault window length; default: until experiment end/recovery")
+    settle: Duration = Field(5.0, gt=0, description="how long the SLOs must hold again for time_to_slo_s")
 
 
 class Scenario(_Model):
@@ -258,7 +566,9 @@ class Scenario(_Model):
     platform: PlatformSpec = PlatformSpec()
     service: ServiceSpec = ServiceSpec()
     load: LoadSpec
+    target: TargetSpec | None = Field(None, description="send the load to this running endpoint; deploy nothing")
     slos: dict[str, list[str]] = Field(default_factory=dict, description="k6-style thresholds per metric")
+    faults: list[FaultSpec] = Field(default_factory=list, description="Chaos Toolkit experiments on a schedule")
 
     @model_validator(mode="before")
     @classmethod
@@ -266,6 +576,18 @@ class Scenario(_Model):
         if isinstance(data, dict) and isinstance(data.get("platform"), str):
             data = {**data, "platform": {"kind": data["platform"]}}
         return data
+
+    @model_validator(mode="after")
+    def _faults_within_load(self) -> Scenario:
+        if self.faults and self.target is not None:
+            raise ValueError("faults need a platform kibench deploys; remove target (an external endpoint) or faults")
+        for i, fault in enumerate(self.faults):
+            if fault.at >= self.load.duration_s:
+                raise ValueError(
+                    f"faults[{i}].at: {fault.at:g}s is not before the load ends ({self.load.duration_s:g}s); "
+                    "lower it or lengthen the load"
+                )
+        return self
 
     def thresholds(self) -> list[thresholds.Threshold]:
         """Every SLO, parsed (already validated at load time)."""
@@ -335,7 +657,7 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif not str(part).startswith("function-"):
+        elif not str(part).startswith(("function-", "tagged-union[")):
             out += f".{part}" if out else str(part)
     return out or "(top level)"
 

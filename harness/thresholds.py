@@ -34,8 +34,21 @@ METRICS: dict[str, tuple[MetricKind, str]] = {
     "goodput_rps": ("gauge", "successful requests per second within the latency SLO"),
     "achieved_rate_ratio": ("gauge", "achieved / requested arrival rate"),
     "dropped_arrivals": ("gauge", "arrivals the concurrency cap could not start"),
+    "ttft_ms": ("trend", "time to first token of a streamed answer, from the intended send time"),
+    "itl_ms": ("trend", "mean gap between consecutive tokens of each streamed answer"),
+    "itl_max_ms": ("trend", "longest gap between consecutive tokens of each streamed answer"),
+    "output_tokens_per_s": ("gauge", "output tokens received per second of load"),
+    "loadgen_cpu_saturation": ("gauge", "share of the load generator's CPU samples above 90% (worst worker)"),
+    "loadgen_saturated": ("gauge", "1 when the load generator was CPU-saturated (its numbers are suspect), else 0"),
+    "rate_deviation_pct": ("gauge", "|achieved - requested| arrival rate, % of requested (open model)"),
+    "send_lag_p99_ms": ("gauge", "99th percentile of actual minus intended send time"),
     "peak_ready_replicas": ("gauge", "highest number of Ready replicas seen"),
     "replica_seconds": ("gauge", "integral of Ready replicas over the run"),
+    "peak_replicas": ("gauge", "highest desired replica count (the autoscaler's peak)"),
+    "scale_up_reaction_s": ("gauge", "load step -> first scale-up decision"),
+    "scale_up_ready_s": ("gauge", "load step -> Ready replicas reach the peak desired before the load drops"),
+    "slo_recovery_s": ("gauge", "load step -> latency and error SLOs hold again for a settle window"),
+    "scale_down_s": ("gauge", "load drop -> desired replicas back to the minimum"),
 }
 
 AGGREGATIONS: dict[MetricKind, tuple[str, ...]] = {

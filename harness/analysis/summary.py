@@ -11,8 +11,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from harness.analysis.faults import fault_metrics
+from harness.analysis.loadchecks import add_load_checks
 from harness.analysis.metrics import compute, trend_summary
 from harness.analysis.runfolder import RunData, read_run
+from harness.analysis.scaling import scaling_metrics
 from harness.analysis.slo import evaluate, latency_limit_ms
 from harness.analysis.timeseries import write_per_second
 from harness.errors import EXIT_OK, EXIT_SLO_FAILED, RunFolderError, ScenarioError
@@ -25,7 +28,8 @@ def analyze(root: str | Path) -> tuple[dict[str, Any], int]:
     data = read_run(root)
     scenario = _scenario(data)
     thresholds = scenario.thresholds()
-    metrics = compute(data, latency_limit_ms(thresholds))
+    metrics = add_load_checks(data, compute(data, latency_limit_ms(thresholds)))
+    metrics.gauges.update(scaling_metrics(data, scenario))
     results = evaluate(thresholds, metrics)
     passed = all(r.passed for r in results)
     summary = {
@@ -44,6 +48,7 @@ def analyze(root: str | Path) -> tuple[dict[str, Any], int]:
             "send_lag_ms": trend_summary(metrics.series["send_lag_ms"]),
         },
         "slos": [r.to_json() for r in results],
+        "faults": fault_metrics(data, scenario),
         "verdict": "pass" if passed else "fail",
         "warnings": data.warnings,
     }

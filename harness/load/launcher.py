@@ -1,43 +1,82 @@
-"""Start and stop the load process from the orchestrator (no Locust import on this side).
+"""Start and stop the load processes from the orchestrator (no Locust import on this side).
 
-In: a ``LoadConfig``.  Out: a running ``python -m harness.load`` process whose JSON stdout lines are
-parsed on a reader thread: ``latest`` progress, ``load_start_s``/``load_end_s`` and a callback per line.
+In: a ``LoadConfig``.  Out: running ``python -m harness.load`` processes: one ``local`` process, or
+with ``workers > 1`` a Locust master plus N workers on a free loopback port.  The JSON stdout lines of
+the local process or the master are parsed on a reader thread: ``latest`` progress, ``started`` and a
+callback per line.  ``stop`` sends SIGTERM to every process at once (each closes its Parquet part),
+then SIGKILL to any still alive after the grace period.
+
+Each process's config goes to ``<out_dir>/logs/loadconfig-<name>.json`` (argv has a size limit a long
+trace would pass); its stderr goes to the log path given (``load.log``) or ``load-<worker>.log``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import socket
 import subprocess
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from harness.load.config import LoadConfig
 from harness.procs import preexec, python_argv, stop
 
 
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (the master binds it a moment later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 class LoadProcess:
-    """One load process."""
+    """The load processes of one run: a single one, or a master and its workers."""
 
     def __init__(self, config: LoadConfig, log_path: str, on_line: Callable[[dict[str, Any]], None]) -> None:
         self.config = config
         self.log_path = log_path
         self.on_line = on_line
         self.proc: subprocess.Popen[str] | None = None
+        self.workers: list[subprocess.Popen[str]] = []
         self.latest: dict[str, Any] = {}
         self.started = threading.Event()
         self._reader: threading.Thread | None = None
 
+    @property
+    def processes(self) -> list[subprocess.Popen[str]]:
+        return ([self.proc] if self.proc is not None else []) + self.workers
+
     def start(self) -> None:
-        os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
-        argv = python_argv("harness.load", "--config", self.config.to_json())
-        with open(self.log_path, "ab") as err:
-            self.proc = subprocess.Popen(
-                argv, stdout=subprocess.PIPE, stderr=err, text=True, preexec_fn=preexec, start_new_session=True
-            )
+        log_dir = os.path.dirname(self.log_path) or "."
+        os.makedirs(log_dir, exist_ok=True)
+        cfg = self.config
+        if cfg.distributed:
+            cfg = replace(cfg, master_port=cfg.master_port or free_port())
+            self.proc = self._spawn(cfg.for_process("master"), "master", self.log_path, log_dir)
+            for i in range(cfg.workers):
+                worker_cfg = cfg.for_process("worker", i)
+                log = os.path.join(log_dir, f"load-{worker_cfg.worker}.log")
+                self.workers.append(self._spawn(worker_cfg, "worker", log, log_dir))
+        else:
+            self.proc = self._spawn(cfg, "local", self.log_path, log_dir)
         self._reader = threading.Thread(target=self._read, name="load-reader", daemon=True)
         self._reader.start()
+
+    def _spawn(self, cfg: LoadConfig, role: str, log_path: str, log_dir: str) -> subprocess.Popen[str]:
+        config_path = os.path.join(log_dir, f"loadconfig-{cfg.worker}.json")
+        with open(config_path, "w", encoding="utf-8") as fh:
+            fh.write(cfg.to_json())
+        argv = python_argv("harness.load", "--config-file", config_path, "--role", role)
+        stdout = subprocess.PIPE if role != "worker" else subprocess.DEVNULL
+        with open(log_path, "ab") as err:
+            return subprocess.Popen(
+                argv, stdout=stdout, stderr=err, text=True, preexec_fn=preexec, start_new_session=True
+            )
 
     def _read(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
@@ -56,19 +95,27 @@ class LoadProcess:
         return None if self.proc is None else self.proc.poll()
 
     def wait(self, timeout_s: float) -> int | None:
+        """Wait for the local process or master (workers follow it); its exit code, None on timeout."""
         if self.proc is None:
             return None
         try:
             code = self.proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             return None
+        for worker in self.workers:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                worker.wait(timeout=timeout_s)
         if self._reader is not None:
             self._reader.join(timeout=2)
         return code
 
     def stop(self) -> None:
-        """SIGTERM (the process closes its Parquet part), SIGKILL after 10 s; idempotent."""
-        if self.proc is not None:
-            stop(self.proc, grace_s=10.0)
-            if self._reader is not None:
-                self._reader.join(timeout=2)
+        """SIGTERM to every process at once, SIGKILL after 10 s; idempotent."""
+        for proc in self.processes:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGTERM)
+        for proc in self.workers + ([self.proc] if self.proc is not None else []):
+            stop(proc, grace_s=10.0)
+        if self._reader is not None:
+            self._reader.join(timeout=2)

@@ -3,8 +3,9 @@
 In: ``record(...)`` calls from Locust's request event (our users and any user's own locustfile).
 Out: ``<out_dir>/requests.parquet/<worker>-<part>.parquet`` files (a Parquet dataset folder), a row
 group written every ``flush()``, a new part every ``part_rotate_s`` so that a hard kill loses at most
-the open part; plus a 10-second sliding window for live progress.  Memory is bounded by the rows
-of one flush interval plus the window.
+the open part; plus live figures for the progress line (rows of the last flush, p95 of the last
+10 s of flushes).  Memory is bounded by the rows of one flush interval plus ten arrays of latencies;
+nothing is kept per row between flushes, and the per-row cost is a few list appends.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 from collections import deque
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -24,6 +26,8 @@ SCHEMA = pa.schema(
         ("latency_ms", pa.float64()),
         ("latency_raw_ms", pa.float64()),
         ("ttft_ms", pa.float64()),
+        ("itl_mean_ms", pa.float64()),
+        ("itl_max_ms", pa.float64()),
         ("status", pa.int32()),
         ("ok", pa.bool_()),
         ("error", pa.string()),
@@ -50,7 +54,8 @@ class Recorder:
         self._writer: pq.ParquetWriter | None = None
         self._part = 0
         self._part_opened = 0.0
-        self.window: deque[tuple[float, float, bool]] = deque()  # (t_done_s, latency_ms, ok)
+        self.batches: deque[tuple[float, np.ndarray]] = deque()  # (flushed at, latency_ms of the batch)
+        self.last_batch = 0
         self.total = self.ok = self.errors = 0
         # pyarrow initialises lazily (~0.3 s on the first table); pay that before the load starts,
         # not in the middle of it where it would stall the gevent loop and show up as send lag.
@@ -65,23 +70,27 @@ class Recorder:
         ok = bool(row.get("ok"))
         self.ok += ok
         self.errors += not ok
-        done = (row.get("t_sent_s") or 0.0) + (row.get("latency_raw_ms") or 0.0) / 1000.0
-        self.window.append((done, float(row.get("latency_ms") or 0.0), ok))
 
-    def recent(self, now_s: float) -> list[tuple[float, float, bool]]:
-        """Rows completed in the last 10 s (drops older ones)."""
-        while self.window and self.window[0][0] < now_s - WINDOW_S:
-            self.window.popleft()
-        return list(self.window)
+    def recent_p95_ms(self) -> float | None:
+        """p95 of ``latency_ms`` over the flushes of the last 10 s (live display only)."""
+        horizon = time.monotonic() - WINDOW_S
+        while self.batches and self.batches[0][0] < horizon:
+            self.batches.popleft()
+        if not self.batches:
+            return None
+        values = np.concatenate([lat for _, lat in self.batches])
+        return float(np.percentile(values, 95)) if values.size else None
 
     def flush(self) -> int:
         """Write buffered rows as one row group; returns the number written."""
-        n = len(self._cols["t_sent_s"])
+        n = self.last_batch = len(self._cols["t_sent_s"])
         if n == 0:
             return 0
         table = pa.Table.from_pydict(self._cols, schema=SCHEMA)
         self._cols = {name: [] for name in _NAMES}
         now = time.monotonic()
+        latency = table.column("latency_ms").to_numpy()
+        self.batches.append((now, latency[~np.isnan(latency)]))
         if self._writer is not None and now - self._part_opened >= self.part_rotate_s:
             self._writer.close()
             self._writer = None

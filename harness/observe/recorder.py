@@ -3,8 +3,9 @@
 In: a ``harness.model.Platform`` and the run's ``RunFiles``.  Out: ``events.jsonl`` (one JSON object
 per line, appended and flushed as events happen: the platform's pod events plus the harness's own,
 e.g. load phases) and ``timeline.parquet`` (one row per sample: t_s, desired_replicas,
-ready_replicas, pods_total, pods_pending), rewritten every 10 s and at stop so that an interrupted
-run keeps it.  Sampling runs on a background thread every ``interval_s``.
+ready_replicas, pods_total, pods_pending, nodes_total, nodes_ready, and ``hpa_<metric>`` for each
+HPA metric's value), rewritten every 10 s and at stop so that an interrupted run keeps it.
+Sampling runs on a background thread every ``interval_s``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import pandas as pd
 from harness.errors import PlatformError
 from harness.model import Event, Platform, PlatformState, RunFiles
 
-TIMELINE_COLUMNS = ("t_s", "desired_replicas", "ready_replicas", "pods_total", "pods_pending")
+TIMELINE_COLUMNS = (
+    "t_s", "desired_replicas", "ready_replicas", "pods_total", "pods_pending", "nodes_total", "nodes_ready",
+)  # fmt: skip
 
 
 class Observer:
@@ -83,12 +86,16 @@ class Observer:
                     "ready_replicas": state.ready_replicas,
                     "pods_total": state.pods_total,
                     "pods_pending": state.pods_pending,
+                    "nodes_total": len(state.nodes),
+                    "nodes_ready": state.nodes_ready,
+                    **{f"hpa_{name}": value for name, value in state.hpa_metrics.items()},
                 }
             )
 
     def write_timeline(self) -> None:
         with self._lock:
-            frame = pd.DataFrame(self.rows, columns=list(TIMELINE_COLUMNS))
+            extra = sorted({k for row in self.rows for k in row} - set(TIMELINE_COLUMNS))  # hpa_* columns
+            frame = pd.DataFrame(self.rows, columns=[*TIMELINE_COLUMNS, *extra])
         frame.to_parquet(self.files.timeline, index=False)
         self._last_write = time.monotonic()
 

@@ -42,6 +42,14 @@ def render_markdown(summary: dict[str, Any], plots: list[Path]) -> str:
     lines += ["", "| latency (ms) | " + " | ".join(m["latency_ms"]) + " |", "|---" * (len(m["latency_ms"]) + 1) + "|"]
     for key in ("latency_ms", "latency_raw_ms", "send_lag_ms"):
         lines.append(f"| {key} | " + " | ".join(_fmt(v) for v in m[key].values()) + " |")
+    if summary.get("faults"):  # per-fault recovery metrics (harness/analysis/faults.py, docs/chaos.md)
+        header = "| fault | status | injected (s) | failed requests | to capacity (s) | to SLO (s) | detection (s) |"
+        lines += ["", "## Faults", "", header, "|---|---|---|---|---|---|---|"]
+        for f in summary["faults"]:
+            status = f["status"] + (" (deviated)" if f["deviated"] else "") + ("" if f["injected"] else " (no fault)")
+            keys = ("injection_s", "failed_requests", "time_to_capacity_s", "time_to_slo_s", "detection_s")
+            cells = [f[key] for key in keys]
+            lines.append(f"| {f['name']} | {status} | " + " | ".join(_fmt(c) for c in cells) + " |")
     if summary.get("warnings"):
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in summary["warnings"]]
     lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.as_posix()})" for p in plots]

@@ -1,4 +1,4 @@
-"""``plots/latency.png``: latency percentiles per second with the SLO line, throughput, replicas.
+"""``plots/latency.png``: latency percentiles per second with the SLO line, throughput, replicas, HPA metrics.
 
 In: the run folder (``per_second.parquet``, ``timeline.parquet``) and the summary (SLO lines).
 Out: the PNG path.  Uses matplotlib's Agg backend (no display needed).
@@ -35,7 +35,13 @@ def plot_latency(root: Path, summary: dict[str, Any]) -> Path:
     if not timeline.empty:
         ax_rep.step(timeline["t_s"], timeline["desired_replicas"], where="post", label="desired")
         ax_rep.step(timeline["t_s"], timeline["ready_replicas"], where="post", label="ready")
+        if "pods_pending" in timeline:
+            ax_rep.step(timeline["t_s"], timeline["pods_pending"], ":", where="post", label="pending pods")
         ax_rep.set_ylim(bottom=0)
+        _plot_hpa_metrics(ax_rep, timeline)
+    for fault in summary.get("faults", []):  # each fault's window (harness/analysis/faults.py), on every panel
+        for ax in (ax_lat, ax_rate, ax_rep):
+            ax.axvspan(*fault["window_s"], color="tab:orange", alpha=0.15, label=f"fault {fault['name']}")
     ax_lat.set_ylabel("latency (ms, corrected)")
     ax_lat.set_title(f"{summary['scenario']} — {summary['run_id']} — {summary['verdict'].upper()}")
     ax_rate.set_ylabel("per second")
@@ -51,3 +57,24 @@ def plot_latency(root: Path, summary: dict[str, Any]) -> Path:
     fig.savefig(out, dpi=100)
     plt.close(fig)
     return out
+
+
+def _plot_hpa_metrics(ax: Any, timeline: pd.DataFrame) -> None:
+    """Each HPA metric (the timeline's ``hpa_*`` columns) on a second axis: value / target when known."""
+    names = [c for c in timeline.columns if c.startswith("hpa_") and not c.endswith("_target")]
+    names = [c for c in names if timeline[c].notna().any()]
+    if not names:
+        return
+    twin = ax.twinx()
+    ratios = False
+    for col, color in zip(names, ("tab:purple", "tab:brown", "tab:olive", "tab:cyan"), strict=False):
+        values, label = pd.to_numeric(timeline[col], errors="coerce"), f"HPA {col.removeprefix('hpa_')}"
+        if f"{col}_target" in timeline:
+            values = values / pd.to_numeric(timeline[f"{col}_target"], errors="coerce")
+            label, ratios = label + " / target", True
+        twin.plot(timeline["t_s"], values, "--", color=color, linewidth=1, label=label)
+    if ratios:
+        twin.axhline(1.0, color="grey", linestyle=":", linewidth=1)
+    twin.set_ylabel("HPA metric / target" if ratios else "HPA metric")
+    twin.set_ylim(bottom=0)
+    twin.legend(loc="upper right", fontsize=8)

@@ -1,106 +1,272 @@
-"""The reference inference service as a Starlette app.
+"""The reference inference service as an ASGI app (Starlette routing, raw-ASGI hot routes).
 
-In: a ``ServiceConfig`` (replica name, emulated device time, cold start).  Out: an ASGI app with
-POST /v1/predict, GET /healthz (liveness), GET /readyz (readiness: 503 until the cold start is over
-and again once draining), GET /metrics (Prometheus text).  Every response names the replica in the
-``X-Kibench-Replica`` header.
+In: a ``ServiceConfig``.  Out: ``create_app(config)``, an app serving
+
+    POST /v1/predict       classic models: one request = one item of a dynamic batch
+    POST /v1/completions   LLM profiles: OpenAI-compatible subset, SSE when stream is true (completions.py)
+    GET  /v1/models        the model served;  GET /openapi.json  the OpenAPI document
+    GET  /healthz          liveness (200 while the process answers)
+    GET  /readyz           readiness: 503 during model load and warm-up, and from the moment a drain starts
+    GET  /metrics          Prometheus text (metrics.py)
+    POST /admin/...        faults, only with KIBENCH_ADMIN_TOKEN set (faults.py)
+
+Every response carries ``X-Kibench-Replica``.  The app's lifespan boots the model in the background
+(load phase, warm-up batch, one warm-up request through the real request path) so probes answer during
+the cold start; ``app.state.service`` is the ``Service`` (used by server.py to drain).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import json
+import logging
+import os
 import time
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from harness.service.asgi import CLIENT_CLOSED, WARMUP_KEY, Deadlines, Endpoint, Receive, Send, call_app, retry_after
+from harness.service.backends import Backend, ClassicBackend, LLMBackend
+from harness.service.batching import sleep_until
+from harness.service.completions import completions_endpoint
+from harness.service.config import ServiceConfig
+from harness.service.faults import Faults, admin_routes, take_slow_start
+from harness.service.metrics import ServiceMetrics
+from harness.service.openapi import openapi_document
+from harness.service.predict import predict_endpoint
+from harness.service.profiles import ClassicProfile, LLMProfile
+from harness.service.schemas import ApiError
+
+__all__ = ["REPLICA_HEADER", "Service", "ServiceConfig", "create_app"]
+
 REPLICA_HEADER = "X-Kibench-Replica"
+INFERENCE_ROUTES = {"/v1/predict": "predict", "/v1/completions": "completions"}
+OTHER_ROUTES = {"/healthz": "healthz", "/readyz": "readyz", "/metrics": "metrics", "/v1/models": "models"}
+log = logging.getLogger("harness.service")
 
 
-@dataclass(frozen=True)
-class ServiceConfig:
-    """How one replica behaves."""
+class Service:
+    """One replica's live state: model, device, faults, lifecycle phase, in-flight count."""
 
-    replica: str = "replica-0"
-    device_time_ms: float = 50.0
-    cold_start_s: float = 0.0
-    max_body_bytes: int = 1 << 20
-
-
-class _State:
-    def __init__(self, config: ServiceConfig) -> None:
+    def __init__(self, config: ServiceConfig, exit_fn: Callable[[int], Any] = os._exit) -> None:
         self.config = config
-        self.started_mono = time.monotonic()
+        self.model = config.model()
+        self.exit_fn = exit_fn
+        self.metrics = ServiceMetrics(self.model.name, self.model.kind, config.backend, config.busy_window_s)
+        self.faults = Faults()
+        self.deadlines = Deadlines()  # request deadlines share one timer (asgi.RequestGuard)
+        self.backend: Backend = _build_backend(config, self.model, self.metrics)
+        self.phase = "loading"  # loading → warming → ready; failed when the boot raised
         self.draining = False
-        self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "kibench_requests_total", "Requests by route and status", ["route", "status"], registry=self.registry
+        self.in_flight = 0
+        self.idle = asyncio.Event()  # set once draining with nothing in flight
+        self.created_s = int(time.time())
+        self.load_s: float | None = None
+        self.metrics.bind(
+            in_flight=lambda: self.in_flight,
+            queue_depth=lambda: self.backend.depth,
+            running_batch=lambda: self.backend.running if self.backend.kind == "classic" else 0,
+            running_seqs=lambda: self.backend.running if self.backend.kind == "llm" else 0,
+            ready=lambda: 1.0 if self.ready() else 0.0,
         )
-        self.latency = Histogram(
-            "kibench_request_duration_seconds",
-            "Request latency",
-            ["route"],
-            registry=self.registry,
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-        )
-        self.in_flight = Gauge("kibench_in_flight_requests", "Requests in flight", registry=self.registry)
 
     def ready(self) -> bool:
-        return not self.draining and time.monotonic() - self.started_mono >= self.config.cold_start_s
+        return self.phase == "ready" and not self.draining
 
+    def begin_drain(self) -> None:
+        """Readiness false from now on; in-flight work goes on."""
+        self.draining = True
+        if self.in_flight == 0:
+            self.idle.set()
 
-def create_app(config: ServiceConfig) -> Starlette:
-    """Build the service app for one replica."""
-    state = _State(config)
-    headers = {REPLICA_HEADER: config.replica}
-
-    async def predict(request: Request) -> Response:
-        start = time.perf_counter()
-        state.in_flight.inc()
+    async def wait_idle(self, timeout_s: float) -> bool:
+        """Wait until no inference request is in flight; False when ``timeout_s`` ran out first."""
         try:
-            body = await request.body()
-            if len(body) > config.max_body_bytes:
-                return _count(state, "predict", JSONResponse({"error": "body too large"}, 413, headers))
-            try:
-                payload = json.loads(body or b"{}")
-            except ValueError:
-                return _count(state, "predict", JSONResponse({"error": "malformed JSON"}, 400, headers))
-            await asyncio.sleep(config.device_time_ms / 1000.0)
-            out = {"replica": config.replica, "outputs": [0.0], "inputs": len(payload.get("inputs", []))}
-            return _count(state, "predict", JSONResponse(out, 200, headers))
+            async with asyncio.timeout(timeout_s):
+                await self.idle.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    def done_one(self) -> None:
+        """An inference request finished (the edge counts them in)."""
+        self.in_flight -= 1
+        if self.in_flight == 0 and self.draining:
+            self.idle.set()
+
+    async def boot(self, app: Any) -> None:
+        """Model load, warm-up on the device, one warm-up request through the app; then ready."""
+        try:
+            cold_s = take_slow_start(self.config.state_dir)
+            cold_s = self.config.cold_start_s if cold_s is None else cold_s
+            start = time.monotonic()
+            await self.backend.load()
+            await sleep_until(time.monotonic() + cold_s)
+            self.load_s = time.monotonic() - start
+            self.metrics.model_load.set(self.load_s)
+            self.phase = "warming"
+            self.backend.start()
+            if self.config.warmup:
+                await self.backend.warmup()
+                await self._warmup_request(app)
+            self.phase = "ready"
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.phase = "failed"
+            log.exception("replica %s: boot failed; it will never be ready", self.config.replica)
+
+    async def _warmup_request(self, app: Any) -> None:
+        if isinstance(self.model, LLMProfile):
+            path, body = "/v1/completions", {"prompt": "warm up", "max_tokens": 2}
+        else:
+            payload: dict[str, Any] = {"inputs": [[0.5] * 8]} if self.config.backend == "torch" else {"inputs": []}
+            path, body = "/v1/predict", payload
+        status, text = await call_app(app, "POST", path, json.dumps(body).encode(), {WARMUP_KEY: True})
+        if status != 200:
+            raise RuntimeError(f"warm-up request to {path} answered {status}: {text[:200]!r}")
+
+    async def inference_gate(self) -> None:
+        """Refuse while the model loads, inject faults: raises ApiError; sleeps the added latency."""
+        if self.phase in ("loading", "failed"):
+            raise retry_after(ApiError(503, "model not loaded yet; retry later", code="loading"), 1.0)
+        if self.faults.active:
+            status = self.faults.injected_status()
+            if status is not None:
+                raise ApiError(status, "injected fault (admin API /admin/errors)", code="injected_fault")
+            delay_s = self.faults.latency_s()
+            if delay_s > 0:
+                await asyncio.sleep(delay_s)
+
+    def check_model(self, model: str | None) -> None:
+        if model is not None and model != self.model.name:
+            raise ApiError(404, f"model {model!r} is not served here; this replica serves {self.model.name!r}",
+                           param="model", code="model_not_found")  # fmt: skip
+
+    def wrong_kind(self, route: str) -> ApiError:
+        other = "/v1/completions" if isinstance(self.model, LLMProfile) else "/v1/predict"
+        return ApiError(404, f"{route} does not serve {self.model.kind} model {self.model.name!r}; use {other}",
+                        code="wrong_route")  # fmt: skip
+
+
+def _build_backend(config: ServiceConfig, model: ClassicProfile | LLMProfile, metrics: ServiceMetrics) -> Backend:
+    if isinstance(model, LLMProfile):
+        return LLMBackend(model, config.max_queue, metrics)
+    runner = None
+    if config.backend == "torch":
+        from harness.service.torch_model import TorchRunner
+
+        runner = TorchRunner()
+    return ClassicBackend(model, config.max_queue, metrics, runner)
+
+
+class Edge:
+    """Outermost ASGI layer: replica header, hang fault, request metrics and in-flight accounting.
+
+    The inference routes go straight to their handlers (``fast``); everything else through Starlette."""
+
+    def __init__(self, app: Any, svc: Service, fast: dict[tuple[str, str], Any]) -> None:
+        self.app, self.svc, self.fast = app, svc, fast
+        self.header = (REPLICA_HEADER.lower().encode(), svc.config.replica.encode())
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        svc, path, faults = self.svc, scope["path"], self.svc.faults
+        route = INFERENCE_ROUTES.get(path) or OTHER_ROUTES.get(path) or ("admin" if path[:7] == "/admin/" else "other")
+        exempt = route == "admin"
+        if faults.hung and not exempt:
+            await faults.wait_unhung()
+        status = 0
+        header = self.header
+
+        async def edge_send(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), header]
+            if faults.hung and not exempt:
+                await faults.wait_unhung()
+            await send(message)
+
+        start = time.perf_counter()
+        handler = self.fast.get((path, scope["method"]), self.app)
+        inference = handler is not self.app
+        if inference:
+            svc.in_flight += 1
+        try:
+            await handler(scope, receive, edge_send)
         finally:
-            state.in_flight.dec()
-            state.latency.labels("predict").observe(time.perf_counter() - start)
+            if inference:
+                svc.done_one()
+            if WARMUP_KEY not in scope:
+                svc.metrics.observe_request(route, status or CLIENT_CLOSED, time.perf_counter() - start)
+
+
+def create_app(config: ServiceConfig, exit_fn: Callable[[int], Any] = os._exit) -> Any:
+    """Build the service app for one replica; its lifespan boots the model in the background."""
+    svc = Service(config, exit_fn)
 
     async def healthz(request: Request) -> Response:
-        return PlainTextResponse("ok", headers=headers)
+        return PlainTextResponse("ok")
 
     async def readyz(request: Request) -> Response:
-        if state.ready():
-            return PlainTextResponse("ready", headers=headers)
-        return PlainTextResponse("not ready", status_code=503, headers=headers)
+        if svc.ready():
+            return PlainTextResponse("ready")
+        reason = "draining" if svc.draining else svc.phase
+        return PlainTextResponse(f"not ready: {reason}", status_code=503)
 
     async def metrics(request: Request) -> Response:
-        return Response(generate_latest(state.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(svc.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    app = Starlette(
-        routes=[
-            Route("/v1/predict", predict, methods=["POST"]),
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
-            Route("/metrics", metrics),
-        ]
-    )
-    app.state.service = state
-    return app
+    async def models(request: Request) -> Response:
+        card = {"id": svc.model.name, "object": "model", "created": svc.created_s, "owned_by": "kibench",
+                "kind": svc.model.kind, "backend": config.backend}  # fmt: skip
+        if isinstance(svc.model, LLMProfile):
+            card["max_model_len"] = svc.model.max_model_len
+        card["profile"] = dataclasses.asdict(svc.backend.profile)  # torch: the times fitted at warm-up
+        return JSONResponse({"object": "list", "data": [card]})
 
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(openapi_document(svc.model.name, admin=bool(config.admin_token)))
 
-def _count(state: _State, route: str, response: Response) -> Response:
-    state.requests.labels(route, str(response.status_code)).inc()
-    return response
+    predict, completions = predict_endpoint(svc), completions_endpoint(svc)
+    fast = {("/v1/predict", "POST"): predict, ("/v1/completions", "POST"): completions}
+    routes = [
+        Route("/v1/predict", Endpoint(predict), methods=["POST"]),
+        Route("/v1/completions", Endpoint(completions), methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route("/v1/models", models, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+    ]
+    if config.admin_token:
+        routes += admin_routes(svc.faults, config.admin_token, config.state_dir, lambda code: svc.exit_fn(code))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        boot = asyncio.get_running_loop().create_task(svc.boot(edge), name="boot")
+        try:
+            yield
+        finally:
+            boot.cancel()
+            await asyncio.gather(boot, return_exceptions=True)
+            await svc.backend.stop()
+
+    inner = Starlette(routes=routes, lifespan=lifespan)
+    edge = Edge(inner, svc, fast)
+    inner.state.service = svc
+    edge.state = inner.state  # type: ignore[attr-defined]
+    edge.router = inner.router  # type: ignore[attr-defined]
+    return edge

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from harness.errors import PlatformError, PlatformTimeout
-from harness.model import Deployment, Event, PlatformState, Replica
+from harness.model import Deployment, Event, NodeState, PlatformState, Replica
 from harness.platform.local.spec import DaemonSpec
 from harness.procs import preexec, python_argv, stop
 from harness.scenario import Scenario
@@ -45,6 +45,7 @@ class LocalPlatform:
         spec = DaemonSpec(
             replicas=svc.replicas,
             service=svc.model_dump(mode="json"),
+            platform=scenario.platform.model_dump(mode="json"),
             t0_monotonic=t0_monotonic,
             deployment=f"{scenario.name}-svc"[:40],
         )
@@ -76,13 +77,22 @@ class LocalPlatform:
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.ready_timeout_s
+        state = None
         while time.monotonic() < deadline:
             state = self.state()
             if state.ready_replicas >= self.spec.replicas:
                 return
             time.sleep(0.1)
+        pending = (
+            ""
+            if state is None or not state.pods_pending
+            else (
+                f"; {state.pods_pending} pod(s) Pending for lack of a free GPU slot: raise platform.nodes.count "
+                "or platform.nodes.gpu_slots"
+            )
+        )
         raise PlatformTimeout(
-            f"replicas not Ready within platform.ready_timeout ({self.ready_timeout_s:g}s); "
+            f"replicas not Ready within platform.ready_timeout ({self.ready_timeout_s:g}s){pending}; "
             f"raise it or check {self.log_dir}/*.log"
         )
 
@@ -110,12 +120,7 @@ class LocalPlatform:
         return response.json()
 
     def state(self) -> PlatformState:
-        data = self._call("GET", "/state")
-        replicas = tuple(
-            Replica(r["name"], r["node"], r["port"], r["phase"], r["ready"], r["created_s"], r["ready_s"])
-            for r in data["replicas"]
-        )
-        return PlatformState(data["t_s"], data["desired_replicas"], replicas)
+        return state_from_json(self._call("GET", "/state"))
 
     def events(self, since: int) -> tuple[list[Event], int]:
         data = self._call("GET", f"/events?since={since}")
@@ -127,3 +132,30 @@ class LocalPlatform:
 
     def scale(self, replicas: int) -> None:
         self._call("POST", "/scale", {"replicas": replicas})
+
+    def fail_node(self, name: str, duration_s: float | None = None) -> None:
+        self._call("POST", f"/nodes/{name}/fail", {"duration_s": duration_s})
+
+    def drain_node(self, name: str, grace_period_s: float | None = None) -> None:
+        self._call("POST", f"/nodes/{name}/drain", {"grace_period_s": grace_period_s})
+
+    def rollout(self, service: dict[str, Any]) -> int:
+        return int(self._call("POST", "/rollout", {"service": service})["revision"])
+
+
+def state_from_json(data: dict[str, Any]) -> PlatformState:
+    """GET /state's body as ``PlatformState`` (nodes and the HPA's metric values included)."""
+    replicas = tuple(
+        Replica(
+            r["name"], r["node"], r["port"], r["phase"], r["ready"], r["created_s"], r.get("ready_s"),
+            r.get("restarts", 0), r.get("version"),
+        )
+        for r in data["replicas"]
+    )  # fmt: skip
+    nodes = tuple(
+        NodeState(n["name"], n["ready"], n.get("cordoned", False), n.get("gpu_slots", 0), n.get("gpu_used", 0))
+        for n in data.get("nodes", [])
+    )
+    hpa = data.get("hpa") or {}
+    metrics = {**(hpa.get("metrics") or {}), **{f"{k}_target": v for k, v in (hpa.get("targets") or {}).items()}}
+    return PlatformState(data["t_s"], data["desired_replicas"], replicas, nodes, metrics)

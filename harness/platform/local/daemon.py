@@ -16,12 +16,16 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Coroutine
 from typing import Any
 
 import uvicorn
 
 from harness.platform.local.api import create_api
 from harness.platform.local.balancer import create_balancer
+from harness.platform.local.hpa_controller import HpaController, gauges_wanted, wants_cpu
+from harness.platform.local.metrics_scrape import MetricsScraper
+from harness.platform.local.node_autoscaler import NodeAutoscaler
 from harness.platform.local.spec import DaemonSpec
 from harness.platform.local.supervisor import Supervisor
 
@@ -49,6 +53,18 @@ def _server(app: Any) -> _QuietServer:
     return _QuietServer(config)
 
 
+def controllers(supervisor: Supervisor) -> list[Coroutine[Any, Any, None]]:
+    """The control loops to run: the supervisor's, plus the HPA and node autoscaler when enabled."""
+    cfg = supervisor.cfg
+    loops: list[Coroutine[Any, Any, None]] = [supervisor.run()]
+    if cfg.hpa.enabled:
+        scraper = MetricsScraper(supervisor, gauges_wanted(cfg.hpa), wants_cpu(cfg.hpa), cfg.hpa.metric_resolution)
+        loops += [scraper.run(), HpaController(supervisor, scraper).run()]
+    if cfg.nodes.autoscaler.enabled:
+        loops.append(NodeAutoscaler(supervisor).run())
+    return loops
+
+
 async def run_daemon(spec: DaemonSpec, log_dir: str | None, api_port: int = 0, balancer_port: int = 0) -> None:
     """Serve until told to stop; always stops every replica."""
     supervisor = Supervisor(spec, log_dir)
@@ -56,7 +72,7 @@ async def run_daemon(spec: DaemonSpec, log_dir: str | None, api_port: int = 0, b
     api_sock, lb_sock = _listen(port=api_port), _listen(port=balancer_port)
     api_url = f"http://127.0.0.1:{api_sock.getsockname()[1]}"
     lb_url = f"http://127.0.0.1:{lb_sock.getsockname()[1]}"
-    api_server = _server(create_api(supervisor, stop.set, {"balancer_url": lb_url}))
+    api_server = _server(create_api(supervisor, stop.set, {"balancer_url": lb_url, "api_url": api_url}))
     lb_server = _server(create_balancer(supervisor))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -64,8 +80,8 @@ async def run_daemon(spec: DaemonSpec, log_dir: str | None, api_port: int = 0, b
     tasks = [
         asyncio.create_task(api_server.serve(sockets=[api_sock])),
         asyncio.create_task(lb_server.serve(sockets=[lb_sock])),
-        asyncio.create_task(supervisor.run()),
         asyncio.create_task(_watch_parent(os.getppid(), stop)),
+        *(asyncio.create_task(coro) for coro in controllers(supervisor)),
     ]
     while not (api_server.started and lb_server.started):
         await asyncio.sleep(0.01)
@@ -73,8 +89,10 @@ async def run_daemon(spec: DaemonSpec, log_dir: str | None, api_port: int = 0, b
     try:
         await stop.wait()
     finally:
-        await supervisor.shutdown()
         api_server.should_exit = lb_server.should_exit = True
+        for task in tasks[2:]:
+            task.cancel()
+        await supervisor.shutdown()
         await asyncio.wait(tasks[:2], timeout=5)
         for task in tasks:
             task.cancel()

@@ -1,0 +1,325 @@
+"""What the reference service costs over its emulated device: three ratios, measured side by side in one run.
+
+In: optional flags (durations, rate, profiles).  Out, on stdout, one block per measurement and a summary:
+
+  (a) latency the service adds over the emulated device time at a steady (open-model) rate, p50 and p99,
+      next to the same figure for a bare ASGI app that only sleeps the device time on the same stack
+      (uvicorn + uvloop + httptools): goal p50 <= 1 ms, p99 <= 3 ms;
+  (b) saturation throughput with a named classic profile against its theoretical throughput at max batch:
+      goal >= 0.95;
+  (c) requests per CPU-second of the server process on the zero-time ``noop`` profile against a bare
+      hello-world ASGI app on the same server stack: goal >= 0.7.
+
+Every server is a real subprocess on 127.0.0.1; the client is a small raw-socket HTTP/1.1 keep-alive
+client in this process, the same for every target.  Runs alternate between the two apps of a pair
+(``--rounds``) and the medians are reported, so load from other processes hits both alike.
+
+    .venv/bin/python bench/service_overhead.py            # about 60 s
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import psutil
+
+HOST = "127.0.0.1"
+BODY = json.dumps({"inputs": [[0.0] * 8]}).encode()
+REQUEST = (
+    f"POST /v1/predict HTTP/1.1\r\nhost: {HOST}\r\ncontent-type: application/json\r\n"
+    f"content-length: {len(BODY)}\r\n\r\n"
+).encode() + BODY
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+# ---------------------------------------------------------------- the bare app (a server of its own)
+
+
+def bare_app(sleep_ms: float):  # noqa: ANN201 - an ASGI callable
+    """Hello world in raw ASGI; with ``sleep_ms`` it first sleeps like the emulated device."""
+    payload = b'{"hello":"world"}'
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+
+    async def app(scope, receive, send):  # noqa: ANN001, ANN202
+        if scope["type"] != "http":
+            return
+        more = True
+        while more:
+            more = (await receive()).get("more_body", False)
+        if sleep_ms > 0:
+            await asyncio.sleep(sleep_ms / 1000.0)
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+    return app
+
+
+def serve_bare(port: int, sleep_ms: float) -> None:
+    import uvicorn
+
+    uvicorn.run(bare_app(sleep_ms), host=HOST, port=port, log_level="warning", access_log=False, lifespan="off")
+
+
+# ---------------------------------------------------------------- servers
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen[bytes]
+    port: int
+
+    def cpu_s(self) -> float:
+        times = psutil.Process(self.proc.pid).cpu_times()
+        return times.user + times.system
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def start_service(profile: dict | str) -> Server:
+    port = free_port()
+    section = {"profile": profile, "cold_start": 0, "max_queue": 100_000}
+    argv = [sys.executable, "-m", "harness.service", "--port", str(port), "--replica", "bench",
+            "--config", json.dumps(section), "--grace-s", "2"]  # fmt: skip
+    return _wait_ready(Server(subprocess.Popen(argv, stderr=subprocess.DEVNULL), port), "/readyz")
+
+
+def start_bare(sleep_ms: float) -> Server:
+    port = free_port()
+    argv = [sys.executable, __file__, "--serve-bare", str(port), "--bare-sleep-ms", str(sleep_ms)]
+    return _wait_ready(Server(subprocess.Popen(argv, stderr=subprocess.DEVNULL), port), "/")
+
+
+def _wait_ready(server: Server, path: str) -> Server:
+    deadline = time.monotonic() + 30
+    request = f"GET {path} HTTP/1.1\r\nhost: {HOST}\r\n\r\n".encode()
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((HOST, server.port), timeout=1) as sock:
+                sock.sendall(request)
+                if sock.recv(64).startswith(b"HTTP/1.1 200"):
+                    return server
+        except OSError:
+            pass
+        time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"server on port {server.port} did not get ready")
+
+
+# ---------------------------------------------------------------- the client
+
+
+class Conn:
+    """One keep-alive HTTP/1.1 connection; responses must carry content-length."""
+
+    async def open(self, port: int) -> Conn:
+        self.reader, self.writer = await asyncio.open_connection(HOST, port)
+        return self
+
+    async def post(self) -> int:
+        self.writer.write(REQUEST)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lower = head.lower()
+        at = lower.index(b"content-length:") + 15
+        length = int(lower[at : lower.index(b"\r\n", at)])
+        await self.reader.readexactly(length)
+        return int(head[9:12])
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def open_loop(port: int, rate_rps: float, duration_s: float, conns: int) -> list[float]:
+    """Requests at a steady rate, below saturation; latency in ms from each request's actual send."""
+    pool: asyncio.Queue[Conn] = asyncio.Queue()
+    for _ in range(conns):
+        pool.put_nowait(await Conn().open(port))
+    latencies: list[float] = []
+    tasks = []
+
+    async def one() -> None:
+        conn = await pool.get()
+        t_sent = time.perf_counter()  # below saturation nothing queues: time from the actual send
+        await conn.post()
+        latencies.append((time.perf_counter() - t_sent) * 1000.0)
+        pool.put_nowait(conn)
+
+    start = time.perf_counter() + 0.05
+    for i in range(int(rate_rps * duration_s)):
+        t_intended = start + i / rate_rps
+        delay = t_intended - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one()))
+    await asyncio.gather(*tasks)
+    while not pool.empty():
+        pool.get_nowait().close()
+    return latencies
+
+
+async def closed_loop(port: int, total: int, conns: int) -> tuple[int, float]:
+    """``conns`` connections send back to back until ``total`` responses; returns (ok, elapsed_s)."""
+    left = total
+    ok = 0
+
+    async def worker() -> None:
+        nonlocal left, ok
+        conn = await Conn().open(port)
+        while left > 0:
+            left -= 1
+            status = await conn.post()
+            ok += status == 200
+        conn.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(conns)))
+    return ok, time.perf_counter() - start
+
+
+def run(coro):  # noqa: ANN001, ANN201 - the client runs on uvloop, like the servers
+    import uvloop
+
+    return uvloop.run(coro)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+# ---------------------------------------------------------------- the three measurements
+
+
+def measure_a(args: argparse.Namespace) -> dict[str, float]:
+    device_ms = args.device_ms
+    profile = {"kind": "classic", "name": "bench", "base_ms": device_ms, "max_batch_size": 1}
+    svc, bare = start_service(profile), start_bare(device_ms)
+    runs: dict[str, list[tuple[float, float]]] = {"service": [], "bare": []}
+    try:
+        for _ in range(args.rounds):
+            for name, server in (("service", svc), ("bare", bare)):
+                lat = run(open_loop(server.port, args.rate_rps, args.duration_s, conns=32))
+                runs[name].append((pct(lat, 0.5) - device_ms, pct(lat, 0.99) - device_ms))
+    finally:
+        svc.stop()
+        bare.stop()
+    out = {}
+    for name, pairs in runs.items():
+        out[f"{name}_p50_ms"] = statistics.median(p[0] for p in pairs)
+        out[f"{name}_p99_ms"] = statistics.median(p[1] for p in pairs)
+    return out
+
+
+def measure_b(args: argparse.Namespace) -> dict[str, float]:
+    sys.path.insert(0, os.getcwd())
+    from harness.service.profiles import load_profile
+
+    profile = load_profile(args.profile)
+    if profile.kind != "classic" or not math.isfinite(profile.max_throughput_rps()):  # type: ignore[union-attr]
+        raise SystemExit(f"(b) needs a classic profile with non-zero device time, not {args.profile!r}")
+    theory = profile.max_throughput_rps()  # type: ignore[union-attr]
+    svc = start_service(args.profile)
+    rates, server_cpu, client_cpu = [], [], []
+    try:
+        for _ in range(args.rounds):
+            total = int(theory * args.duration_s)
+            conns = 8 * profile.max_batch_size  # type: ignore[union-attr]
+            cpu0, own0 = svc.cpu_s(), time.process_time()
+            ok, elapsed = run(closed_loop(svc.port, total, conns=conns))
+            rates.append(ok / elapsed)
+            server_cpu.append((svc.cpu_s() - cpu0) / elapsed)
+            client_cpu.append((time.process_time() - own0) / elapsed)
+    finally:
+        svc.stop()
+    return {
+        "theoretical_rps": theory,
+        "measured_rps": statistics.median(rates),
+        "server_cores": statistics.median(server_cpu),
+        "client_cores": statistics.median(client_cpu),
+    }
+
+
+def measure_c(args: argparse.Namespace) -> dict[str, float]:
+    svc, bare = start_service("noop"), start_bare(0.0)
+    runs: dict[str, list[float]] = {"service": [], "bare": []}
+    try:
+        for _ in range(args.rounds):
+            for name, server in (("service", svc), ("bare", bare)):
+                run(closed_loop(server.port, 500, conns=16))  # warm the connection path
+                cpu0 = server.cpu_s()
+                ok, _ = run(closed_loop(server.port, args.requests, conns=16))
+                runs[name].append(ok / max(1e-9, server.cpu_s() - cpu0))
+    finally:
+        svc.stop()
+        bare.stop()
+    return {f"{name}_rps_per_core": statistics.median(values) for name, values in runs.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating runs per pair; medians reported")
+    parser.add_argument("--rate-rps", type=float, default=100.0, help="(a) steady arrival rate (device half busy)")
+    parser.add_argument("--duration-s", type=float, default=5.0, help="(a) and (b) seconds per run")
+    parser.add_argument("--device-ms", type=float, default=5.0, help="(a) device time of the batch-1 profile")
+    parser.add_argument("--profile", default="resnet50-t4", help="(b) named classic profile")
+    parser.add_argument("--requests", type=int, default=6000, help="(c) requests per run")
+    parser.add_argument("--only", default="abc", help="which measurements to run, e.g. 'c'")
+    parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--bare-sleep-ms", type=float, default=0.0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_bare:
+        serve_bare(args.serve_bare, args.bare_sleep_ms)
+        return
+    if "a" in args.only:
+        report_a(args)
+    if "b" in args.only:
+        report_b(args)
+    if "c" in args.only:
+        report_c(args)
+
+
+def report_a(args: argparse.Namespace) -> None:
+    a = measure_a(args)
+    print(f"(a) added latency over {args.device_ms:g} ms device time at {args.rate_rps:g} rps:")
+    print(f"    service  p50 {a['service_p50_ms']:.2f} ms  p99 {a['service_p99_ms']:.2f} ms")
+    print(f"    bare app p50 {a['bare_p50_ms']:.2f} ms  p99 {a['bare_p99_ms']:.2f} ms  (same stack, only sleeps)")
+    print(f"    p50/goal {a['service_p50_ms'] / 1.0:.2f}  p99/goal {a['service_p99_ms'] / 3.0:.2f}  (<= 1 passes)")
+
+
+def report_b(args: argparse.Namespace) -> None:
+    b = measure_b(args)
+    ratio_b = b["measured_rps"] / b["theoretical_rps"]
+    print(f"(b) saturation, profile {args.profile}: {b['measured_rps']:.0f} rps of {b['theoretical_rps']:.0f} "
+          f"theoretical: ratio {ratio_b:.3f} (goal >= 0.95)")  # fmt: skip
+    print(f"    CPU used: server {b['server_cores']:.2f} cores, client {b['client_cores']:.2f} cores "
+          f"(of {psutil.cpu_count()}; when they and other load fill the host, the host is the limit)")  # fmt: skip
+
+
+def report_c(args: argparse.Namespace) -> None:
+    c = measure_c(args)
+    ratio_c = c["service_rps_per_core"] / c["bare_rps_per_core"]
+    print(f"(c) requests per core: service (noop) {c['service_rps_per_core']:.0f}, bare hello-world "
+          f"{c['bare_rps_per_core']:.0f}: ratio {ratio_c:.3f} (goal >= 0.7)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

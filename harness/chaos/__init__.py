@@ -1,0 +1,26 @@
+"""Chaos Toolkit integration: scheduled experiments under load, and the local provider module.
+
+In: the scenario's ``faults`` (``plan_faults`` loads and validates every experiment before anything
+starts) and, during the run, a ``ChaosContext`` of callbacks and paths from the orchestrator.
+Out: ``ChaosRun`` runs each experiment at its time on a thread through chaoslib, keeps every journal
+in ``<run>/chaos/`` and reports each activity as an event; rollbacks always run.
+
+``harness.chaos.local`` is the provider module experiments name (``module: harness.chaos.local``).
+This package never imports the other stages: the orchestrator hands it callbacks and typed data.
+"""
+
+from harness.chaos.plan import HARNESS_KEYS, FaultPlan, PlannedFault, plan_faults, plan_lines
+from harness.chaos.runner import ChaosContext, FaultOutcome, chaos_context
+from harness.chaos.schedule import ChaosRun
+
+__all__ = [
+    "HARNESS_KEYS",
+    "ChaosContext",
+    "ChaosRun",
+    "FaultOutcome",
+    "FaultPlan",
+    "PlannedFault",
+    "chaos_context",
+    "plan_faults",
+    "plan_lines",
+]

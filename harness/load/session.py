@@ -1,0 +1,208 @@
+"""One load-generating process's state: dispatcher, recorder, CPU meter, progress and final stats.
+
+In: a ``LoadConfig`` (a single process, or one worker of a distributed run) and a Locust
+``Environment`` to attach to.  Out: the open-model dispatcher greenlet, one ``progress`` dict per
+second, and at the end ``load-<worker>.json`` (requested/generated/scheduled/dropped arrivals,
+recorded rows, CPU saturation samples) next to the Parquet parts.  Used by process.py (local mode)
+and distributed.py (worker role); imported only inside the load process.
+
+The dispatcher hands each of this worker's arrivals, at its intended time, to an idle user; when no
+user is idle the arrival is counted as dropped (like k6's dropped_iterations), never delayed.  The
+CPU meter samples this process's CPU time once a second; a sample at or above 90 % of one core
+counts as saturated (a gevent loop runs on one core).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+import gevent
+from locust.env import Environment
+
+from harness.load.arrivals import arrival_times, worker_share
+from harness.load.config import LoadConfig
+from harness.load.recorder import Recorder
+from harness.load.shapes import Schedule, requested_arrivals
+from harness.load.users import Dispatch, UserContext, make_listener, user_classes
+from harness.load.workloads import Requests
+from harness.scenario import CompletionsWorkload, PredictWorkload
+
+SATURATED_CPU = 0.9
+MIN_SAMPLE_S = 0.5
+
+
+class CpuMeter:
+    """Share of one core this process used, sampled about once a second."""
+
+    def __init__(self) -> None:
+        self.samples = self.saturated = 0
+        self.total = self.peak = 0.0
+        self._last = self._now()
+
+    @staticmethod
+    def _now() -> tuple[float, float]:
+        t = os.times()
+        return time.monotonic(), t.user + t.system
+
+    def sample(self) -> float | None:
+        """Record the share since the last sample; intervals under 0.5 s are too short to count (None)."""
+        wall, cpu = self._now()
+        if wall - self._last[0] < MIN_SAMPLE_S:
+            return None
+        share = (cpu - self._last[1]) / (wall - self._last[0])
+        self._last = (wall, cpu)
+        self.samples += 1
+        self.saturated += share >= SATURATED_CPU
+        self.total += share
+        self.peak = max(self.peak, share)
+        return share
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "samples": self.samples,
+            "saturated_samples": self.saturated,
+            "saturated_share": round(self.saturated / self.samples, 4) if self.samples else None,
+            "mean": round(self.total / self.samples, 4) if self.samples else None,
+            "max": round(self.peak, 4),
+        }
+
+
+def stop_timeout_s(cfg: LoadConfig) -> float | None:
+    """Closed-model users finish their request when stopped; open-model users are idle by then (killed)."""
+    return cfg.timeout_s if cfg.model == "closed" else None
+
+
+def _workload(cfg: LoadConfig) -> PredictWorkload | CompletionsWorkload:
+    data = dict(cfg.workload)
+    if data.get("kind") == "completions":
+        return CompletionsWorkload.model_validate(data)
+    return PredictWorkload.model_validate(data)
+
+
+class LoadSession:
+    """The load side of one process; ``attach`` it to a Locust Environment before the runner starts."""
+
+    def __init__(self, cfg: LoadConfig) -> None:
+        self.cfg = cfg
+        self.schedule = Schedule(cfg.segments)
+        self.dispatch = Dispatch()
+        self.recorder = Recorder(cfg.out_dir, cfg.worker, cfg.part_rotate_s)
+        self.cpu = CpuMeter()
+        self.load_start = [0.0]
+        requests = Requests(_workload(cfg), seed=cfg.seed * 1009 + cfg.worker_index + 1)
+        headers = {"Content-Type": "application/json", **cfg.request_headers()}
+        self.ctx = UserContext(cfg, self.dispatch, requests, headers)
+        self.started = False
+        self._dispatcher: gevent.Greenlet | None = None
+
+    @property
+    def concurrency(self) -> int:
+        return self.cfg.worker_concurrency
+
+    def environment(self) -> Environment:
+        """A Locust Environment running this session's users, with the recording listener attached."""
+        env = Environment(
+            user_classes=user_classes(self.ctx, self.cfg),
+            host=self.cfg.target_url,
+            stop_timeout=stop_timeout_s(self.cfg),
+        )
+        env.events.request.add_listener(make_listener(self.cfg, self.recorder, self.schedule, self.load_start))
+        return env
+
+    def users_ready(self) -> bool:
+        """Open model: every user is spawned and idle (closed model: always)."""
+        return self.cfg.model != "open" or self.dispatch.idle >= self.concurrency
+
+    def begin(self, load_start_s: float) -> None:
+        """Start the load at run time ``load_start_s`` (the dispatcher, for the open model)."""
+        self.load_start[0] = load_start_s
+        self.cpu = CpuMeter()  # count the load only, not the start-up
+        self.started = True
+        if self.cfg.model == "open":
+            self._dispatcher = gevent.spawn(self._dispatch_arrivals)
+        else:
+            self.dispatch.done = False
+
+    def _dispatch_arrivals(self) -> None:
+        cfg, dispatch = self.cfg, self.dispatch
+        start = cfg.t0_monotonic + self.load_start[0]
+        times = arrival_times(cfg.segments, cfg.arrivals, cfg.burstiness, cfg.seed)  # type: ignore[arg-type]
+        for t in worker_share(times, cfg.worker_index, cfg.workers):
+            if dispatch.stopping:
+                break
+            dispatch.generated += 1
+            delay = start + t - time.monotonic()
+            if delay > 0:
+                gevent.sleep(delay)
+                if dispatch.stopping:
+                    break
+            if dispatch.idle > 0:
+                dispatch.idle -= 1
+                dispatch.scheduled += 1
+                dispatch.queue.put(self.load_start[0] + t)
+            else:
+                dispatch.dropped += 1
+        dispatch.done = True
+
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self.cfg.t0_monotonic - self.load_start[0]
+
+    def schedule_over(self) -> bool:
+        """Open model: every arrival dispatched; closed model: the duration has passed."""
+        if self.cfg.model == "open":
+            return self.dispatch.done
+        return self.started and self.elapsed_s() >= self.cfg.duration_s
+
+    def in_flight(self) -> int:
+        """Our users' requests in flight (a locustfile's users are not counted)."""
+        return self.concurrency - self.dispatch.idle if self.cfg.model == "open" else self.dispatch.active
+
+    def tick(self, sample_cpu: bool = True) -> dict[str, Any]:
+        """Once a second: flush the recorder, sample the CPU, return a progress dict."""
+        self.recorder.flush()
+        cpu = self.cpu.sample() if self.started and sample_cpu else None
+        now = time.monotonic() - self.cfg.t0_monotonic
+        p95 = self.recorder.recent_p95_ms()
+        return {
+            "t_s": round(now, 3),
+            "elapsed_s": round(now - self.load_start[0], 3) if self.started else 0.0,
+            "duration_s": self.cfg.duration_s,
+            "requested_rps": round(self.schedule.rate_at(now - self.load_start[0]), 3) if self.started else 0.0,
+            "rate_rps": round(self.recorder.last_batch / self.cfg.flush_interval_s),
+            "requests": self.recorder.total,
+            "errors": self.recorder.errors,
+            "dropped": self.dispatch.dropped,
+            "in_flight": self.in_flight(),
+            "p95_10s_ms": None if p95 is None else round(p95, 2),
+            "cpu": None if cpu is None else round(cpu, 3),
+        }
+
+    def stop_dispatch(self) -> None:
+        self.dispatch.stopping = True
+        if self._dispatcher is not None:
+            self._dispatcher.kill(block=False)
+
+    def finish(self) -> dict[str, Any]:
+        """Close the Parquet part and write ``load-<worker>.json``; returns the stats."""
+        self.stop_dispatch()
+        self.recorder.close()
+        cfg, dispatch = self.cfg, self.dispatch
+        open_model = cfg.model == "open"
+        stats = {
+            "worker": cfg.worker,
+            "model": cfg.model,
+            "arrivals": cfg.arrivals if open_model else None,
+            "requested_arrivals": round(requested_arrivals(cfg.segments) / cfg.workers, 3),
+            "generated_arrivals": dispatch.generated,
+            "scheduled": dispatch.scheduled if open_model else self.recorder.total,
+            "dropped": dispatch.dropped,
+            "recorded": self.recorder.total,
+            "max_concurrency": self.concurrency,
+            "cpu": self.cpu.to_json(),
+        }
+        with open(os.path.join(cfg.out_dir, f"load-{cfg.worker}.json"), "w", encoding="utf-8") as fh:
+            json.dump(stats, fh, indent=2)
+        return stats

@@ -1,0 +1,97 @@
+"""The HPA controller on a real daemon: it scrapes replicas' /metrics and process CPU and rescales."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import pytest
+
+from harness.platform.local.metrics_scrape import CpuMeter
+
+
+def _hammer(url: str, workers: int, stop: threading.Event, max_s: float) -> None:
+    """``workers`` closed-loop clients, each bounded by ``stop`` and ``max_s``."""
+
+    def worker() -> None:
+        deadline = time.monotonic() + max_s
+        with httpx.Client(timeout=10.0) as client:
+            while not stop.is_set() and time.monotonic() < deadline:
+                try:
+                    client.post(f"{url}/v1/predict", json={"inputs": [1]})
+                except httpx.HTTPError:
+                    time.sleep(0.05)
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    stop.wait(max_s)
+    for thread in threads:
+        thread.join(timeout=15)
+
+
+@pytest.mark.slow
+def test_hpa_scales_up_on_a_pod_metric_and_back_down(start_daemon):
+    hpa = {
+        "enabled": True, "min_replicas": 1, "max_replicas": 3, "sync_period": 0.5, "metric_resolution": 0.25,
+        "downscale_stabilization": 1.0,
+        "metrics": [{"type": "Pods", "name": "in_flight", "target_average_value": 2}],
+    }  # fmt: skip
+    daemon = start_daemon(replicas=1, platform={"hpa": hpa}, service={"device_time_ms": 400})
+    daemon.wait_ready(1)
+    stop = threading.Event()
+    load = threading.Thread(target=_hammer, args=(daemon.balancer, 8, stop, 40.0), daemon=True)
+    load.start()
+    try:
+        up = daemon.wait_for(lambda: [e for e in daemon.events("scale") if e["to"] > e["from"]], 30, "a scale-up")
+    finally:
+        stop.set()
+        load.join(timeout=20)
+    first = up[0]
+    assert first["source"] == "hpa" and first["from"] == 1
+    assert first["metrics"]["in_flight"] > 2 * 1.1, "scaled up only above target + tolerance"
+    assert first["targets"] == {"in_flight": 2.0}
+    down = daemon.wait_for(
+        lambda: [e for e in daemon.events("scale") if e["to"] == 1 and e["t_s"] > first["t_s"]], 30, "back to min"
+    )
+    assert down[0]["metrics"]["in_flight"] < 2 * 0.9
+    decisions = daemon.events("hpa_decision")
+    assert decisions and all(d["from"] == d["to"] for d in decisions)
+    assert daemon.state()["hpa"]["targets"] == {"in_flight": 2.0}
+
+
+@pytest.mark.slow
+def test_hpa_on_cpu_scales_idle_replicas_down_to_min(start_daemon):
+    hpa = {
+        "enabled": True, "min_replicas": 1, "max_replicas": 4, "sync_period": 0.5, "metric_resolution": 0.5,
+        "downscale_stabilization": 0.0,
+        "metrics": [{"type": "Resource", "name": "cpu", "target_utilization": 50}],
+    }  # fmt: skip
+    daemon = start_daemon(replicas=3, platform={"hpa": hpa, "pod": {"cpu_request": 0.5}})
+    daemon.wait_ready(3)
+    daemon.wait_for(lambda: [e for e in daemon.events("scale") if e["to"] == 1], 30, "a scale-down to min")
+    event = next(e for e in daemon.events("scale") if e["to"] == 1)
+    assert event["metrics"]["cpu_utilization_pct"] < 50
+    assert event["targets"] == {"cpu_utilization_pct": 50.0}
+
+
+def test_cpu_meter_tells_a_busy_process_from_an_idle_one():
+    busy = subprocess.Popen([sys.executable, "-c", "import time\nt = time.time()\nwhile time.time() - t < 4: pass"])
+    idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(4)"])
+    try:
+        time.sleep(0.3)
+        meter = CpuMeter()
+        assert meter.rate("busy", busy.pid, time.monotonic()) is None, "no window at the first reading"
+        meter.rate("idle", idle.pid, time.monotonic())
+        time.sleep(1.5)
+        busy_cores = meter.rate("busy", busy.pid, time.monotonic())
+        idle_cores = meter.rate("idle", idle.pid, time.monotonic())
+        assert busy_cores is not None and busy_cores > 0.2, busy_cores
+        assert idle_cores is not None and idle_cores < 0.1, idle_cores
+    finally:
+        for proc in (busy, idle):
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,117 @@
+"""A real replica process: readiness during cold start and drain, graceful SIGTERM, disconnects cancel work."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+import time
+
+import httpx
+import pytest
+
+from harness.service import ServiceConfig
+from harness.service.profiles import LLMProfile, resolve
+from tests.service.conftest import LLM_TEST, live_server, replica, wait_listening
+
+LLM = LLMProfile(**{k: v for k, v in LLM_TEST.items() if k != "kind"})
+
+
+@pytest.mark.slow
+def test_probes_during_cold_start_then_ready() -> None:
+    with replica({"device_time_ms": 5, "cold_start": 1.0}) as rep:
+        wait_listening(rep.base)
+        started = time.monotonic()
+        assert httpx.get(f"{rep.base}/healthz").status_code == 200
+        early = httpx.get(f"{rep.base}/readyz")
+        assert early.status_code == 503 and "loading" in early.text
+        refused = httpx.post(f"{rep.base}/v1/predict", json={})
+        assert refused.status_code == 503 and int(refused.headers["retry-after"]) >= 1
+        while httpx.get(f"{rep.base}/readyz").status_code != 200:
+            assert time.monotonic() - started < 20
+            time.sleep(0.05)
+        assert httpx.post(f"{rep.base}/v1/predict", json={}).status_code == 200
+        load_s = [line for line in httpx.get(f"{rep.base}/metrics").text.splitlines()
+                  if line.startswith("kibench_model_load_seconds ")]  # fmt: skip
+        assert float(load_s[0].split()[1]) >= 1.0
+
+
+@pytest.mark.slow
+def test_sigterm_turns_readiness_off_and_drains_the_in_flight_request() -> None:
+    section = {"profile": {"kind": "classic", "name": "slow", "base_ms": 1500}, "cold_start": 0}
+    with replica(section, grace_s=10) as rep:
+        wait_listening(rep.base)
+        while httpx.get(f"{rep.base}/readyz").status_code != 200:
+            time.sleep(0.05)
+        result: dict[str, object] = {}
+
+        def in_flight() -> None:
+            response = httpx.post(f"{rep.base}/v1/predict", json={}, timeout=20)
+            result["status"], result["replica"] = response.status_code, response.headers["x-kibench-replica"]
+
+        client = threading.Thread(target=in_flight)
+        client.start()
+        deadline = time.monotonic() + 10
+        while "kibench_in_flight_requests 1.0" not in httpx.get(f"{rep.base}/metrics").text:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        rep.signal(signal.SIGTERM)
+        time.sleep(0.1)
+        drain_probe = httpx.get(f"{rep.base}/readyz")
+        assert drain_probe.status_code == 503 and "draining" in drain_probe.text
+        client.join(20)
+        assert result == {"status": 200, "replica": "test-replica"}
+        assert rep.proc.wait(15) == 0
+
+
+@pytest.mark.slow
+def test_sigterm_with_nothing_in_flight_exits_at_once() -> None:
+    with replica({"device_time_ms": 5, "cold_start": 0}, grace_s=30) as rep:
+        wait_listening(rep.base)
+        start = time.monotonic()
+        rep.signal(signal.SIGTERM)
+        assert rep.proc.wait(15) == 0
+        assert time.monotonic() - start < 10  # not the 30 s grace period
+
+
+def test_bad_config_exits_2_with_a_message() -> None:
+    with replica({"profile": "no-such-profile"}) as rep:
+        assert rep.proc.wait(30) == 2
+        assert rep.proc.stderr is not None and b"no-such-profile" in rep.proc.stderr.read()
+
+
+def test_client_disconnect_cancels_queued_work_and_streams() -> None:
+    async def scenario() -> dict[str, int]:
+        slow = {"kind": "classic", "name": "slow", "base_ms": 400.0}
+        out: dict[str, int] = {}
+        async with live_server(ServiceConfig(profile=resolve(slow, 0))) as (base, app):
+            backend = app.state.service.backend
+            before = backend.batcher.items
+            async with httpx.AsyncClient(base_url=base) as client:
+                running = asyncio.create_task(client.post("/v1/predict", json={}))
+                await asyncio.sleep(0.05)
+                with pytest.raises(httpx.ReadTimeout):  # queued behind the running batch; the client gives up
+                    await client.post("/v1/predict", json={}, timeout=0.1)
+                await asyncio.sleep(0.1)
+                out["queued_after_disconnect"] = backend.depth
+                await running
+                out["items_run"] = backend.batcher.items - before
+        async with live_server(ServiceConfig(profile=LLM)) as (base, app):
+            engine = app.state.service.backend.engine
+            async with httpx.AsyncClient(base_url=base) as client:
+                body = {"prompt": "a b c", "max_tokens": 200, "stream": True}
+                async with client.stream("POST", "/v1/completions", json=body) as response:
+                    async for _ in response.aiter_lines():
+                        if engine.running == 1 and engine.tokens > 5:
+                            break
+                deadline = time.monotonic() + 5
+                while engine.running and time.monotonic() < deadline:
+                    await asyncio.sleep(0.02)
+                out["running_after_disconnect"] = engine.running
+                out["tokens"] = engine.tokens
+        return out
+
+    out = asyncio.run(scenario())
+    assert out["queued_after_disconnect"] == 0
+    assert out["items_run"] == 1  # the abandoned request never reached the device
+    assert out["running_after_disconnect"] == 0 and out["tokens"] < 100
