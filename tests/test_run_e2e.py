@@ -23,6 +23,9 @@ RATE_RPS, DURATION_S, DEVICE_MS = 20, 15, 30
 def scenario_text(name: str, slo: str = "p(95) < 2000", duration_s: int = DURATION_S) -> str:
     return f"""
 name: {name}
+platform:
+  probes: {{readiness: {{period: 500ms}}}}
+  pod: {{termination_grace_period: 5s}}
 service: {{replicas: 2, device_time_ms: {DEVICE_MS}, cold_start: 0.5s}}
 load: {{rate_rps: {RATE_RPS}, duration: {duration_s}s}}
 slos:
