@@ -121,7 +121,8 @@ def _master_loop(cfg: LoadConfig, runner: Any, state: _MasterState, load_start: 
         if stop_sent_at is None and (stop or over or now >= hard_end):
             runner.send_message("kb_stop", {"interrupted": bool(stop)})
             stop_sent_at = now
-        if stop_sent_at is not None and now - stop_sent_at > cfg.timeout_s + 5.0:
+        patience_s = STOP_GRACE_S + 3.0 if stop else cfg.timeout_s + 5.0
+        if stop_sent_at is not None and now - stop_sent_at > patience_s:
             break  # a worker that did not answer: the launcher stops it
 
 

@@ -105,7 +105,7 @@ class RequestGuard:
 
     __slots__ = ("reason", "closed", "_task", "_receive", "_watcher", "_timeout_at_s", "_deadlines")
 
-    def __init__(self, receive: Receive, timeout_s: float, deadlines: Deadlines, watch_after_s: float = 0.05) -> None:
+    def __init__(self, receive: Receive, timeout_s: float, deadlines: Deadlines, watch_after_s: float = 0.25) -> None:
         self.reason: str | None = None
         self.closed = False
         self._task = asyncio.current_task()

@@ -59,6 +59,7 @@ def test_arrivals_over_the_cap_are_dropped_not_delayed(serve, tmp_path):
     assert lag_ms.max() < 200  # the five that started were sent on time
 
 
+@pytest.mark.slow
 def test_poisson_schedule_is_reproducible_end_to_end(serve, tmp_path):
     url = serve(fast_app(Target()))
     load = {"rate_rps": 40, "duration": "1.5s", "arrivals": "poisson", "seed": 42}

@@ -87,6 +87,7 @@ def test_parts_rotate_and_schema_matches_the_run_folder_contract(tmp_path):
     assert list(frame.columns) == list(REQUEST_COLUMNS) and frame["tokens_out"].tolist() == [3, 3, 3]
 
 
+@pytest.mark.slow
 def test_sigterm_mid_run_leaves_readable_parts_from_every_worker(serve, tmp_path):
     from harness.load.config import config_from_spec
     from harness.load.launcher import LoadProcess

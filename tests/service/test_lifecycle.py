@@ -82,7 +82,7 @@ def test_bad_config_exits_2_with_a_message() -> None:
 
 def test_client_disconnect_cancels_queued_work_and_streams() -> None:
     async def scenario() -> dict[str, int]:
-        slow = {"kind": "classic", "name": "slow", "base_ms": 400.0}
+        slow = {"kind": "classic", "name": "slow", "base_ms": 1200.0}
         out: dict[str, int] = {}
         async with live_server(ServiceConfig(profile=resolve(slow, 0))) as (base, app):
             backend = app.state.service.backend
@@ -92,7 +92,7 @@ def test_client_disconnect_cancels_queued_work_and_streams() -> None:
                 await asyncio.sleep(0.05)
                 with pytest.raises(httpx.ReadTimeout):  # queued behind the running batch; the client gives up
                     await client.post("/v1/predict", json={}, timeout=0.1)
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.6)  # the service watches a waiting request after 250 ms
                 out["queued_after_disconnect"] = backend.depth
                 await running
                 out["items_run"] = backend.batcher.items - before
