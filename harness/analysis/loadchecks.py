@@ -7,7 +7,8 @@ far.  Out: the same ``Metrics`` with gauges, series and detail added, and warnin
 - ``loadgen_cpu_saturation``: share of CPU samples (one a second per load process) at or above 90 %
   of a core, for the worst worker; ``loadgen_saturated`` is 1 when that share reaches
   ``SATURATED_SHARE`` (a saturated generator sends late and its latencies include its own queueing).
-- ``rate_deviation_pct``: |achieved − requested| / requested × 100 (open model; None when closed).
+- ``rate_deviation_pct``: |achieved − requested| / requested × 100 (open model; None when closed); a
+  warning above 5 % (for Poisson and gamma arrivals: above three standard deviations of the count, if more).
 - ``send_lag_p99_ms``: p99 of actual − intended send time (how late the generator was).
 - streaming: ``ttft_ms``, ``itl_ms`` (per-request mean gap), ``itl_max_ms`` trends and the
   ``output_tokens_per_s`` gauge, present when the run recorded streamed answers.
@@ -17,6 +18,7 @@ Every number comes from the recorded rows and counters, never from Locust's roun
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -58,6 +60,15 @@ def rate_deviation_pct(metrics: Metrics, load_stats: list[dict[str, Any]]) -> fl
     return None if ratio is None else abs(ratio - 1.0) * 100.0
 
 
+def rate_tolerance_pct(load_stats: list[dict[str, Any]]) -> float:
+    """The deviation worth a warning: 5 %, or three standard deviations of a random arrival count."""
+    requested = sum(float(s.get("requested_arrivals") or 0) for s in load_stats)
+    random = any(s.get("arrivals") in ("poisson", "gamma") for s in load_stats)
+    if not random or requested <= 0:
+        return RATE_WARN_PCT
+    return max(RATE_WARN_PCT, 300.0 / math.sqrt(requested))
+
+
 def add_load_checks(data: RunData, metrics: Metrics) -> Metrics:
     """Add the self-check and streaming metrics and warnings (see the module docstring)."""
     gauges, warnings = metrics.gauges, data.warnings
@@ -74,7 +85,7 @@ def add_load_checks(data: RunData, metrics: Metrics) -> Metrics:
             f"load generator saturated: worker {worker} was above 90% CPU in {share:.0%} of its samples; "
             "latency and rate figures include the generator's own delay (add load.workers or lower the rate)"
         )
-    if deviation is not None and deviation > RATE_WARN_PCT:
+    if deviation is not None and deviation > rate_tolerance_pct(data.load_stats):
         warnings.append(
             f"achieved arrival rate deviates {deviation:.1f}% from the requested rate "
             "(dropped arrivals or an interrupted run); see dropped_arrivals and send_lag_p99_ms"

@@ -99,3 +99,15 @@ def test_runs_without_streaming_columns_still_analyse(tmp_path):
     add_load_checks(data, metrics)
     assert metrics.gauges["output_tokens_per_s"] is None and "ttft_ms" not in metrics.detail
     assert evaluate([parse("ttft_ms", "p(95) < 10")], metrics)[0].value is None
+
+
+def test_random_arrival_counts_get_a_wider_tolerance(tmp_path):
+    poisson = {**_worker("w0", 5, 0, requested=100, scheduled=92), "arrivals": "poisson"}
+    data, metrics = _run(tmp_path, [poisson])
+    add_load_checks(data, metrics)
+    assert metrics.gauges["rate_deviation_pct"] == pytest.approx(8.0)
+    assert data.warnings == []  # 8 % of 100 random arrivals is within three standard deviations (30 %)
+    uniform = {**_worker("w0", 5, 0, requested=100, scheduled=92), "arrivals": "uniform"}
+    data, metrics = _run(tmp_path, [uniform])
+    add_load_checks(data, metrics)
+    assert any("deviates 8.0%" in w for w in data.warnings)
