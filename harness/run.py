@@ -35,7 +35,6 @@ from harness.errors import EXIT_INTERRUPTED, HarnessError, Interrupted, LoadErro
 from harness.load.config import config_from_spec
 from harness.load.launcher import LoadProcess
 from harness.load.shapes import phase_windows, segments_for
-from harness.load.target import ExternalTarget
 from harness.model import SCHEMA_VERSION, Platform, RunFiles
 from harness.observe import Observer
 from harness.platform import create_platform
@@ -117,10 +116,7 @@ def run_scenario(scenario: Scenario, results_dir: str | Path, console: Console |
     }
     _write_meta(files, meta)
     console.print(f"run {run_id}: deploying on the {meta['platform']} platform", highlight=False)
-    if scenario.target is not None:  # the user's running endpoint: nothing to deploy (docs/load.md)
-        platform: Platform = ExternalTarget(scenario.target, t0)
-    else:
-        platform = create_platform(scenario, t0_monotonic=t0, log_dir=str(files.logs))
+    platform = create_platform(scenario, t0_monotonic=t0, log_dir=str(files.logs))
     signals = _Signals()
     error: HarnessError | None = None
     with signals.installed():

@@ -1,4 +1,5 @@
-"""Platforms: where the service runs.  ``local`` (embedded default) and, later, ``kubernetes``.
+"""Platforms: where the service runs.  ``local`` (embedded default), ``external`` (``target.url``: your
+own running endpoint, nothing deployed) and, later, ``kubernetes``.
 
 In: a resolved ``Scenario``.  Out: an object implementing ``harness.model.Platform``.
 """
@@ -12,6 +13,10 @@ from harness.scenario import Scenario
 
 def create_platform(scenario: Scenario, t0_monotonic: float, log_dir: str) -> Platform:
     """The platform the scenario names, not yet deployed."""
+    if scenario.target is not None:  # the user's running endpoint (docs/load.md)
+        from harness.platform.external import ExternalTarget
+
+        return ExternalTarget(scenario.target, t0_monotonic)
     if scenario.platform.kind == "local":
         from harness.platform.local.client import LocalPlatform
 

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from harness.errors import InputError, PlatformError
-from harness.load.target import ExternalTarget
+from harness.platform.external import ExternalTarget
 from harness.scenario import TargetSpec
 from tests.load.conftest import Target, fast_app
 
