@@ -49,6 +49,10 @@ METRICS: dict[str, tuple[MetricKind, str]] = {
     "scale_up_ready_s": ("gauge", "load step -> Ready replicas reach the peak desired before the load drops"),
     "slo_recovery_s": ("gauge", "load step -> latency and error SLOs hold again for a settle window"),
     "scale_down_s": ("gauge", "load drop -> desired replicas back to the minimum"),
+    "fault_failed_requests": ("gauge", "requests that failed inside the faults' windows, all faults together"),
+    "time_to_capacity_s": ("gauge", "fault -> Ready replicas back to the level before it (worst fault)"),
+    "time_to_slo_s": ("gauge", "fault -> SLOs hold again for a settle window (worst fault)"),
+    "detection_s": ("gauge", "hung replica -> first liveness failure (worst fault)"),
 }
 
 AGGREGATIONS: dict[MetricKind, tuple[str, ...]] = {

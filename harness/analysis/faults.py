@@ -208,3 +208,20 @@ def _detection(events: list[dict[str, Any]], method: list[dict[str, Any]]) -> tu
         None if failed is None else round(failed - t_hang, 3),
         None if exited is None else round(exited - t_hang, 3),
     )
+
+
+def fault_gauges(faults: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Run-level gauges over every fault, for SLOs: the worst case.  No fault → every value is None; one fault
+    that never recovered → that value is None, so a ``value < X`` threshold on it fails."""
+
+    def worst(key: str) -> float | None:
+        values = [f.get(key) for f in faults]
+        return None if not values or any(v is None for v in values) else float(max(values))
+
+    detections = [float(f["detection_s"]) for f in faults if f.get("detection_s") is not None]
+    return {
+        "fault_failed_requests": float(sum(f["failed_requests"] for f in faults)) if faults else None,
+        "time_to_capacity_s": worst("time_to_capacity_s"),
+        "time_to_slo_s": worst("time_to_slo_s"),
+        "detection_s": max(detections) if detections else None,
+    }

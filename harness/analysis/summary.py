@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.analysis.faults import fault_metrics
+from harness.analysis.faults import fault_gauges, fault_metrics
 from harness.analysis.loadchecks import add_load_checks
 from harness.analysis.metrics import compute, trend_summary
 from harness.analysis.runfolder import RunData, read_run
@@ -30,6 +30,8 @@ def analyze(root: str | Path) -> tuple[dict[str, Any], int]:
     thresholds = scenario.thresholds()
     metrics = add_load_checks(data, compute(data, latency_limit_ms(thresholds)))
     metrics.gauges.update(scaling_metrics(data, scenario))
+    faults = fault_metrics(data, scenario)
+    metrics.gauges.update(fault_gauges(faults))
     results = evaluate(thresholds, metrics)
     passed = all(r.passed for r in results)
     summary = {
@@ -48,7 +50,7 @@ def analyze(root: str | Path) -> tuple[dict[str, Any], int]:
             "send_lag_ms": trend_summary(metrics.series["send_lag_ms"]),
         },
         "slos": [r.to_json() for r in results],
-        "faults": fault_metrics(data, scenario),
+        "faults": faults,
         "verdict": "pass" if passed else "fail",
         "warnings": data.warnings,
     }
