@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis.runfolder import RunData
+from harness.analysis.slo import value_on_rows
 from harness.scenario import FaultSpec, Scenario
 from harness.thresholds import Threshold
 
@@ -175,24 +176,9 @@ def _time_to_slo(
     for k in range(min(steps, 100_000)):
         lo = injection + k * SLO_STEP_S
         a, b = np.searchsorted(times, [lo, lo + settle])
-        if b > a and all(t.holds(_window_value(t, requests.iloc[a:b])) for t in thresholds):
+        if b > a and all(t.holds(value_on_rows(t, requests.iloc[a:b])) for t in thresholds):
             return round(k * SLO_STEP_S, 3)
     return None
-
-
-def _window_value(threshold: Threshold, rows: pd.DataFrame) -> float | None:
-    ok = rows["ok"].to_numpy(dtype=bool)
-    if threshold.metric in ("errors", "error_rate"):
-        return float((~ok).mean())
-    if threshold.metric == "availability":
-        return float(ok.mean())
-    values = rows[threshold.metric].dropna().to_numpy(dtype=float)
-    if values.size == 0:
-        return None
-    if threshold.aggregation == "p":
-        return float(np.percentile(values, float(threshold.percentile or 0.0)))
-    funcs: dict[str, Any] = {"avg": np.mean, "min": np.min, "max": np.max, "med": np.median}
-    return float(funcs[threshold.aggregation](values)) if threshold.aggregation in funcs else None
 
 
 def _detection(events: list[dict[str, Any]], method: list[dict[str, Any]]) -> tuple[float | None, float | None]:

@@ -19,13 +19,13 @@ Out: gauges an SLO may name (``harness.thresholds.METRICS``), ``None`` when the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from harness.analysis.runfolder import RunData
+from harness.analysis.slo import value_on_rows
 from harness.scenario import Scenario
 from harness.thresholds import Threshold
 
@@ -113,27 +113,12 @@ def slo_recovery(
         a, b = np.searchsorted(times, [lo, lo + SETTLE_S])
         if b <= a:
             continue
-        holds = all(t.holds(_span_value(t, rows.iloc[a:b])) for t in thresholds)
+        holds = all(t.holds(value_on_rows(t, rows.iloc[a:b])) for t in thresholds)
         if not holds:
             violated = True
         elif violated:
             return _round(k * STEP_S)
     return None if violated else 0.0
-
-
-def _span_value(threshold: Threshold, rows: pd.DataFrame) -> float | None:
-    ok = rows["ok"].to_numpy(dtype=bool)
-    if threshold.metric in ("errors", "error_rate"):
-        return float((~ok).mean())
-    if threshold.metric == "availability":
-        return float(ok.mean())
-    values = rows[threshold.metric].dropna().to_numpy(dtype=float)
-    if values.size == 0:
-        return None
-    if threshold.aggregation == "p":
-        return float(np.percentile(values, float(threshold.percentile or 0.0)))
-    funcs: dict[str, Callable[[np.ndarray], Any]] = {"avg": np.mean, "min": np.min, "max": np.max, "med": np.median}
-    return float(funcs[threshold.aggregation](values)) if threshold.aggregation in funcs else None
 
 
 def _ready_reached(events: list[dict[str, Any]], target: int, after: float) -> float | None:

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from harness.analysis.metrics import Metrics
 from harness.thresholds import METRICS, Threshold
@@ -41,16 +42,30 @@ def value_of(threshold: Threshold, metrics: Metrics) -> float | None:
             return count
         start, end = metrics.window_s
         return count / max(end - start, 1e-9)
-    series = metrics.series[threshold.metric].dropna()
-    if series.empty:
+    return aggregate(threshold, metrics.series[threshold.metric].dropna().to_numpy(dtype=float))
+
+
+def value_on_rows(threshold: Threshold, rows: pd.DataFrame) -> float | None:
+    """A latency/error threshold's aggregate over a slice of request rows (a fault or recovery window)."""
+    ok = rows["ok"].to_numpy(dtype=bool)
+    if threshold.metric in ("errors", "error_rate"):
+        return float((~ok).mean()) if ok.size else None
+    if threshold.metric == "availability":
+        return float(ok.mean()) if ok.size else None
+    return aggregate(threshold, rows[threshold.metric].dropna().to_numpy(dtype=float))
+
+
+def aggregate(threshold: Threshold, values: np.ndarray) -> float | None:
+    """avg/min/med/max/p(N)/rate of per-request values (None when there are none)."""
+    if values.size == 0:
         return None
-    arr = series.to_numpy(dtype=float)
     agg = threshold.aggregation
     if agg == "rate":
-        return float(arr.mean())
+        return float(values.mean())
     if agg == "p":
-        return float(np.percentile(arr, threshold.percentile))
-    return float({"avg": np.mean, "min": np.min, "max": np.max, "med": np.median}[agg](arr))
+        return float(np.percentile(values, threshold.percentile))
+    funcs = {"avg": np.mean, "min": np.min, "max": np.max, "med": np.median}
+    return float(funcs[agg](values)) if agg in funcs else None
 
 
 def evaluate(thresholds: list[Threshold], metrics: Metrics) -> list[SloResult]:

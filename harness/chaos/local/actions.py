@@ -113,21 +113,21 @@ def cordon_node(
     name: str | None = None, label_selector: str | None = None, configuration: Config = None, secrets: Any = None
 ) -> dict[str, Any]:
     """Mark nodes unschedulable."""
-    api = connect(configuration)
-    chosen = targets.names(_chosen_nodes(api.state(), name, label_selector, None))
-    for node in chosen:
-        api.post(f"/nodes/{node}/cordon", {})
-    return {"nodes": chosen}
+    return _node_verb("cordon", name, label_selector, configuration)
 
 
 def uncordon_node(
     name: str | None = None, label_selector: str | None = None, configuration: Config = None, secrets: Any = None
 ) -> dict[str, Any]:
     """Mark nodes schedulable again (the usual rollback of cordon_node and drain_nodes)."""
+    return _node_verb("uncordon", name, label_selector, configuration)
+
+
+def _node_verb(verb: str, name: str | None, label_selector: str | None, configuration: Config) -> dict[str, Any]:
     api = connect(configuration)
     chosen = targets.names(_chosen_nodes(api.state(), name, label_selector, None))
     for node in chosen:
-        api.post(f"/nodes/{node}/uncordon", {})
+        api.post(f"/nodes/{node}/{verb}", {})
     return {"nodes": chosen}
 
 
