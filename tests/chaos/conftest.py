@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ import pytest
 
 from harness.platform import create_platform
 from harness.scenario import Scenario, validate
+from tests.daemon_api import DaemonApi
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAOS_BIN = Path(sys.executable).with_name("chaos")
@@ -50,33 +51,13 @@ def fast_scenario(name: str = "chaos-test", replicas: int = 3, **sections: Any) 
 
 
 @dataclass
-class LivePlatform:
+class LivePlatform(DaemonApi):
     """A deployed local platform and ways to watch it."""
-
-    api_url: str
-    balancer_url: str
-    http: httpx.Client
 
     @property
     def config(self) -> dict[str, Any]:
         """The experiment configuration that targets this platform."""
         return {"kibench_api_url": self.api_url}
-
-    def state(self) -> dict[str, Any]:
-        return dict(self.http.get(f"{self.api_url}/state").json())
-
-    def events(self, kind: str | None = None) -> list[dict[str, Any]]:
-        events = self.http.get(f"{self.api_url}/events?since=0").json()["events"]
-        return [e for e in events if kind is None or e["kind"] == kind]
-
-    def wait_for(self, predicate: Callable[[], Any], timeout_s: float = 40.0, what: str = "condition") -> Any:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(0.1)
-        pytest.fail(f"timed out after {timeout_s:g}s waiting for {what}; state: {str(self.state())[:1500]}")
 
     def healthy(self) -> bool:
         state = self.state()

@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ import httpx
 import pytest
 
 from harness.platform.local.spec import DaemonSpec
+from tests.daemon_api import DaemonApi
 
 #: Kubernetes' timings compressed about 30x, so each behaviour shows in seconds.
 FAST: dict[str, Any] = {
@@ -44,36 +44,13 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 @dataclass
-class Daemon:
+class Daemon(DaemonApi):
     """A running daemon: its API URL, balancer URL and process."""
 
-    proc: subprocess.Popen[str]
-    api: str
-    balancer: str
-    http: httpx.Client
-
-    def state(self) -> dict[str, Any]:
-        return self.http.get(f"{self.api}/state").json()
-
-    def events(self, kind: str | None = None) -> list[dict[str, Any]]:
-        events = self.http.get(f"{self.api}/events?since=0").json()["events"]
-        return [e for e in events if kind is None or e["kind"] == kind]
-
-    def post(self, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
-        return self.http.post(f"{self.api}{path}", json=body or {})
+    proc: subprocess.Popen[str] | None = None
 
     def ready(self) -> list[dict[str, Any]]:
         return [r for r in self.state()["replicas"] if r["ready"]]
-
-    def wait_for(self, predicate: Callable[[], Any], timeout_s: float = 30.0, what: str = "condition") -> Any:
-        """Poll until ``predicate()`` is truthy; fail the test with ``what`` and the state otherwise."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(0.1)
-        pytest.fail(f"timed out after {timeout_s:g}s waiting for {what}; state: {json.dumps(self.state())[:2000]}")
 
     def wait_ready(self, count: int, timeout_s: float = 40.0) -> list[dict[str, Any]]:
         return self.wait_for(lambda: len(self.ready()) >= count and self.ready(), timeout_s, f"{count} Ready replicas")
@@ -101,7 +78,7 @@ class Daemon:
         """Send requests through the balancer; count answers per replica (X-Kibench-Replica)."""
         hits: dict[str, int] = {}
         for _ in range(requests):
-            response = self.http.post(f"{self.balancer}/v1/predict", json={"inputs": [1]})
+            response = self.http.post(f"{self.balancer_url}/v1/predict", json={"inputs": [1]})
             name = response.headers.get("x-kibench-replica", f"status-{response.status_code}")
             hits[name] = hits.get(name, 0) + 1
         return hits
@@ -130,7 +107,7 @@ def start_daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, text=True, start_new_session=True)
         assert proc.stdout is not None
         hello = json.loads(proc.stdout.readline())
-        daemon = Daemon(proc, hello["api"], hello["balancer"], httpx.Client(timeout=10.0))
+        daemon = Daemon(hello["api"], hello["balancer"], httpx.Client(timeout=10.0), proc)
         started.append(daemon)
         return daemon
 

@@ -43,7 +43,7 @@ def test_hpa_scales_up_on_a_pod_metric_and_back_down(start_daemon):
     daemon = start_daemon(replicas=1, platform={"hpa": hpa}, service={"device_time_ms": 400})
     daemon.wait_ready(1)
     stop = threading.Event()
-    load = threading.Thread(target=_hammer, args=(daemon.balancer, 8, stop, 40.0), daemon=True)
+    load = threading.Thread(target=_hammer, args=(daemon.balancer_url, 8, stop, 40.0), daemon=True)
     load.start()
     try:
         up = daemon.wait_for(lambda: [e for e in daemon.events("scale") if e["to"] > e["from"]], 30, "a scale-up")
