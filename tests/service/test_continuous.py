@@ -31,7 +31,7 @@ async def _engine_run(n: int, prompt_tokens: int, max_tokens: int) -> list[tuple
             times = []
             while (t := await seq.next()) is not None:
                 times.append(t)
-            out.append((seq.t_s, times))
+            out.append((seqs[0].t_s, times))  # they arrived together: TTFT counts from the first arrival
         return out
     finally:
         await engine.stop()
