@@ -163,14 +163,21 @@ def _execute(
         if code not in (0, None):
             raise LoadError(f"the load process exited with code {code}; see {files.logs / 'load.log'}")
     finally:
-        # Clean-up order: stop sending, record the last state, then stop the platform.
-        if load is not None:
-            load.stop()
-        if chaos is not None:  # interrupts running experiments and waits for their rollbacks
-            chaos.stop()
-        if observer is not None:
-            observer.stop()
-        platform.teardown()
+        # Clean-up order: stop sending, run the rollbacks, record the last state, then stop the platform.
+        # Each step runs even when an earlier one fails, so that no process of the run is left behind.
+        try:
+            if load is not None:
+                load.stop()
+        finally:
+            try:
+                if chaos is not None:  # interrupts running experiments and waits for their rollbacks
+                    chaos.stop()
+            finally:
+                try:
+                    if observer is not None:
+                        observer.stop()
+                finally:
+                    platform.teardown()
 
 
 def _load_events(observer: Observer, scenario: Scenario, chaos: ChaosRun | None = None) -> Any:
