@@ -31,7 +31,7 @@ from rich.console import Console
 
 from harness.analysis import analyze
 from harness.chaos import ChaosRun, FaultPlan, chaos_context, plan_faults
-from harness.errors import EXIT_INTERRUPTED, HarnessError, Interrupted, LoadError
+from harness.errors import EXIT_INTERRUPTED, HarnessError, Interrupted, LoadError, PlatformError
 from harness.load.config import config_from_spec
 from harness.load.launcher import LoadProcess
 from harness.load.shapes import phase_windows, segments_for
@@ -41,6 +41,9 @@ from harness.platform import create_platform
 from harness.progress import Progress
 from harness.report import build_report
 from harness.scenario import Scenario, dump
+
+#: A run whose platform has not answered this many samples (one a second) in a row ends with exit 3.
+PLATFORM_FAILED_SAMPLES = 5
 
 _PACKAGES = ("kibench", "locust", "chaostoolkit", "chaostoolkit-lib", "kubernetes", "pandas", "pyarrow")
 
@@ -158,6 +161,11 @@ def _execute(
         with Progress(console, f"kibench {scenario.name}") as progress:
             while load.poll() is None:
                 progress.update(load.latest, observer.last_state)
+                if observer.failed_samples >= PLATFORM_FAILED_SAMPLES:
+                    raise PlatformError(
+                        f"the {deployment.platform_kind} platform stopped answering "
+                        f"({observer.failed_samples} samples in a row); see {files.logs}"
+                    )
                 time.sleep(0.25)
         code = load.wait(timeout_s=5)
         if code not in (0, None):

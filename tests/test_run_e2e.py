@@ -127,3 +127,26 @@ def test_sigint_keeps_results_and_leaves_no_process(tmp_path, kibench):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["complete"] is False
     assert 0 < summary["metrics"]["requests"] < RATE_RPS * 60
+
+
+def test_a_failing_platform_ends_the_run_with_exit_3_and_keeps_results(tmp_path, kibench):
+    name = f"pfail-{uuid.uuid4().hex[:6]}"
+    path = tmp_path / "s.yaml"
+    path.write_text(scenario_text(name, duration_s=60))
+    results = tmp_path / "r"
+    proc = subprocess.Popen([*kibench, "run", str(path), "--results", str(results)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not list(results.glob("*/requests.parquet/*.parquet")):
+        time.sleep(0.2)
+    time.sleep(2)
+    daemons = [p for p in processes_mentioning(name) if "harness.platform.local" in " ".join(p.cmdline())]
+    assert len(daemons) == 1
+    daemons[0].kill()  # the platform dies under load
+    out, _ = proc.communicate(timeout=90)
+    assert proc.returncode == 3, out
+    assert "stopped answering" in out
+    time.sleep(0.5)
+    assert not processes_mentioning(name), "a process of the run is still alive"
+    summary = json.loads((run_dirs(results)[0] / "summary.json").read_text())
+    assert summary["complete"] is False and summary["metrics"]["requests"] > 0

@@ -35,6 +35,7 @@ class Observer:
         self.interval_s = interval_s
         self.rows: list[dict[str, Any]] = []
         self.last_state: PlatformState | None = None
+        self.failed_samples = 0  # consecutive samples the platform did not answer
         self._cursor = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -74,8 +75,10 @@ class Observer:
             state = self.platform.state()
             events, self._cursor = self.platform.events(self._cursor)
         except PlatformError as exc:
+            self.failed_samples += 1
             self.log("platform_error", error=str(exc))
             return
+        self.failed_samples = 0
         self.last_state = state
         self._write_events(events)
         with self._lock:
