@@ -47,6 +47,21 @@ def processes_mentioning(token: str) -> list[psutil.Process]:
     return found
 
 
+def start_long_run(tmp_path: Path, kibench: list[str], name: str) -> tuple[subprocess.Popen[str], Path]:
+    """Start a 60 s `kibench run` and return once its load has been recording for a few seconds."""
+    path = tmp_path / "s.yaml"
+    path.write_text(scenario_text(name, duration_s=60))
+    results = tmp_path / "r"
+    proc = subprocess.Popen([*kibench, "run", str(path), "--results", str(results)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not list(results.glob("*/requests.parquet/*.parquet")):
+        time.sleep(0.2)
+    assert list(results.glob("*/requests.parquet/*.parquet")), "load never started"
+    time.sleep(3)
+    return proc, results
+
+
 @pytest.fixture(scope="module")
 def passing_run(tmp_path_factory, request):
     tmp = tmp_path_factory.mktemp("e2e")
@@ -103,19 +118,7 @@ def test_impossible_slo_exits_1(tmp_path, kibench):
 
 def test_sigint_keeps_results_and_leaves_no_process(tmp_path, kibench):
     name = f"sigint-{uuid.uuid4().hex[:6]}"
-    path = tmp_path / "s.yaml"
-    path.write_text(scenario_text(name, duration_s=60))
-    results = tmp_path / "r"
-    proc = subprocess.Popen([*kibench, "run", str(path), "--results", str(results)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # wait until load has run for a while
-        parts = list(results.glob("*/requests.parquet/*.parquet"))
-        if parts and time.monotonic() > deadline - 54:
-            break
-        time.sleep(0.2)
-    assert parts, "load never started"
-    time.sleep(2)
+    proc, results = start_long_run(tmp_path, kibench, name)
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, out
@@ -131,15 +134,7 @@ def test_sigint_keeps_results_and_leaves_no_process(tmp_path, kibench):
 
 def test_a_failing_platform_ends_the_run_with_exit_3_and_keeps_results(tmp_path, kibench):
     name = f"pfail-{uuid.uuid4().hex[:6]}"
-    path = tmp_path / "s.yaml"
-    path.write_text(scenario_text(name, duration_s=60))
-    results = tmp_path / "r"
-    proc = subprocess.Popen([*kibench, "run", str(path), "--results", str(results)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not list(results.glob("*/requests.parquet/*.parquet")):
-        time.sleep(0.2)
-    time.sleep(2)
+    proc, results = start_long_run(tmp_path, kibench, name)
     daemons = [p for p in processes_mentioning(name) if "harness.platform.local" in " ".join(p.cmdline())]
     assert len(daemons) == 1
     daemons[0].kill()  # the platform dies under load

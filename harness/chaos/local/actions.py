@@ -268,13 +268,9 @@ def inject_latency(
     secrets: Any = None,
 ) -> dict[str, Any]:
     """Add ``add_ms`` to every request of the chosen replicas (all by default) for ``duration`` s."""
-    api = connect(configuration)
-    state = api.state()
-    token = admin_token(state)
-    chosen = targets.pick(_admin_targets(state, label_selector, name_pattern, False), all, rand, mode, qty)
-    for pod in chosen:
-        admin_post(pod, token, "latency", {"add_ms": float(add_ms), "duration_s": duration})
-    return {"pods": targets.names(chosen), "add_ms": float(add_ms), "duration_s": duration}
+    body = {"add_ms": float(add_ms), "duration_s": duration}
+    pods = _admin_fault("latency", body, label_selector, name_pattern, all, rand, mode, qty, configuration)
+    return {"pods": pods, "add_ms": float(add_ms), "duration_s": duration}
 
 
 def inject_errors(
@@ -294,14 +290,30 @@ def inject_errors(
     """Fail ``fraction`` of the chosen replicas' requests with ``status`` for ``duration`` s."""
     if not 0.0 <= float(fraction) <= 1.0:
         raise ActivityFailed(f"fraction must be within [0, 1] (got {fraction})")
+    body = {"fraction": float(fraction), "status": int(status), "duration_s": duration}
+    pods = _admin_fault("errors", body, label_selector, name_pattern, all, rand, mode, qty, configuration)
+    return {"pods": pods, "fraction": float(fraction), "status": int(status)}
+
+
+def _admin_fault(
+    verb: str,
+    body: dict[str, Any],
+    label_selector: str | None,
+    name_pattern: str | None,
+    all: bool,
+    rand: bool,
+    mode: str,
+    qty: int,
+    configuration: Config,
+) -> list[str]:
+    """POST ``/admin/<verb>`` to each chosen running replica; the names of those it went to."""
     api = connect(configuration)
     state = api.state()
     token = admin_token(state)
     chosen = targets.pick(_admin_targets(state, label_selector, name_pattern, False), all, rand, mode, qty)
-    body = {"fraction": float(fraction), "status": int(status), "duration_s": duration}
     for pod in chosen:
-        admin_post(pod, token, "errors", body)
-    return {"pods": targets.names(chosen), "fraction": float(fraction), "status": int(status)}
+        admin_post(pod, token, verb, body)
+    return targets.names(chosen)
 
 
 def reset_faults(

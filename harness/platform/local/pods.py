@@ -148,7 +148,10 @@ async def stop_process(proc: asyncio.subprocess.Process | None, grace_s: float) 
         proc.send_signal(signal.SIGTERM if grace_s > 0 else signal.SIGKILL)
         return await asyncio.wait_for(proc.wait(), timeout=max(grace_s, 0.001))
     except TimeoutError:
-        proc.kill()
+        # The process may exit between the timeout and this kill: asyncio then raises ProcessLookupError,
+        # which a sibling ``except`` clause would not catch.
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
         return await proc.wait()
     except ProcessLookupError:
         return await proc.wait()

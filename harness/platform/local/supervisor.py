@@ -335,10 +335,13 @@ class Supervisor:
     async def _finish_termination(self, pod: Pod, grace_s: float, reason: str) -> None:
         for task in pod.tasks:
             task.cancel()
-        code = await stop_process(pod.proc, grace_s)
-        self.pods.pop(pod.name, None)
-        shutil.rmtree(pod.state_dir, ignore_errors=True)
-        self.emit("pod_deleted", pod=pod.name, node=pod.node, reason=reason, exit_code=code)
+        code = None
+        try:
+            code = await stop_process(pod.proc, grace_s)
+        finally:  # whatever happened to the process, the pod is gone (never stuck in Terminating)
+            self.pods.pop(pod.name, None)
+            shutil.rmtree(pod.state_dir, ignore_errors=True)
+            self.emit("pod_deleted", pod=pod.name, node=pod.node, reason=reason, exit_code=code)
 
     async def shutdown(self) -> None:
         """Stop every pod (graceful, then SIGKILL); idempotent."""
