@@ -135,13 +135,13 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except (typer.BadParameter, typer.Abort) as exc:
-        err_console.print(f"error: {exc}")
+    except typer.Abort:
+        err_console.print("error: aborted")
         sys.exit(EXIT_BAD_INPUT)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:
+        # Usage errors (unknown option, missing argument, bad value) are click exceptions; typer ships its
+        # own copy of click, so recognise them by what they carry, not by class.
+        if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
             exc.show()
             sys.exit(EXIT_BAD_INPUT)
         raise

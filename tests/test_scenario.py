@@ -147,3 +147,12 @@ def test_cli_schema_prints_json(kibench):
     proc = subprocess.run([*kibench, "schema"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0
     assert json.loads(proc.stdout)["title"] == "Scenario"
+
+
+@pytest.mark.parametrize(
+    "argv", [["run", "scenarios/smoke.yaml", "--bogus"], ["run"], ["frob"], ["serve", "--port", "abc"]]
+)
+def test_cli_usage_errors_exit_2_without_traceback(kibench, argv):
+    proc = subprocess.run([*kibench, *argv], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr and "Error:" in proc.stderr
