@@ -64,6 +64,7 @@ class Service:
         self.metrics = ServiceMetrics(self.model.name, self.model.kind, config.backend, config.busy_window_s)
         self.faults = Faults()
         self.deadlines = Deadlines()  # request deadlines share one timer (asgi.RequestGuard)
+        self.replica_header = (REPLICA_HEADER.lower().encode(), config.replica.encode())
         self.backend: Backend = _build_backend(config, self.model, self.metrics)
         self.phase = "loading"  # loading → warming → ready; failed when the boot raised
         self.draining = False
@@ -172,17 +173,33 @@ def _build_backend(config: ServiceConfig, model: ClassicProfile | LLMProfile, me
 class Edge:
     """Outermost ASGI layer: replica header, hang fault, request metrics and in-flight accounting.
 
-    The inference routes go straight to their handlers (``fast``); everything else through Starlette."""
+    ``direct`` routes (POST /v1/predict, the hottest path) get the server's own ``send``: their handler adds
+    the replica header, waits out a hang before it answers, and returns the status it sent, so the edge
+    wraps nothing.  The other inference route (``fast``) goes straight to its handler through a wrapping
+    ``send``; everything else goes through Starlette."""
 
-    def __init__(self, app: Any, svc: Service, fast: dict[tuple[str, str], Any]) -> None:
-        self.app, self.svc, self.fast = app, svc, fast
-        self.header = (REPLICA_HEADER.lower().encode(), svc.config.replica.encode())
+    def __init__(self, app: Any, svc: Service, fast: dict[tuple[str, str], Any], direct: dict[str, Any]) -> None:
+        self.app, self.svc, self.fast, self.direct = app, svc, fast, direct
+        self.header = svc.replica_header
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         svc, path, faults = self.svc, scope["path"], self.svc.faults
+        direct = self.direct.get(path)
+        if direct is not None and scope["method"] == "POST":
+            if faults.hung:
+                await faults.wait_unhung()
+            svc.in_flight += 1
+            start, status = time.perf_counter(), CLIENT_CLOSED
+            try:
+                status = await direct(scope, receive, send)
+            finally:
+                svc.done_one()
+                if WARMUP_KEY not in scope:
+                    svc.metrics.observe_request(INFERENCE_ROUTES[path], status, time.perf_counter() - start)
+            return
         route = INFERENCE_ROUTES.get(path) or OTHER_ROUTES.get(path) or ("admin" if path[:7] == "/admin/" else "other")
         exempt = route == "admin"
         if faults.hung and not exempt:
@@ -241,7 +258,7 @@ def create_app(config: ServiceConfig, exit_fn: Callable[[int], Any] = os._exit) 
         return JSONResponse(openapi_document(svc.model.name, admin=bool(config.admin_token)))
 
     predict, completions = predict_endpoint(svc), completions_endpoint(svc)
-    fast = {("/v1/predict", "POST"): predict, ("/v1/completions", "POST"): completions}
+    fast, direct = {("/v1/completions", "POST"): completions}, {"/v1/predict": predict}
     routes = [
         Route("/v1/predict", Endpoint(predict), methods=["POST"]),
         Route("/v1/completions", Endpoint(completions), methods=["POST"]),
@@ -265,7 +282,7 @@ def create_app(config: ServiceConfig, exit_fn: Callable[[int], Any] = os._exit) 
             await svc.backend.stop()
 
     inner = Starlette(routes=routes, lifespan=lifespan)
-    edge = Edge(inner, svc, fast)
+    edge = Edge(inner, svc, fast, direct)
     inner.state.service = svc
     edge.state = inner.state  # type: ignore[attr-defined]
     edge.router = inner.router  # type: ignore[attr-defined]

@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-import json
 import math
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from pydantic_core import to_json
 
 from harness.service.schemas import ApiError
+
+if TYPE_CHECKING:
+    from harness.service.faults import Faults
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -37,22 +42,27 @@ class Endpoint:
         await self._handler(scope, receive, send)
 
 
-_ENCODER = json.JSONEncoder(separators=(",", ":"))  # json.dumps with arguments builds one per call
-
-
-async def send_json(send: Send, status: int, obj: Any, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
-    body = _ENCODER.encode(obj).encode()
+async def send_json(send: Send, status: int, obj: Any, headers: Iterable[tuple[bytes, bytes]] = (),
+                    faults: Faults | None = None) -> int:  # fmt: skip
+    """Send a whole JSON response; returns its status.  With ``faults``, a hung replica holds it back."""
+    if faults is not None and faults.hung:
+        await faults.wait_unhung()
+    body = to_json(obj)  # pydantic-core's serializer: several times faster than json.dumps here
     await send({
         "type": "http.response.start",
         "status": status,
         "headers": [*JSON_HEADERS, (b"content-length", str(len(body)).encode()), *headers],
     })  # fmt: skip
     await send({"type": "http.response.body", "body": body})
+    return status
+
+
+def error_headers(err: ApiError) -> list[tuple[bytes, bytes]]:
+    return [(k.lower().encode(), v.encode()) for k, v in err.headers.items()]
 
 
 async def send_error(send: Send, err: ApiError) -> None:
-    headers = [(k.lower().encode(), v.encode()) for k, v in err.headers.items()]
-    await send_json(send, err.status, err.body(), headers)
+    await send_json(send, err.status, err.body(), error_headers(err))
 
 
 def retry_after(err: ApiError, seconds: float) -> ApiError:
@@ -62,16 +72,31 @@ def retry_after(err: ApiError, seconds: float) -> ApiError:
 
 
 class Deadlines:
-    """Deadlines of many requests on one shared timer: a heap whose entries for finished requests are
-    skipped when they come due, so a request costs a heap push instead of a timer of its own."""
+    """The deadlines of every request in flight on one shared timer.
+
+    Most requests finish long before anyone needs to watch them, so a request costs one append to a
+    queue of young guards (``enroll``), kept in start order because they all wait the same
+    ``watch_after_s``; the timer sweeps that queue and arms only the guards still open (skipping
+    finished ones).  The few armed deadlines (request timeouts, timeouts shorter than ``watch_after_s``)
+    sit in a heap.  Due entries are swept together, at most once per ``GRANULARITY_S``.
+    """
 
     GRANULARITY_S = 0.005  # a deadline fires up to this late
 
-    def __init__(self) -> None:
+    def __init__(self, watch_after_s: float = 0.25) -> None:
+        self.watch_after_s = watch_after_s
+        self._young: deque[tuple[float, RequestGuard]] = deque()  # (due_s, guard), due_s ascending
         self._heap: list[tuple[float, int, Callable[[], None]]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._armed_s = math.inf
         self._seq = 0
+
+    def enroll(self, guard: RequestGuard, now_s: float) -> None:
+        """Arm ``guard`` after ``watch_after_s`` unless it has closed by then."""
+        due_s = now_s + self.watch_after_s
+        self._young.append((due_s, guard))
+        if due_s < self._armed_s:
+            self._arm(due_s)
 
     def add(self, when_s: float, callback: Callable[[], None]) -> None:
         self._seq += 1
@@ -88,42 +113,52 @@ class Deadlines:
     def _fire(self) -> None:
         self._timer, self._armed_s = None, math.inf
         now = time.monotonic()
-        while self._heap and self._heap[0][0] <= now:
-            heapq.heappop(self._heap)[2]()
-        if self._heap:  # due entries are swept together, at most once per GRANULARITY_S
-            self._arm(max(self._heap[0][0], now + self.GRANULARITY_S))
+        young, heap = self._young, self._heap
+        while young and young[0][0] <= now:
+            guard = young.popleft()[1]
+            if not guard.closed:
+                guard.arm()
+        while heap and heap[0][0] <= now:
+            heapq.heappop(heap)[2]()
+        next_s = min(young[0][0] if young else math.inf, heap[0][0] if heap else math.inf)
+        if next_s < math.inf:
+            self._arm(max(next_s, now + self.GRANULARITY_S))
 
 
 class RequestGuard:
     """Cancel the handler task when its deadline passes or the client disconnects; ``close()`` when done.
 
     Watching for a disconnect needs a task blocked in ``receive``; creating one per request would cost
-    more than the rest of the request path, so the watcher starts only once the request has waited
-    ``watch_after_s`` (then the deadline is armed too).  After the cancellation, ``reason`` is
-    ``"timeout"`` or ``"disconnect"`` (None: the cancellation was not ours).
+    more than the rest of the request path, so the watcher starts only once the request has waited the
+    ``Deadlines``' ``watch_after_s`` (then the deadline is armed too).  After the cancellation, ``reason``
+    is ``"timeout"`` or ``"disconnect"`` (None: the cancellation was not ours).
     """
 
     __slots__ = ("reason", "closed", "_task", "_receive", "_watcher", "_timeout_at_s", "_deadlines")
 
-    def __init__(self, receive: Receive, timeout_s: float, deadlines: Deadlines, watch_after_s: float = 0.25) -> None:
+    def __init__(self, receive: Receive, timeout_s: float, deadlines: Deadlines) -> None:
         self.reason: str | None = None
         self.closed = False
         self._task = asyncio.current_task()
-        self._receive = receive
+        self._receive: Receive | None = receive
         self._watcher: asyncio.Task[None] | None = None
         now = time.monotonic()
         self._timeout_at_s = now + timeout_s
         self._deadlines = deadlines
-        deadlines.add(now + min(watch_after_s, timeout_s), self._arm)
+        if timeout_s < deadlines.watch_after_s:
+            deadlines.add(self._timeout_at_s, self.arm)
+        else:
+            deadlines.enroll(self, now)
 
-    def _arm(self) -> None:
+    def arm(self) -> None:
+        """Start watching for a disconnect, and expire at the deadline (at once when it has passed)."""
         if self.closed:
             return
         if self._watcher is None:
             self._watcher = asyncio.get_running_loop().create_task(self._watch())
         if self._timeout_at_s <= time.monotonic():
             self._stop("timeout")
-        else:
+        elif self._timeout_at_s < math.inf:
             self._deadlines.add(self._timeout_at_s, self._expire)
 
     def _expire(self) -> None:
@@ -136,7 +171,8 @@ class RequestGuard:
             self._task.cancel()
 
     async def _watch(self) -> None:
-        while (await self._receive())["type"] != "http.disconnect":
+        receive = self._receive
+        while receive is not None and (await receive())["type"] != "http.disconnect":
             pass
         if not self.closed:
             self._stop("disconnect")
@@ -155,9 +191,14 @@ class RequestGuard:
         return self.reason
 
     def close(self) -> None:
+        """The request is done: never cancel it from now on (a young guard waits in the sweep queue for
+        up to ``watch_after_s``, so it lets go of the request's task and ``receive`` here)."""
         self.closed = True
         if self._watcher is not None:
             self._watcher.cancel()
+        if self.reason is None:
+            self._task = None
+        self._receive = None
 
 
 async def call_app(app: Any, method: str, path: str, body: bytes, scope_extra: dict[str, Any]) -> tuple[int, bytes]:

@@ -2,15 +2,19 @@
 
 In: requests via ``await submit(payload)`` (``QueueFull`` at once when the bounded queue is full) and
 a ``run_batch(payloads, start_s)`` function that starts a batch on the device and returns a future of
-``BatchResult`` (outputs, and when the device finished).  Out: each ``await submit()`` returns ``Done``
-(output, batch size, queue and device seconds).
+``BatchResult`` (outputs, and when the device finished), or the ``BatchResult`` itself when the batch
+has finished already (a zero-time or virtual device whose end has passed).  Out: each ``await submit()``
+returns the request's ``Ticket`` with its output, batch size, queue and device seconds.
 
 Dispatch rule: a batch leaves when ``max_batch_size`` requests wait, or when the oldest has waited
 ``max_queue_delay_s``, and never before the device is free.  Times are ``time.monotonic()`` seconds; the
 emulated device keeps a virtual timeline (a batch starts at ``max(device free, batch ready)`` even when
 the loop wakes late), so event-loop jitter on a busy host adds latency but never lowers throughput.
 The dispatcher is driven by callbacks (an arrival, the device finishing, one timer for the queue delay),
-not by a task of its own: a request costs no extra task switch.  A request cancelled while it waits
+not by a task of its own: a request costs no extra task switch.  When the device is free, nobody waits
+and the policy lets a lone request leave at once (batch size 1 or no queue delay), the request goes
+straight to the device without entering the queue; a device that finishes at once then answers without
+a future.  A request cancelled while it waits
 (timeout, client gone) leaves the queue at once; one already on the device runs to the end of its
 batch and its result is dropped.
 """
@@ -24,7 +28,6 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 
@@ -36,31 +39,30 @@ class QueueFull(Exception):
         self.retry_after_s = retry_after_s
 
 
-@dataclass(frozen=True)
-class BatchResult:
+class BatchResult(NamedTuple):
     """What the device returned: one output per payload, and when it finished (``time.monotonic()``)."""
 
     outputs: list[Any]
     end_s: float
 
 
-class Done(NamedTuple):
-    """One request's result (a NamedTuple: immutable and cheap to build on the hot path)."""
+class Ticket:
+    """One request in the batcher, and its result once its batch is done: ``output``, ``batch_size``,
+    ``queue_s`` and ``device_s`` (``done`` is True then).  A request that has to wait gets a ``future``
+    that resolves to the ticket itself; one whose batch finished at once never needs one."""
 
-    output: Any
-    batch_size: int
-    queue_s: float
-    device_s: float
+    __slots__ = ("payload", "t_s", "future", "done", "output", "batch_size", "queue_s", "device_s")
+
+    def __init__(self, payload: Any, t_s: float) -> None:
+        self.payload, self.t_s = payload, t_s
+        self.future: asyncio.Future[Ticket] | None = None
+        self.done = False
+        self.output: Any = None
+        self.batch_size = 0
+        self.queue_s = self.device_s = 0.0
 
 
-class _Item:
-    __slots__ = ("payload", "t_s", "future")
-
-    def __init__(self, payload: Any, t_s: float, future: asyncio.Future[Done]) -> None:
-        self.payload, self.t_s, self.future = payload, t_s, future
-
-
-RunBatch = Callable[[list[Any], float], "asyncio.Future[BatchResult]"]
+RunBatch = Callable[[list[Any], float], "BatchResult | asyncio.Future[BatchResult]"]
 OnBatch = Callable[[int, float, float], None]  # (size, start_s, end_s)
 
 
@@ -82,7 +84,8 @@ class DynamicBatcher:
         self.max_queue = max_queue
         self._batch_s = batch_s  # estimated device time of a batch (for Retry-After)
         self._on_batch = on_batch
-        self._queue: deque[_Item] = deque()
+        self._at_once = max_batch_size == 1 or max_queue_delay_s <= 0  # a lone request needs no company
+        self._queue: deque[Ticket] = deque()
         self._free_at_s = 0.0
         self._timer: asyncio.TimerHandle | None = None  # the queue-delay timer
         self._device: asyncio.Future[BatchResult] | None = None  # the batch on the device
@@ -106,8 +109,9 @@ class DynamicBatcher:
             self._timer.cancel()
         if self._device is not None:
             self._device.cancel()
-        for item in self._queue:
-            item.future.cancel()
+        for ticket in self._queue:
+            if ticket.future is not None:
+                ticket.future.cancel()
         self._queue.clear()
 
     def retry_after_s(self) -> float:
@@ -115,22 +119,42 @@ class DynamicBatcher:
         batches = math.ceil((len(self._queue) + 1) / self.max_batch_size)
         return batches * self._batch_s(self.max_batch_size)
 
-    async def submit(self, payload: Any) -> Done:
+    async def submit(self, payload: Any) -> Ticket:
         """Queue one request and wait for its result; QueueFull when ``max_queue`` requests already wait.
 
         Cancelling the caller (timeout, client gone) takes the request out of the queue at once."""
+        ticket = self.enqueue(payload)
+        if ticket.done:
+            return ticket
+        try:
+            return await ticket.future  # type: ignore[misc]
+        except asyncio.CancelledError:
+            self.withdraw(ticket)
+            raise
+
+    def enqueue(self, payload: Any) -> Ticket:
+        """``submit`` without the wait: the ticket is ``done`` when its batch finished at once, else
+        await its ``future`` (and ``withdraw`` it when the wait is cancelled)."""
         if len(self._queue) >= self.max_queue:
             raise QueueFull(self.retry_after_s())
-        item = _Item(payload, time.monotonic(), asyncio.get_running_loop().create_future())
-        self._queue.append(item)
-        if self._device is None and (self._timer is None or len(self._queue) >= self.max_batch_size):
-            self._dispatch()
-        try:
-            return await item.future
-        except asyncio.CancelledError:
-            with contextlib.suppress(ValueError):  # ValueError: already taken onto the device
-                self._queue.remove(item)
-            raise
+        ticket = Ticket(payload, time.monotonic())
+        if self._at_once and self._device is None and not self._queue and self._open:
+            # the device is free and nobody waits: a batch of one leaves now, without queueing
+            if self._start([ticket], max(self._free_at_s, ticket.t_s)):
+                return ticket
+        else:
+            self._queue.append(ticket)
+            if self._device is None and (self._timer is None or len(self._queue) >= self.max_batch_size):
+                self._dispatch()
+            if ticket.done:
+                return ticket
+        ticket.future = asyncio.get_running_loop().create_future()
+        return ticket
+
+    def withdraw(self, ticket: Ticket) -> None:
+        """A request that stopped waiting leaves the queue (one already on the device runs on)."""
+        with contextlib.suppress(ValueError):
+            self._queue.remove(ticket)
 
     def _ready_at(self) -> float:
         """When the head batch may leave: full, or the oldest request's delay is up."""
@@ -141,7 +165,7 @@ class DynamicBatcher:
     def _dispatch(self) -> None:
         """Start batches while the head batch is ready and the device free; else arm the delay timer.
 
-        A device that finishes at once (zero device time, or a virtual end already past) is handled in
+        A device that finishes at once (it returns a ``BatchResult``, not a future) is handled in
         this loop, so its requests resume without waiting for another turn of the event loop."""
         if self._timer is not None:
             self._timer.cancel()
@@ -153,42 +177,54 @@ class DynamicBatcher:
                 self._timer = asyncio.get_running_loop().call_later(ready_s - now, self._dispatch)
                 return
             start_s = max(self._free_at_s, ready_s)
-            batch: list[_Item] = []
+            batch: list[Ticket] = []
             while self._queue and len(batch) < self.max_batch_size and self._queue[0].t_s <= start_s:
                 batch.append(self._queue.popleft())
-            self.running = len(batch)
-            self._device = device = self._run_batch([item.payload for item in batch], start_s)
-            if not device.done():
-                device.add_done_callback(functools.partial(self._finished, batch=batch, start_s=start_s))
+            if not self._start(batch, start_s):
                 return
+
+    def _start(self, batch: list[Ticket], start_s: float) -> bool:
+        """Put ``batch`` on the device; True when it finished at once (its results are in place)."""
+        self.running = len(batch)
+        device = self._run_batch([ticket.payload for ticket in batch], start_s)
+        if isinstance(device, BatchResult):
             self._complete(device, batch, start_s)
+            return True
+        self._device = device
+        device.add_done_callback(functools.partial(self._finished, batch=batch, start_s=start_s))
+        return False
 
-    def _finished(self, device: asyncio.Future[BatchResult], batch: list[_Item], start_s: float) -> None:
-        self._complete(device, batch, start_s)
-        self._dispatch()
-
-    def _complete(self, device: asyncio.Future[BatchResult], batch: list[_Item], start_s: float) -> None:
+    def _finished(self, device: asyncio.Future[BatchResult], batch: list[Ticket], start_s: float) -> None:
         self._device = None
-        self.running = 0
         if device.cancelled():
+            self.running = 0
             return
         exc = device.exception()
-        if exc is not None:  # the device failed: every request of the batch fails with it
-            for item in batch:
-                if not item.future.done():
-                    item.future.set_exception(exc)
+        if exc is None:
+            self._complete(device.result(), batch, start_s)
+        else:  # the device failed: every request of the batch fails with it
+            self.running = 0
+            for ticket in batch:
+                if ticket.future is not None and not ticket.future.done():
+                    ticket.future.set_exception(exc)
             self._free_at_s = time.monotonic()
-            return
-        result = device.result()
-        self._free_at_s = result.end_s
+        self._dispatch()
+
+    def _complete(self, result: BatchResult, batch: list[Ticket], start_s: float) -> None:
+        self.running = 0
+        self._free_at_s = end_s = result.end_s
         self.batches += 1
         self.items += len(batch)
-        device_s = result.end_s - start_s
-        for item, output in zip(batch, result.outputs, strict=True):
-            if not item.future.done():
-                item.future.set_result(Done(output, len(batch), start_s - item.t_s, device_s))
+        device_s = end_s - start_s
+        size = len(batch)
+        for ticket, output in zip(batch, result.outputs, strict=True):
+            ticket.output, ticket.batch_size, ticket.device_s = output, size, device_s
+            ticket.queue_s = start_s - ticket.t_s
+            ticket.done = True
+            if ticket.future is not None and not ticket.future.done():
+                ticket.future.set_result(ticket)
         if self._on_batch is not None:
-            self._on_batch(len(batch), start_s, result.end_s)
+            self._on_batch(len(batch), start_s, end_s)
 
 
 def resolve_at(when_s: float, result: Any) -> asyncio.Future[Any]:

@@ -5,7 +5,8 @@ In: ``{"inputs": [...], "model"?: str}`` (an empty body counts as ``{}``).  Out:
 400 malformed JSON, 404 wrong model or an LLM replica, 413 body over the limit, 422 a bad field, 429
 queue full (Retry-After), 503 model loading, 504 no result within ``request_timeout``.  A client that
 disconnects while its request waits takes it out of the queue.  This is the hottest path of the
-service, written in raw ASGI with one timer per request (see ``asgi.RequestGuard``).
+service, written in raw ASGI: a request whose batch finishes at once (a free zero-time device) never
+waits, so only a request that waits gets a deadline and a disconnect watch (``asgi.RequestGuard``).
 """
 
 from __future__ import annotations
@@ -16,69 +17,88 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from harness.service.asgi import (
+    CLIENT_CLOSED,
     WARMUP_KEY,
     WARMUP_TIMEOUT_S,
     Receive,
     RequestGuard,
     Send,
+    error_headers,
     retry_after,
-    send_error,
     send_json,
 )
 from harness.service.backends import ClassicBackend
-from harness.service.batching import QueueFull
-from harness.service.schemas import ApiError, PredictRequest, parse, read_body
+from harness.service.batching import QueueFull, Ticket
+from harness.service.schemas import ApiError, parse_predict, read_body
 
 if TYPE_CHECKING:
     from harness.service.app import Service
 
 
 def predict_endpoint(svc: Service) -> Callable[..., Any]:
-    """The raw-ASGI handler for POST /v1/predict."""
+    """The raw-ASGI handler for POST /v1/predict; it returns the status it sent (see ``app.Edge``)."""
     limit, timeout_s = svc.config.max_body_bytes, svc.config.request_timeout_s
-    model_name, replica = svc.model.name, svc.config.replica
+    model_name, replica, faults = svc.model.name, svc.config.replica, svc.faults
+    own_headers = (svc.replica_header,)
 
-    async def predict(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+    async def predict(scope: dict[str, Any], receive: Receive, send: Send) -> int:
         backend = svc.backend
         try:
             if not isinstance(backend, ClassicBackend):
                 raise svc.wrong_kind("/v1/predict")
-            body = await read_body(scope, receive, limit)
-            req = parse(body, PredictRequest)
-            if req.model is not None:
-                svc.check_model(req.model)
-            backend.check(req.inputs)
-            payload = {"inputs": req.inputs, "digest": zlib.crc32(body)}
-            done = await _run(svc, backend, payload, receive, WARMUP_TIMEOUT_S if WARMUP_KEY in scope else timeout_s)
+            message = await receive()
+            body = message.get("body", b"")
+            if message.get("more_body", False) or message["type"] != "http.request" or len(body) > limit:
+                body = await read_body(scope, receive, limit, message)
+            inputs, model = parse_predict(body)
+            if model is not None:
+                svc.check_model(model)
+            backend.check(inputs)
+            payload = {"inputs": inputs, "digest": zlib.crc32(body)}
+            if svc.phase == "ready" and not faults.active:
+                ticket = backend.batcher.enqueue(payload)
+                if not ticket.done:
+                    ticket = await _wait(svc, backend, ticket, None, receive, timeout_s)
+            else:  # loading, warming up (the warm-up request), or faults injected
+                timeout = WARMUP_TIMEOUT_S if WARMUP_KEY in scope else timeout_s
+                ticket = await _wait(svc, backend, None, payload, receive, timeout)
+            if ticket is None:
+                return CLIENT_CLOSED  # the client left; its work is already dropped
+        except QueueFull as full:
+            err = retry_after(ApiError(429, "queue full; retry later", code="queue_full"), full.retry_after_s)
+            return await send_json(send, 429, err.body(), [*error_headers(err), *own_headers], faults)
         except ApiError as err:
-            await send_error(send, err)
-            return
-        if done is None:
-            return  # the client left; its work is already dropped
-        await send_json(send, 200, {
-            "model": model_name, "replica": replica, "outputs": done.output, "batch_size": done.batch_size,
-            "queue_ms": round(done.queue_s * 1000.0, 3), "device_ms": round(done.device_s * 1000.0, 3),
-        })  # fmt: skip
+            return await send_json(send, err.status, err.body(), [*error_headers(err), *own_headers], faults)
+        return await send_json(send, 200, {
+            "model": model_name, "replica": replica, "outputs": ticket.output, "batch_size": ticket.batch_size,
+            "queue_ms": round(ticket.queue_s * 1000.0, 3), "device_ms": round(ticket.device_s * 1000.0, 3),
+        }, own_headers, faults)  # fmt: skip
 
     return predict
 
 
-async def _run(svc: Service, backend: ClassicBackend, payload: dict[str, Any], receive: Receive,
-               timeout_s: float) -> Any:  # fmt: skip
-    """Submit under the request's deadline; None when the client disconnected."""
+async def _wait(svc: Service, backend: ClassicBackend, ticket: Ticket | None, payload: Any, receive: Receive,
+                timeout_s: float) -> Ticket | None:  # fmt: skip
+    """The slow path: pass the inference gate (when there is no ticket yet) and wait for the result under
+    the request's deadline and disconnect watch; None when the client left."""
     guard = RequestGuard(receive, timeout_s, svc.deadlines)
     try:
-        if svc.phase != "ready" or svc.faults.active:
+        if ticket is None:
             await svc.inference_gate()
-        return await backend.submit(payload)
-    except QueueFull as full:
-        raise retry_after(ApiError(429, "queue full; retry later", code="queue_full"), full.retry_after_s) from None
+            ticket = backend.batcher.enqueue(payload)
+            if ticket.done:
+                return ticket
+        try:
+            return await ticket.future  # type: ignore[misc]
+        except asyncio.CancelledError:
+            backend.batcher.withdraw(ticket)
+            raise
     except asyncio.CancelledError:
         reason = guard.absorb()
         if reason is None:
             raise
-        if reason == "timeout":
-            raise ApiError(504, f"no result within request_timeout ({timeout_s:g}s)", code="timeout") from None
-        return None
+        if reason == "disconnect":
+            return None
+        raise ApiError(504, f"no result within request_timeout ({timeout_s:g}s)", code="timeout") from None
     finally:
         guard.close()

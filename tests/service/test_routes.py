@@ -10,7 +10,15 @@ import pytest
 
 from harness.service import ServiceConfig
 from harness.service.profiles import ClassicProfile, LLMProfile
-from harness.service.schemas import CompletionResponse, ErrorResponse, PredictResponse
+from harness.service.schemas import (
+    MAX_INPUTS,
+    CompletionResponse,
+    ErrorResponse,
+    PredictRequest,
+    PredictResponse,
+    parse,
+    parse_predict,
+)
 from tests.service.conftest import LLM_TEST, chunks_of, in_process, parse_sse
 
 LLM = LLMProfile(**{k: v for k, v in LLM_TEST.items() if k != "kind"})
@@ -34,7 +42,26 @@ BAD_BODIES = [
     (b'"text"', 422, "body"),
     (b'{"inputs": 5}', 422, "inputs"),
     (b'{"inputs": [1], "model": 7}', 422, "model"),
+    (b'{"inputs": null}', 422, "inputs"),
+    (json.dumps({"inputs": [0] * (MAX_INPUTS + 1)}).encode(), 422, "inputs"),
 ]
+
+GOOD_BODIES = [
+    b"",
+    b"  ",
+    b"{}",
+    b'{"inputs": [[0.5, 1]]}',
+    b'{"model": "m"}',
+    b'{"inputs": [1], "model": null, "temperature": 0}',
+    json.dumps({"inputs": [0] * MAX_INPUTS}).encode(),
+]
+
+
+@pytest.mark.parametrize("body", GOOD_BODIES)
+def test_predict_fast_parse_agrees_with_the_request_model(body: bytes) -> None:
+    """parse_predict checks the common body by hand; it must accept exactly what PredictRequest does."""
+    req = parse(body, PredictRequest)
+    assert parse_predict(body) == (req.inputs, req.model)
 
 
 @pytest.mark.parametrize(("body", "status", "param"), BAD_BODIES)
@@ -113,6 +140,19 @@ def test_request_timeout_gives_504_and_frees_the_queue() -> None:
 
     codes, depth = _run(ServiceConfig(profile=SLOW, request_timeout_s=0.1), fn)
     assert codes == [504, 504, 504] and depth == 0
+
+
+def test_timeout_longer_than_the_watch_delay_still_gives_504() -> None:
+    """A request is watched only once it has waited Deadlines.watch_after_s; its deadline must hold then."""
+    slow = ClassicProfile(name="slower", base_ms=2000.0, max_batch_size=1)
+
+    async def fn(client: httpx.AsyncClient) -> tuple[list[int], float]:
+        start = asyncio.get_running_loop().time()
+        responses = await asyncio.gather(*(client.post("/v1/predict", json={}) for _ in range(2)))
+        return [r.status_code for r in responses], asyncio.get_running_loop().time() - start
+
+    codes, elapsed_s = _run(ServiceConfig(profile=slow, request_timeout_s=0.5), fn)
+    assert codes == [504, 504] and 0.5 <= elapsed_s < 1.5
 
 
 def test_llm_completion_json_has_usage_and_validates() -> None:
