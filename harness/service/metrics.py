@@ -40,18 +40,20 @@ _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 class Hist:
     """A histogram updated on the hot path without locks (the service is one asyncio thread)."""
 
-    __slots__ = ("bounds", "counts", "sum", "count")
+    __slots__ = ("bounds", "counts", "sum")
 
     def __init__(self, bounds: tuple[float, ...]) -> None:
         self.bounds = bounds
         self.counts = [0] * (len(bounds) + 1)
         self.sum = 0.0
-        self.count = 0
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts)
 
     def observe(self, value: float) -> None:
         self.counts[bisect.bisect_left(self.bounds, value)] += 1  # le is inclusive
         self.sum += value
-        self.count += 1
 
     def buckets(self) -> list[tuple[str, float]]:
         out, total = [], 0
@@ -101,7 +103,7 @@ class ServiceMetrics(Collector):
 
     def __init__(self, model: str, kind: str, backend: str, busy_window_s: float = 10.0) -> None:
         self.registry = registry = CollectorRegistry()
-        self.requests: dict[tuple[str, int], int] = {}
+        self.requests: dict[str, dict[int, int]] = {}  # route → status → count
         self.latency: dict[str, Hist] = {}
         self.ttft = Hist(_LATENCY_BUCKETS)
         self.itl = Hist(_TOKEN_BUCKETS)
@@ -136,11 +138,12 @@ class ServiceMetrics(Collector):
             Gauge(name, doc, registry=self.registry).set_function(fn)
 
     def observe_request(self, route: str, status: int, seconds: float) -> None:
-        key = (route, status)
-        self.requests[key] = self.requests.get(key, 0) + 1
         hist = self.latency.get(route)
         if hist is None:
             hist = self.latency[route] = Hist(_LATENCY_BUCKETS)
+            self.requests[route] = {}
+        counts = self.requests[route]
+        counts[status] = counts.get(status, 0) + 1
         hist.observe(seconds)
 
     def observe_batch(self, size: int, start_s: float, end_s: float) -> None:
@@ -157,8 +160,9 @@ class ServiceMetrics(Collector):
         requests = CounterMetricFamily(
             "kibench_requests", "Requests by route and HTTP status", labels=["route", "status"]
         )
-        for (route, status), n in sorted(self.requests.items()):
-            requests.add_metric([route, str(status)], n)
+        for route, counts in sorted(self.requests.items()):
+            for status, n in sorted(counts.items()):
+                requests.add_metric([route, str(status)], n)
         yield requests
         latency = HistogramMetricFamily("kibench_request_duration_seconds", "Request latency", labels=["route"])
         for route, hist in sorted(self.latency.items()):
