@@ -107,3 +107,35 @@ def test_cancelled_requests_leave_the_queue_and_the_queue_is_bounded() -> None:
             await batcher.stop()
 
     asyncio.run(scenario())
+
+
+def test_a_failing_device_fails_its_batch_and_the_next_batch_runs() -> None:
+    """A device future that raises (a real model's error) fails every request of that batch, and only those."""
+
+    async def scenario() -> tuple[list[str], list[object]]:
+        calls: list[list] = []
+
+        def run_batch(payloads: list, start_s: float) -> asyncio.Future[BatchResult]:
+            calls.append(list(payloads))
+            future = asyncio.get_running_loop().create_future()
+            if len(calls) == 1:
+                asyncio.get_running_loop().call_later(0.02, future.set_exception, RuntimeError("device lost"))
+            else:
+                asyncio.get_running_loop().call_later(0.02, future.set_result, BatchResult(list(payloads), 0.0))
+            return future
+
+        batcher = DynamicBatcher(run_batch, 2, 0.0, max_queue=8, batch_s=lambda n: 0.02)
+        batcher.start()
+        try:
+            first = asyncio.create_task(batcher.submit("a"))  # alone on the free device
+            await asyncio.sleep(0)
+            rest = [asyncio.create_task(batcher.submit(x)) for x in "bc"]  # wait, then go together
+            results = await asyncio.gather(first, *rest, return_exceptions=True)
+        finally:
+            await batcher.stop()
+        outs = [r if isinstance(r, Exception) else r.output for r in results]  # type: ignore[union-attr]
+        return [",".join(c) for c in calls], outs
+
+    calls, outs = asyncio.run(scenario())
+    assert calls == ["a", "b,c"]
+    assert isinstance(outs[0], RuntimeError) and outs[1:] == ["b", "c"]
