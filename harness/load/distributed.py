@@ -14,7 +14,7 @@ Protocol (Locust custom messages on top of its spawn/heartbeat/quit messages):
     worker → master  kb_done {stats}          schedule over, requests drained, part closed
 
 The open model's users are spawned by the master's ``runner.start`` (Locust splits them evenly);
-each worker dispatches arrivals ``i, i+N, ...`` of the one global schedule (arrivals.worker_share),
+each worker's users take arrivals ``i, i+N, ...`` of the one global schedule (arrivals.worker_share),
 so the rate is split exactly.  The closed model's users are spawned the same way at kb_start.
 Every wait is bounded: workers must connect in 30 s, the run ends by its duration + timeout + 30 s.
 """

@@ -48,11 +48,13 @@ def on_stop_signals(callback: Any) -> None:
 
 def tick_until(session: LoadSession, done: Any, on_tick: Any) -> None:
     """Until ``done()``: every ``flush_interval_s`` call ``on_tick(session.tick())``; ``done`` is polled
-    ten times a second so that a run ends right after its schedule, not at the next tick."""
+    ten times a second so that a run ends right after its schedule, not at the next tick, and so is
+    ``session.poll`` (rows written early when many wait)."""
     interval = session.cfg.flush_interval_s
     next_tick = time.monotonic() + interval
     while not done():
         gevent.sleep(max(0.0, min(0.1, next_tick - time.monotonic())))
+        session.poll()
         if time.monotonic() >= next_tick:
             on_tick(session.tick())
             next_tick += interval
@@ -61,9 +63,10 @@ def tick_until(session: LoadSession, done: Any, on_tick: Any) -> None:
 def drain(session: LoadSession, runner: Any, grace_s: float) -> None:
     """Stop the schedule, then wait until in-flight requests are done or ``grace_s`` passed.
 
-    Our users stop sending on their own (the dispatch's ``stopping`` flag); ``runner.stop`` is avoided
-    for them because it calls ``inspect.stack()``, which stalls the gevent loop for tens of ms and
-    would delay the reads of the streams still in flight.  A locustfile's users are stopped by Locust
+    Our users stop sending on their own (the dispatch's ``stopping`` flag; an open-model user asleep
+    until the arrival it took gives it up unsent, or is killed by ``runner.quit``); ``runner.stop`` is
+    avoided for them because it calls ``inspect.stack()``, which stalls the gevent loop for tens of ms
+    and would delay the reads of the streams still in flight.  A locustfile's users are stopped by Locust
     (they finish the request they are in: stop_timeout).
     """
     session.stop_dispatch()

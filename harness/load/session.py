@@ -1,32 +1,40 @@
-"""One load-generating process's state: dispatcher, recorder, CPU meter, progress and final stats.
+"""One load-generating process's state: arrivals, recorder, CPU meter, progress and final stats.
 
 In: a ``LoadConfig`` (a single process, or one worker of a distributed run) and a Locust
-``Environment`` to attach to.  Out: the open-model dispatcher greenlet, one ``progress`` dict per
-second, and at the end ``load-<worker>.json`` (requested/generated/scheduled/dropped arrivals,
-recorded rows, CPU saturation samples) next to the Parquet parts.  Used by process.py (local mode)
-and distributed.py (worker role); imported only inside the load process.
+``Environment`` to attach to.  Out: the open-model arrivals the users take (dispatch.py), one
+``progress`` dict per second, and at the end ``load-<worker>.json`` (requested/generated/scheduled/
+dropped arrivals, recorded rows, CPU saturation samples) next to the Parquet parts.  Used by
+process.py (local mode) and distributed.py (worker role); imported only inside the load process.
 
-The dispatcher hands each of this worker's arrivals, at its intended time, to an idle user; when no
-user is idle the arrival is counted as dropped (like k6's dropped_iterations), never delayed.  The
-CPU meter samples this process's CPU time once a second; a sample at or above 90 % of one core
-counts as saturated (a gevent loop runs on one core).
+Open model: the users take this worker's arrivals themselves, each sleeping until the one it took
+(no dispatcher greenlet).  An arrival that no user was free to take by its intended time, and that
+is overdue by more than ``dispatch.LATE_TOLERANCE_S`` when one could, is counted as dropped (like
+k6's dropped_iterations), never sent late.  The CPU meter samples this process's CPU time once a
+second; a sample at or above 90 % of one core counts as saturated (a gevent loop runs on one core).
+
+Our users record each request themselves (rows.py); a locustfile's users are recorded through Locust's
+request event.  Once the load starts, the objects alive from the start-up are frozen out of the garbage
+collector's reach (``gc.freeze``), so that a full collection does not walk them in the middle of the
+load (tens of ms of stalled sends).
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import time
 from typing import Any
 
-import gevent
 from locust.env import Environment
 
 from harness.load.arrivals import arrival_times, worker_share
 from harness.load.config import LoadConfig
+from harness.load.dispatch import Dispatch
 from harness.load.recorder import Recorder
+from harness.load.rows import Rows
 from harness.load.shapes import Schedule, requested_arrivals
-from harness.load.users import Dispatch, UserContext, make_listener, user_classes
+from harness.load.users import UserContext, user_classes
 from harness.load.workloads import Requests
 from harness.scenario import CompletionsWorkload, PredictWorkload
 
@@ -94,74 +102,62 @@ class LoadSession:
         self.load_start = [0.0]
         requests = Requests(_workload(cfg), seed=cfg.seed * 1009 + cfg.worker_index + 1)
         headers = {"Content-Type": "application/json", **cfg.request_headers()}
-        self.ctx = UserContext(cfg, self.dispatch, requests, headers)
+        self.rows = Rows(cfg, self.recorder, self.schedule, self.load_start)
+        self.ctx = UserContext(cfg, self.dispatch, requests, headers, self.rows)
         self.started = False
-        self._dispatcher: gevent.Greenlet | None = None
 
     @property
     def concurrency(self) -> int:
         return self.cfg.worker_concurrency
 
     def environment(self) -> Environment:
-        """A Locust Environment running this session's users, with the recording listener attached."""
+        """A Locust Environment running this session's users (a locustfile's are recorded by a listener)."""
         env = Environment(
             user_classes=user_classes(self.ctx, self.cfg),
             host=self.cfg.target_url,
             stop_timeout=stop_timeout_s(self.cfg),
         )
-        env.events.request.add_listener(make_listener(self.cfg, self.recorder, self.schedule, self.load_start))
+        if self.cfg.locustfile:
+            env.events.request.add_listener(self.rows.on_request)
         return env
 
     def users_ready(self) -> bool:
-        """Open model: every user is spawned and idle (closed model: always)."""
-        return self.cfg.model != "open" or self.dispatch.idle >= self.concurrency
+        """Open model: every user is spawned and waits for the start (closed model: always)."""
+        return self.cfg.model != "open" or self.dispatch.ready >= self.concurrency
 
     def begin(self, load_start_s: float) -> None:
-        """Start the load at run time ``load_start_s`` (the dispatcher, for the open model)."""
+        """Start the load at run time ``load_start_s`` (the users take arrivals, for the open model)."""
+        cfg = self.cfg
         self.load_start[0] = load_start_s
+        gc.freeze()  # start-up objects out of the collector's reach: no long full collections mid-load
         self.cpu = CpuMeter()  # count the load only, not the start-up
         self.started = True
-        if self.cfg.model == "open":
-            self._dispatcher = gevent.spawn(self._dispatch_arrivals)
-        else:
-            self.dispatch.done = False
-
-    def _dispatch_arrivals(self) -> None:
-        cfg, dispatch = self.cfg, self.dispatch
-        start = cfg.t0_monotonic + self.load_start[0]
-        times = arrival_times(cfg.segments, cfg.arrivals, cfg.burstiness, cfg.seed)  # type: ignore[arg-type]
-        for t in worker_share(times, cfg.worker_index, cfg.workers):
-            if dispatch.stopping:
-                break
-            dispatch.generated += 1
-            delay = start + t - time.monotonic()
-            if delay > 0:
-                gevent.sleep(delay)
-                if dispatch.stopping:
-                    break
-            if dispatch.idle > 0:
-                dispatch.idle -= 1
-                dispatch.scheduled += 1
-                dispatch.queue.put(self.load_start[0] + t)
-            else:
-                dispatch.dropped += 1
-        dispatch.done = True
+        if cfg.model == "open":
+            times = arrival_times(cfg.segments, cfg.arrivals, cfg.burstiness, cfg.seed)  # type: ignore[arg-type]
+            share = worker_share(times, cfg.worker_index, cfg.workers)
+            self.dispatch.begin(share, cfg.t0_monotonic + load_start_s, load_start_s)
 
     def elapsed_s(self) -> float:
         return time.monotonic() - self.cfg.t0_monotonic - self.load_start[0]
 
     def schedule_over(self) -> bool:
-        """Open model: every arrival dispatched; closed model: the duration has passed."""
+        """Open model: every arrival sent or dropped; closed model: the duration has passed."""
         if self.cfg.model == "open":
-            return self.dispatch.done
+            return self.dispatch.over
         return self.started and self.elapsed_s() >= self.cfg.duration_s
 
     def in_flight(self) -> int:
         """Our users' requests in flight (a locustfile's users are not counted)."""
-        return self.concurrency - self.dispatch.idle if self.cfg.model == "open" else self.dispatch.active
+        return self.dispatch.in_flight
+
+    def poll(self) -> None:
+        """Ten times a second: write the rows early when many are waiting (shorter holds of the loop)."""
+        self.recorder.flush_if_full()
 
     def tick(self, sample_cpu: bool = True) -> dict[str, Any]:
         """Once a second: flush the recorder, sample the CPU, return a progress dict."""
+        if self.started and not self.dispatch.stopping:
+            self.dispatch.drop_overdue(time.monotonic())  # live drop count while every user is busy
         self.recorder.flush()
         cpu = self.cpu.sample() if self.started and sample_cpu else None
         now = time.monotonic() - self.cfg.t0_monotonic
@@ -171,7 +167,7 @@ class LoadSession:
             "elapsed_s": round(now - self.load_start[0], 3) if self.started else 0.0,
             "duration_s": self.cfg.duration_s,
             "requested_rps": round(self.schedule.rate_at(now - self.load_start[0]), 3) if self.started else 0.0,
-            "rate_rps": round(self.recorder.last_batch / self.cfg.flush_interval_s),
+            "rate_rps": round(self.recorder.take_count() / self.cfg.flush_interval_s),
             "requests": self.recorder.total,
             "errors": self.recorder.errors,
             "dropped": self.dispatch.dropped,
@@ -181,9 +177,10 @@ class LoadSession:
         }
 
     def stop_dispatch(self) -> None:
+        """No arrival is sent from now on; those whose time came while every user was busy are dropped."""
+        if self.started and not self.dispatch.stopping:
+            self.dispatch.drop_overdue(time.monotonic())
         self.dispatch.stopping = True
-        if self._dispatcher is not None:
-            self._dispatcher.kill(block=False)
 
     def finish(self) -> dict[str, Any]:
         """Close the Parquet part and write ``load-<worker>.json``; returns the stats."""

@@ -1,51 +1,41 @@
-"""Locust user classes and the request listener that records one row per request.
+"""Locust user classes: ours for the open and the closed model, or a scenario's own locustfile's.
 
-In: a ``LoadConfig`` and the process's ``UserContext`` (arrival hand-off, request bodies, headers).
-Out: ``open_user``/``closed_user`` classes (or a user's own locustfile classes from
-``locustfile_users``) and ``make_listener``: a Locust request-event listener that turns every
-request (ours, or any request a user's locustfile makes through Locust's clients) into a row for the
-``Recorder``.  Imported only inside the load process: Locust monkey-patches the standard library.
+In: a ``LoadConfig`` and the process's ``UserContext`` (the shared arrivals, request bodies, headers, the
+row maker).  Out: ``open_user``/``closed_user`` classes, or the classes of a user's locustfile
+(``locustfile_users``).  Imported only inside the load process: Locust monkey-patches the standard library.
 
-Predict and non-streamed requests go through ``FastHttpSession.request`` as usual.  A streamed
-completion is read line by line inside Locust's ``catch_response`` block; before the block exits,
-the request's time is set to the whole stream and its context gets the first-token time, the
-inter-token gaps and the tokens out, so the same request event carries them to the listener.
-Latency comes from Locust's ``response_time`` (a perf-counter difference, not rounded) and the
-monotonic clock at completion; Locust's aggregated statistics are never read.
+Locust spawns and stops our users (also across workers in master/worker mode); each of them sends through
+its own ``TargetClient`` (client.py, one keep-alive connection) and records every request itself
+(rows.py), so Locust's per-task scheduling, its HTTP session layers and its request statistics are not
+on the per-request path.  Each user loops inside a single Locust task:
+
+- **open model**: take the next arrival from the shared ``Dispatch``, sleep until its intended time, send,
+  repeat (dispatch.py: an arrival overdue by more than ``LATE_TOLERANCE_S`` when a user is free to take it
+  found every user busy and is counted as dropped, never sent late);
+- **closed model**: send, wait Locust's ``wait_time`` (through Locust's own ``wait``, so that Locust's stop
+  works between requests), repeat, until the load stops.
+
+A streamed completion is read line by line as it arrives: first-token time, inter-token gaps and tokens out
+come from workloads.StreamStats on the run's monotonic clock, and the request's time is the whole stream.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
 
-from gevent.queue import Queue
-from locust import FastHttpUser, User, between, constant, task
+import gevent
+from locust import User, between, constant, task
+from locust.env import Environment
 from locust.exception import StopUser
 from locust.util.load_locustfile import load_locustfile
 
 from harness.errors import InputError
+from harness.load.client import TargetClient
 from harness.load.config import LoadConfig
-from harness.load.recorder import Recorder
-from harness.load.shapes import Schedule
+from harness.load.dispatch import Dispatch
+from harness.load.rows import Rows
 from harness.load.workloads import Requests, StreamStats, usage_tokens
-
-REPLICA_HEADER = "x-kibench-replica"
-
-
-class Dispatch:
-    """Open-model hand-off shared by the dispatcher and the users (one gevent thread: no locks)."""
-
-    def __init__(self) -> None:
-        self.queue: Queue[float] = Queue()
-        self.idle = 0
-        self.generated = 0
-        self.scheduled = 0
-        self.dropped = 0
-        self.active = 0  # closed model: requests in flight
-        self.done = False
-        self.stopping = False
 
 
 @dataclass
@@ -56,107 +46,118 @@ class UserContext:
     dispatch: Dispatch
     requests: Requests
     headers: dict[str, str]
+    rows: Rows
 
 
-def send_one(user: FastHttpUser, ctx: UserContext, t_intended_s: float) -> None:
-    """One request of the workload, recorded through Locust's request event."""
+def send_one(client: TargetClient, ctx: UserContext, t_intended_s: float | None) -> None:
+    """One request of the workload, recorded (``t_intended_s`` None: intended when sent, closed model)."""
     body = ctx.requests.next_body()
-    context = {"t_intended_s": t_intended_s, "usage": ctx.cfg.workload.get("kind") == "completions"}
     if ctx.requests.streaming:
-        _stream(user, ctx, body, context)
+        _stream(client, ctx, body, t_intended_s)
         return
-    user.client.request(
-        "POST", ctx.cfg.endpoint, data=body, headers=ctx.headers, name=ctx.cfg.endpoint, context=context
+    ex = client.post(body)
+    tokens = None
+    if ex.error is None and ctx.cfg.workload.get("kind") == "completions":
+        tokens = usage_tokens(ex.content)
+    ctx.rows.add(t_intended_s, ex.response_ms, ex.status, ex.error, ex.bytes_in, ex.headers, tokens)
+
+
+def _stream(client: TargetClient, ctx: UserContext, body: str, t_intended_s: float | None) -> None:
+    """A streamed completion: SSE lines timed on the run's monotonic clock as they arrive."""
+    t0 = ctx.cfg.t0_monotonic
+    stats = StreamStats()
+    ex = client.stream(body, lambda line: stats.add_line(line, time.monotonic() - t0))
+    error = ex.error
+    if error is None and not stats.done:
+        error = ValueError("stream ended without data: [DONE]")
+    ok_status = 200 <= ex.status < 300
+    ctx.rows.add(
+        t_intended_s,
+        ex.response_ms,
+        ex.status,
+        error,
+        ex.bytes_in,
+        ex.headers,
+        stats.tokens_out if ok_status else None,
+        stats.first_token_s if ok_status else None,
+        stats.itl_mean_ms if ok_status else None,
+        stats.itl_max_ms if ok_status else None,
     )
 
 
-def _stream(user: FastHttpUser, ctx: UserContext, body: str, context: dict[str, Any]) -> None:
-    """A streamed completion: SSE lines read as they arrive, timed on the run's monotonic clock."""
-    t0 = ctx.cfg.t0_monotonic
-    stats = StreamStats()
-    start = time.perf_counter()
-    received = 0
-    headers = {**ctx.headers, "Accept": "text/event-stream", "Accept-Encoding": "identity"}
-    with user.client.request(
-        "POST",
-        ctx.cfg.endpoint,
-        data=body,
-        headers=headers,
-        name=ctx.cfg.endpoint,
-        context=context,
-        stream=True,
-        catch_response=True,
-    ) as resp:
-        raw = getattr(resp, "_response", None)
-        ok_status = 200 <= int(getattr(resp, "status_code", 0) or 0) < 300
-        try:
-            while raw is not None and ok_status:
-                line = raw.readline(b"\n")
-                if not line:
-                    break
-                received += len(line)
-                stats.add_line(line, time.monotonic() - t0)
-        except Exception as exc:  # noqa: BLE001 - a broken stream is a failed request, recorded as such
-            resp.failure(exc)
-        meta = resp.request_meta
-        meta["response_time"] = (time.perf_counter() - start) * 1000.0
-        meta["response_length"] = received or meta.get("response_length", 0)
-        if ok_status:
-            meta["context"].update(
-                t_first_token_s=stats.first_token_s,
-                itl_mean_ms=stats.itl_mean_ms,
-                itl_max_ms=stats.itl_max_ms,
-                tokens_out=stats.tokens_out,
-            )
-        if ok_status and raw is not None and not stats.done and resp._manual_result is None:
-            resp.failure(ValueError("stream ended without data: [DONE]"))
+def open_user(ctx: UserContext | None, cfg: LoadConfig) -> type[User]:
+    """The open-model user: takes the next arrival itself, sleeps until it, sends, repeats (dispatch.py)."""
 
-
-def open_user(ctx: UserContext | None, cfg: LoadConfig) -> type[FastHttpUser]:
-    """The open-model user: takes an arrival from the dispatcher, sends one request, waits again."""
-
-    class OpenModelUser(FastHttpUser):
+    class OpenModelUser(User):
         host = cfg.target_url
         wait_time = constant(0)
-        network_timeout = cfg.timeout_s
-        connection_timeout = min(cfg.timeout_s, 5.0)
+
+        def __init__(self, environment: Environment) -> None:
+            super().__init__(environment)
+            assert ctx is not None
+            self.http = TargetClient(cfg, ctx.headers)
 
         def on_start(self) -> None:
             assert ctx is not None
-            ctx.dispatch.idle += 1
+            self.http.connect()  # before the load starts: no burst of connection set-ups at t = 0
+            ctx.dispatch.ready += 1
 
         @task
         def send(self) -> None:
             assert ctx is not None
-            t_intended = ctx.dispatch.queue.get()
-            try:
-                send_one(self, ctx, t_intended)
-            finally:
-                ctx.dispatch.idle += 1
+            ctx.dispatch.started.wait()
+            send_arrivals(self.http, ctx)
+            raise StopUser()  # the schedule is over or the load is stopping
 
     return OpenModelUser
 
 
-def closed_user(ctx: UserContext | None, cfg: LoadConfig) -> type[FastHttpUser]:
+def send_arrivals(client: TargetClient, ctx: UserContext) -> None:
+    """One open-model user's loop: take an arrival, sleep until it, send it; until none is left."""
+    dispatch, clock, sleep = ctx.dispatch, time.monotonic, gevent.sleep
+    start_s, load_start_s = dispatch.start_monotonic_s, dispatch.load_start_s
+    while True:
+        offset_s = dispatch.take(clock())
+        if offset_s is None:
+            return
+        delay_s = start_s + offset_s - clock()
+        if delay_s > 0:
+            sleep(delay_s)
+        if dispatch.stopping:
+            dispatch.release()
+            return
+        dispatch.sent()
+        try:
+            send_one(client, ctx, load_start_s + offset_s)
+        finally:
+            dispatch.done()
+
+
+def closed_user(ctx: UserContext | None, cfg: LoadConfig) -> type[User]:
     """The closed-model user: send, wait ``wait_time`` (or a draw up to ``wait_time_max``), repeat."""
     wait_max = cfg.wait_time_max_s
 
-    class ClosedModelUser(FastHttpUser):
+    class ClosedModelUser(User):
         host = cfg.target_url
         wait_time = constant(cfg.wait_time_s) if wait_max is None else between(cfg.wait_time_s, wait_max)
-        network_timeout = cfg.timeout_s
-        connection_timeout = min(cfg.timeout_s, 5.0)
+
+        def __init__(self, environment: Environment) -> None:
+            super().__init__(environment)
+            assert ctx is not None
+            self.http = TargetClient(cfg, ctx.headers)
 
         @task
         def send(self) -> None:
             assert ctx is not None
-            if ctx.dispatch.stopping:  # the load is over: stop without a request (see process.drain)
-                raise StopUser()
-            ctx.dispatch.active += 1
-            try:
-                send_one(self, ctx, time.monotonic() - cfg.t0_monotonic)
-            finally:
-                ctx.dispatch.active -= 1
+            dispatch = ctx.dispatch
+            while not dispatch.stopping:  # stopping: the load is over (see process.drain)
+                dispatch.in_flight += 1
+                try:
+                    send_one(self.http, ctx, None)
+                finally:
+                    dispatch.in_flight -= 1
+                self.wait()
+            raise StopUser()
 
     return ClosedModelUser
 
@@ -181,48 +182,3 @@ def user_classes(ctx: UserContext | None, cfg: LoadConfig) -> list[type[User]]:
     if cfg.locustfile:
         return locustfile_users(cfg)
     return [open_user(ctx, cfg) if cfg.model == "open" else closed_user(ctx, cfg)]
-
-
-def make_listener(cfg: LoadConfig, recorder: Recorder, schedule: Schedule, load_start: list[float]) -> Any:
-    """Locust request-event listener that records one row per request."""
-    t0, worker = cfg.t0_monotonic, cfg.worker
-
-    def on_request(
-        response_time: float,
-        response_length: int,
-        response: Any,
-        context: dict[str, Any] | None,
-        exception: BaseException | None,
-        **_: Any,
-    ) -> None:
-        t_done = time.monotonic() - t0
-        ctx = context or {}
-        raw_ms = float(response_time or 0.0)
-        t_sent = t_done - raw_ms / 1000.0
-        t_intended = float(ctx.get("t_intended_s", t_sent))
-        first = ctx.get("t_first_token_s")
-        tokens = ctx.get("tokens_out")
-        if tokens is None and ctx.get("usage") and exception is None and response is not None:
-            tokens = usage_tokens(response.content or b"")
-        headers = getattr(response, "headers", None)
-        recorder.record(
-            {
-                "t_intended_s": t_intended,
-                "t_sent_s": t_sent,
-                "latency_ms": (t_done - t_intended) * 1000.0,
-                "latency_raw_ms": raw_ms,
-                "ttft_ms": None if first is None else (first - t_intended) * 1000.0,
-                "itl_mean_ms": ctx.get("itl_mean_ms"),
-                "itl_max_ms": ctx.get("itl_max_ms"),
-                "status": int(getattr(response, "status_code", 0) or 0),
-                "ok": exception is None,
-                "error": None if exception is None else f"{type(exception).__name__}: {exception}"[:200],
-                "bytes_out": int(response_length or 0),
-                "tokens_out": tokens,
-                "replica": headers.get(REPLICA_HEADER) if headers else None,
-                "phase": schedule.phase_at(t_intended - load_start[0]),
-                "worker": worker,
-            }
-        )
-
-    return on_request

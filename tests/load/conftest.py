@@ -54,10 +54,10 @@ async def _reply(send: Any, status: int, body: bytes, content_type: bytes = b"ap
     await send({"type": "http.response.body", "body": body})
 
 
-def fast_app(target: Target, stall_every_s: float = 0.0, stall_for_s: float = 0.0) -> Any:
+def fast_app(target: Target, stall_every_s: float = 0.0, stall_for_s: float = 0.0, delay_s: float = 0.0) -> Any:
     """POST/GET anything → 200 ``{"ok": true}``; /missing → 404.  Optional periodic stall: a request
     arriving while the server is frozen (the first ``stall_for_s`` of every ``stall_every_s``) waits
-    until the freeze ends."""
+    until the freeze ends.  Optional ``delay_s``: every request takes that long (a slow service)."""
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -72,6 +72,8 @@ def fast_app(target: Target, stall_every_s: float = 0.0, stall_for_s: float = 0.
             phase = (time.monotonic() - target.started) % stall_every_s
             if phase < stall_for_s:
                 await asyncio.sleep(stall_for_s - phase)
+        if delay_s > 0:
+            await asyncio.sleep(delay_s)
         await _reply(send, 404 if path == "/missing" else 200, b'{"ok": true}')
 
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from harness.load.dispatch import LATE_TOLERANCE_S
 from tests.load.conftest import Target, fast_app, load_log, run_load
 
 
@@ -17,6 +18,8 @@ def test_achieved_rate_within_2_percent_at_200_rps_over_20_s(serve, tmp_path):
     rows = result.rows
     (stats,) = result.stats
     assert stats["requested_arrivals"] == 4000
+    # A fast target never fills the cap: no arrival is dropped.
+    assert stats["dropped"] == 0 and stats["scheduled"] == stats["generated_arrivals"] == 4000
     assert len(rows) == target.count
     sent = rows["t_sent_s"].to_numpy()
     span_s = float(sent.max() - sent.min()) + 1 / 200  # n arrivals cover n periods
@@ -57,6 +60,24 @@ def test_arrivals_over_the_cap_are_dropped_not_delayed(serve, tmp_path):
     assert len(result.rows) == 5 and not result.rows["ok"].any()  # timed out, recorded as failures
     lag_ms = (result.rows["t_sent_s"] - result.rows["t_intended_s"]) * 1000
     assert lag_ms.max() < 200  # the five that started were sent on time
+
+
+def test_a_slow_target_with_a_small_cap_drops_arrivals_and_never_sends_them_late(serve, tmp_path):
+    target = Target()
+    url = serve(fast_app(target, delay_s=0.05))  # each request takes 50 ms
+    # Two users can start 40 requests a second at most; 100 arrive every second for 2 s.
+    result = run_load(tmp_path, url, {"rate_rps": 100, "duration": "2s", "max_concurrency": 2})
+    (stats,) = result.stats
+    assert result.code == 0, load_log(result)
+    assert stats["generated_arrivals"] == stats["scheduled"] + stats["dropped"] == 200
+    assert stats["scheduled"] == len(result.rows) == target.count
+    assert 20 <= stats["scheduled"] <= 2 * 2 / 0.05 + 2  # about the cap's capacity, never more
+    assert stats["dropped"] >= 200 - (2 * 2 / 0.05 + 2)
+    # Whatever was sent went out within the tolerance of its intended time (plus scheduling noise),
+    # not one service time late: the arrivals a busy user could not take were counted, not queued.
+    lag_ms = (result.rows["t_sent_s"] - result.rows["t_intended_s"]) * 1000
+    assert lag_ms.max() < LATE_TOLERANCE_S * 1000 + 20, lag_ms.describe()
+    assert result.rows["ok"].all()
 
 
 @pytest.mark.slow
