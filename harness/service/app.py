@@ -196,7 +196,9 @@ class Edge:
             try:
                 status = await direct(scope, receive, send)
             finally:
-                svc.done_one()
+                svc.in_flight -= 1
+                if svc.draining and svc.in_flight == 0:
+                    svc.idle.set()
                 if WARMUP_KEY not in scope:
                     svc.metrics.observe_request(INFERENCE_ROUTES[path], status, time.perf_counter() - start)
             return

@@ -112,7 +112,7 @@ class ClassicBackend:
     def _run(self, payloads: list[Any], start_s: float) -> BatchResult | asyncio.Future[BatchResult]:
         if self.runner is None:  # the emulated device: done when its batch time has passed
             end_s = start_s + self.profile.batch_ms(len(payloads)) / 1000.0
-            result = BatchResult([emulated_output(p) for p in payloads], end_s)
+            result = BatchResult(list(map(emulated_output, payloads)), end_s)
             return result if end_s <= time.monotonic() else resolve_at(end_s, result)
         runner = self.runner
 

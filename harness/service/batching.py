@@ -52,14 +52,15 @@ class Ticket:
     that resolves to the ticket itself; one whose batch finished at once never needs one."""
 
     __slots__ = ("payload", "t_s", "future", "done", "output", "batch_size", "queue_s", "device_s")
+    output: Any  # these four are set with ``done``
+    batch_size: int
+    queue_s: float
+    device_s: float
 
     def __init__(self, payload: Any, t_s: float) -> None:
         self.payload, self.t_s = payload, t_s
         self.future: asyncio.Future[Ticket] | None = None
         self.done = False
-        self.output: Any = None
-        self.batch_size = 0
-        self.queue_s = self.device_s = 0.0
 
 
 RunBatch = Callable[[list[Any], float], "BatchResult | asyncio.Future[BatchResult]"]
@@ -140,7 +141,7 @@ class DynamicBatcher:
         ticket = Ticket(payload, time.monotonic())
         if self._at_once and self._device is None and not self._queue and self._open:
             # the device is free and nobody waits: a batch of one leaves now, without queueing
-            if self._start([ticket], max(self._free_at_s, ticket.t_s)):
+            if self._start([ticket], [payload], max(self._free_at_s, ticket.t_s)):
                 return ticket
         else:
             self._queue.append(ticket)
@@ -180,13 +181,13 @@ class DynamicBatcher:
             batch: list[Ticket] = []
             while self._queue and len(batch) < self.max_batch_size and self._queue[0].t_s <= start_s:
                 batch.append(self._queue.popleft())
-            if not self._start(batch, start_s):
+            if not self._start(batch, [ticket.payload for ticket in batch], start_s):
                 return
 
-    def _start(self, batch: list[Ticket], start_s: float) -> bool:
+    def _start(self, batch: list[Ticket], payloads: list[Any], start_s: float) -> bool:
         """Put ``batch`` on the device; True when it finished at once (its results are in place)."""
         self.running = len(batch)
-        device = self._run_batch([ticket.payload for ticket in batch], start_s)
+        device = self._run_batch(payloads, start_s)
         if isinstance(device, BatchResult):
             self._complete(device, batch, start_s)
             return True
