@@ -71,10 +71,15 @@ def predict_endpoint(svc: Service) -> Callable[..., Any]:
             return await send_json(send, err.status, err.body(), [*error_headers(err), *own_headers], faults)
         return await send_json(send, 200, {
             "model": model_name, "replica": replica, "outputs": ticket.output, "batch_size": ticket.batch_size,
-            "queue_ms": round(ticket.queue_s * 1000.0, 3), "device_ms": round(ticket.device_s * 1000.0, 3),
+            "queue_ms": _ms(ticket.queue_s), "device_ms": _ms(ticket.device_s),
         }, own_headers, faults)  # fmt: skip
 
     return predict
+
+
+def _ms(seconds: float) -> float:
+    """Non-negative seconds in ms, to the µs: ``round(seconds * 1000, 3)`` at half the cost."""
+    return int(seconds * 1e6 + 0.5) / 1000.0
 
 
 async def _wait(svc: Service, backend: ClassicBackend, ticket: Ticket | None, payload: Any, receive: Receive,
