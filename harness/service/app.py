@@ -173,35 +173,27 @@ def _build_backend(config: ServiceConfig, model: ClassicProfile | LLMProfile, me
 class Edge:
     """Outermost ASGI layer: replica header, hang fault, request metrics and in-flight accounting.
 
-    ``direct`` routes (POST /v1/predict, the hottest path) get the server's own ``send``: their handler adds
-    the replica header, waits out a hang before it answers, and returns the status it sent, so the edge
-    wraps nothing.  The other inference route (``fast``) goes straight to its handler through a wrapping
-    ``send``; everything else goes through Starlette."""
+    ``direct`` routes (POST /v1/predict, the hottest path) do that edge work themselves, so the edge
+    only hands the request over.  The other inference route (``fast``) goes straight to its handler
+    through a wrapping ``send``; everything else goes through Starlette."""
 
     def __init__(self, app: Any, svc: Service, fast: dict[tuple[str, str], Any], direct: dict[str, Any]) -> None:
         self.app, self.svc, self.fast, self.direct = app, svc, fast, direct
         self.header = svc.replica_header
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            direct = self.direct.get(scope["path"])
+            if direct is not None:
+                await direct(scope, receive, send)
+                return
+        await self._call(scope, receive, send)
+
+    async def _call(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         svc, path, faults = self.svc, scope["path"], self.svc.faults
-        direct = self.direct.get(path)
-        if direct is not None and scope["method"] == "POST":
-            if faults.hung:
-                await faults.wait_unhung()
-            svc.in_flight += 1
-            start, status = time.perf_counter(), CLIENT_CLOSED
-            try:
-                status = await direct(scope, receive, send)
-            finally:
-                svc.in_flight -= 1
-                if svc.draining and svc.in_flight == 0:
-                    svc.idle.set()
-                if WARMUP_KEY not in scope:
-                    svc.metrics.observe_request(INFERENCE_ROUTES[path], status, time.perf_counter() - start)
-            return
         route = INFERENCE_ROUTES.get(path) or OTHER_ROUTES.get(path) or ("admin" if path[:7] == "/admin/" else "other")
         exempt = route == "admin"
         if faults.hung and not exempt:

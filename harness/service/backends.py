@@ -50,6 +50,8 @@ class ClassicBackend:
     ) -> None:
         self.profile = profile
         self.runner = runner
+        # the emulated device's batch times, by batch size (a real model's profile is refitted at warm-up)
+        self._batch_s = [profile.batch_ms(n) / 1000.0 for n in range(profile.max_batch_size + 1)]
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="device") if runner is not None else None
         self.batcher = DynamicBatcher(
             self._run,
@@ -111,14 +113,13 @@ class ClassicBackend:
 
     def _run(self, payloads: list[Any], start_s: float) -> BatchResult | asyncio.Future[BatchResult]:
         if self.runner is None:  # the emulated device: done when its batch time has passed
-            end_s = start_s + self.profile.batch_ms(len(payloads)) / 1000.0
-            result = BatchResult(list(map(emulated_output, payloads)), end_s)
+            end_s = start_s + self._batch_s[len(payloads)]
+            result = (list(map(emulated_output, payloads)), end_s)
             return result if end_s <= time.monotonic() else resolve_at(end_s, result)
         runner = self.runner
 
         def on_device() -> BatchResult:
-            outputs = runner.run(payloads)
-            return BatchResult(outputs, time.monotonic())
+            return runner.run(payloads), time.monotonic()
 
         return asyncio.get_running_loop().run_in_executor(self._executor, on_device)
 

@@ -2,8 +2,9 @@
 
 In: requests via ``await submit(payload)`` (``QueueFull`` at once when the bounded queue is full) and
 a ``run_batch(payloads, start_s)`` function that starts a batch on the device and returns a future of
-``BatchResult`` (outputs, and when the device finished), or the ``BatchResult`` itself when the batch
-has finished already (a zero-time or virtual device whose end has passed).  Out: each ``await submit()``
+``BatchResult``, the tuple ``(outputs, end_s)`` (one output per payload, and when the device finished),
+or that tuple itself when the batch has finished already (a zero-time or virtual device whose end has
+passed).  Out: each ``await submit()``
 returns the request's ``Ticket`` with its output, batch size, queue and device seconds.
 
 Dispatch rule: a batch leaves when ``max_batch_size`` requests wait, or when the oldest has waited
@@ -28,7 +29,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 
 class QueueFull(Exception):
@@ -39,11 +40,9 @@ class QueueFull(Exception):
         self.retry_after_s = retry_after_s
 
 
-class BatchResult(NamedTuple):
-    """What the device returned: one output per payload, and when it finished (``time.monotonic()``)."""
-
-    outputs: list[Any]
-    end_s: float
+BatchResult = tuple[list[Any], float]
+"""What the device returned: ``(outputs, end_s)``, one output per payload and when it finished
+(``time.monotonic()``).  A plain tuple: the emulated device builds one per request at full load."""
 
 
 class Ticket:
@@ -138,11 +137,27 @@ class DynamicBatcher:
         await its ``future`` (and ``withdraw`` it when the wait is cancelled)."""
         if len(self._queue) >= self.max_queue:
             raise QueueFull(self.retry_after_s())
-        ticket = Ticket(payload, time.monotonic())
+        now = time.monotonic()
+        ticket = Ticket(payload, now)
         if self._at_once and self._device is None and not self._queue and self._open:
             # the device is free and nobody waits: a batch of one leaves now, without queueing
-            if self._start([ticket], [payload], max(self._free_at_s, ticket.t_s)):
+            start_s = self._free_at_s if self._free_at_s > now else now
+            self.running = 1
+            device = self._run_batch([payload], start_s)
+            if type(device) is not tuple:
+                self._on_device(device, [ticket], start_s)
+            elif len(device[0]) == 1:  # finished at once: ``_complete`` for a batch of one, inlined
+                ticket.output, end_s = device[0][0], device[1]
+                ticket.batch_size, ticket.queue_s, ticket.device_s = 1, start_s - now, end_s - start_s
+                ticket.done = True
+                self.running, self._free_at_s = 0, end_s
+                self.batches += 1
+                self.items += 1
+                if self._on_batch is not None:
+                    self._on_batch(1, start_s, end_s)
                 return ticket
+            else:
+                self._complete(device, [ticket], start_s)  # raises: the device's answer does not fit
         else:
             self._queue.append(ticket)
             if self._device is None and (self._timer is None or len(self._queue) >= self.max_batch_size):
@@ -188,12 +203,15 @@ class DynamicBatcher:
         """Put ``batch`` on the device; True when it finished at once (its results are in place)."""
         self.running = len(batch)
         device = self._run_batch(payloads, start_s)
-        if isinstance(device, BatchResult):
+        if type(device) is tuple:
             self._complete(device, batch, start_s)
             return True
+        self._on_device(device, batch, start_s)
+        return False
+
+    def _on_device(self, device: asyncio.Future[BatchResult], batch: list[Ticket], start_s: float) -> None:
         self._device = device
         device.add_done_callback(functools.partial(self._finished, batch=batch, start_s=start_s))
-        return False
 
     def _finished(self, device: asyncio.Future[BatchResult], batch: list[Ticket], start_s: float) -> None:
         self._device = None
@@ -212,20 +230,23 @@ class DynamicBatcher:
         self._dispatch()
 
     def _complete(self, result: BatchResult, batch: list[Ticket], start_s: float) -> None:
-        self.running = 0
-        self._free_at_s = end_s = result.end_s
-        self.batches += 1
-        self.items += len(batch)
-        device_s = end_s - start_s
+        outputs, end_s = result
         size = len(batch)
-        for ticket, output in zip(batch, result.outputs, strict=True):
+        if len(outputs) != size:
+            raise RuntimeError(f"the device returned {len(outputs)} outputs for a batch of {size}")
+        self.running = 0
+        self._free_at_s = end_s
+        self.batches += 1
+        self.items += size
+        device_s = end_s - start_s
+        for ticket, output in zip(batch, outputs):  # noqa: B905 - lengths checked above
             ticket.output, ticket.batch_size, ticket.device_s = output, size, device_s
             ticket.queue_s = start_s - ticket.t_s
             ticket.done = True
             if ticket.future is not None and not ticket.future.done():
                 ticket.future.set_result(ticket)
         if self._on_batch is not None:
-            self._on_batch(len(batch), start_s, end_s)
+            self._on_batch(size, start_s, end_s)
 
 
 def resolve_at(when_s: float, result: Any) -> asyncio.Future[Any]:

@@ -137,15 +137,19 @@ class ServiceMetrics(Collector):
         ):
             Gauge(name, doc, registry=self.registry).set_function(fn)
 
-    def observe_request(self, route: str, status: int, seconds: float) -> None:
+    def route(self, route: str) -> tuple[dict[int, int], Hist]:
+        """The request counts by status and the latency histogram of ``route`` (a hot route holds on to
+        them and updates them inline)."""
         hist = self.latency.get(route)
         if hist is None:
             hist = self.latency[route] = Hist(_LATENCY_BUCKETS)
             self.requests[route] = {}
-        counts = self.requests[route]
+        return self.requests[route], hist
+
+    def observe_request(self, route: str, status: int, seconds: float) -> None:
+        counts, hist = self.route(route)
         counts[status] = counts.get(status, 0) + 1
-        hist.counts[bisect.bisect_left(hist.bounds, seconds)] += 1  # Hist.observe, inlined: once per request
-        hist.sum += seconds
+        hist.observe(seconds)
 
     def observe_batch(self, size: int, start_s: float, end_s: float) -> None:
         hist = self.batch_size

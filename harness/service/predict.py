@@ -4,20 +4,29 @@ In: ``{"inputs": [...], "model"?: str}`` (an empty body counts as ``{}``).  Out:
 ``{"model", "replica", "outputs", "batch_size", "queue_ms", "device_ms"}``; or an OpenAI-style error:
 400 malformed JSON, 404 wrong model or an LLM replica, 413 body over the limit, 422 a bad field, 429
 queue full (Retry-After), 503 model loading, 504 no result within ``request_timeout``.  A client that
-disconnects while its request waits takes it out of the queue.  This is the hottest path of the
-service, written in raw ASGI: a request whose batch finishes at once (a free zero-time device) never
-waits, so only a request that waits gets a deadline and a disconnect watch (``asgi.RequestGuard``).
+disconnects while its request waits takes it out of the queue.
+
+This is the hottest path of the service, written in raw ASGI and reached straight from ``app.Edge``: the
+handler does its own edge work (the replica header, waiting out a hang, in-flight count and request
+metrics), so a request runs in one coroutine.  A request whose batch finishes at once (a free zero-time
+device) never waits, so only a request that waits gets a deadline and a disconnect watch
+(``asgi.RequestGuard``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
+import time
 import zlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from pydantic_core import to_json
+
 from harness.service.asgi import (
     CLIENT_CLOSED,
+    JSON_HEADERS,
     WARMUP_KEY,
     WARMUP_TIMEOUT_S,
     Receive,
@@ -35,44 +44,69 @@ if TYPE_CHECKING:
     from harness.service.app import Service
 
 
-def predict_endpoint(svc: Service) -> Callable[..., Any]:
-    """The raw-ASGI handler for POST /v1/predict; it returns the status it sent (see ``app.Edge``)."""
+def predict_endpoint(svc: Service, route: str = "predict") -> Callable[..., Any]:
+    """The raw-ASGI handler for POST /v1/predict, edge work included (metrics under ``route``)."""
     limit, timeout_s = svc.config.max_body_bytes, svc.config.request_timeout_s
     model_name, replica, faults = svc.model.name, svc.config.replica, svc.faults
     own_headers = (svc.replica_header,)
+    ok_headers = [*JSON_HEADERS, svc.replica_header]
+    counts, hist = svc.metrics.route(route)
+    bounds, perf_counter = hist.bounds, time.perf_counter
 
-    async def predict(scope: dict[str, Any], receive: Receive, send: Send) -> int:
-        backend = svc.backend
+    async def predict(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if faults.hung:
+            await faults.wait_unhung()
+        svc.in_flight += 1
+        start, status = perf_counter(), CLIENT_CLOSED
         try:
-            if not isinstance(backend, ClassicBackend):
-                raise svc.wrong_kind("/v1/predict")
-            message = await receive()
-            body = message.get("body", b"")
-            if message.get("more_body", False) or message["type"] != "http.request" or len(body) > limit:
-                body = await read_body(scope, receive, limit, message)
-            inputs, model = parse_predict(body)
-            if model is not None:
-                svc.check_model(model)
-            backend.check(inputs)
-            payload = {"inputs": inputs, "digest": zlib.crc32(body)}
-            if svc.phase == "ready" and not faults.active:
-                ticket = backend.batcher.enqueue(payload)
-                if not ticket.done:
-                    ticket = await _wait(svc, backend, ticket, None, receive, timeout_s)
-            else:  # loading, warming up (the warm-up request), or faults injected
-                timeout = WARMUP_TIMEOUT_S if WARMUP_KEY in scope else timeout_s
-                ticket = await _wait(svc, backend, None, payload, receive, timeout)
-            if ticket is None:
-                return CLIENT_CLOSED  # the client left; its work is already dropped
-        except QueueFull as full:
-            err = retry_after(ApiError(429, "queue full; retry later", code="queue_full"), full.retry_after_s)
-            return await send_json(send, 429, err.body(), [*error_headers(err), *own_headers], faults)
-        except ApiError as err:
-            return await send_json(send, err.status, err.body(), [*error_headers(err), *own_headers], faults)
-        return await send_json(send, 200, {
-            "model": model_name, "replica": replica, "outputs": ticket.output, "batch_size": ticket.batch_size,
-            "queue_ms": _ms(ticket.queue_s), "device_ms": _ms(ticket.device_s),
-        }, own_headers, faults)  # fmt: skip
+            backend = svc.backend
+            try:
+                if not isinstance(backend, ClassicBackend):
+                    raise svc.wrong_kind("/v1/predict")
+                message = await receive()
+                body = message.get("body", b"")
+                if message.get("more_body", False) or message["type"] != "http.request" or len(body) > limit:
+                    body = await read_body(scope, receive, limit, message)
+                inputs, model = parse_predict(body)
+                if model is not None:
+                    svc.check_model(model)
+                backend.check(inputs)
+                payload = {"inputs": inputs, "digest": zlib.crc32(body)}
+                if svc.phase == "ready" and not faults.active:
+                    ticket = backend.batcher.enqueue(payload)
+                    if not ticket.done:
+                        ticket = await _wait(svc, backend, ticket, None, receive, timeout_s)
+                else:  # loading, warming up (the warm-up request), or faults injected
+                    timeout = WARMUP_TIMEOUT_S if WARMUP_KEY in scope else timeout_s
+                    ticket = await _wait(svc, backend, None, payload, receive, timeout)
+                if ticket is None:
+                    return  # the client left; its work is already dropped
+            except QueueFull as full:
+                err = retry_after(ApiError(429, "queue full; retry later", code="queue_full"), full.retry_after_s)
+                status = await send_json(send, 429, err.body(), [*error_headers(err), *own_headers], faults)
+                return
+            except ApiError as err:
+                status = await send_json(send, err.status, err.body(), [*error_headers(err), *own_headers], faults)
+                return
+            out = to_json({
+                "model": model_name, "replica": replica, "outputs": ticket.output, "batch_size": ticket.batch_size,
+                "queue_ms": _ms(ticket.queue_s), "device_ms": _ms(ticket.device_s),
+            })  # fmt: skip
+            if faults.hung:
+                await faults.wait_unhung()
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [*ok_headers, (b"content-length", b"%d" % len(out))]})  # fmt: skip
+            await send({"type": "http.response.body", "body": out})
+            status = 200
+        finally:
+            svc.in_flight -= 1
+            if svc.draining and svc.in_flight == 0:
+                svc.idle.set()
+            if WARMUP_KEY not in scope:  # ServiceMetrics.observe_request, inlined: once per request
+                seconds = perf_counter() - start
+                counts[status] = counts.get(status, 0) + 1
+                hist.counts[bisect.bisect_left(bounds, seconds)] += 1
+                hist.sum += seconds
 
     return predict
 

@@ -84,7 +84,7 @@ def test_batch_one_profile_from_device_time_adds_no_queue_delay() -> None:
 def test_cancelled_requests_leave_the_queue_and_the_queue_is_bounded() -> None:
     async def scenario() -> None:
         def run_batch(payloads: list, start_s: float) -> asyncio.Future[BatchResult]:
-            return resolve_at(start_s + 0.1, BatchResult(list(payloads), start_s + 0.1))
+            return resolve_at(start_s + 0.1, (list(payloads), start_s + 0.1))
 
         batcher = DynamicBatcher(run_batch, 1, 0.0, max_queue=2, batch_s=lambda n: 0.1)
         batcher.start()
@@ -121,7 +121,7 @@ def test_a_failing_device_fails_its_batch_and_the_next_batch_runs() -> None:
             if len(calls) == 1:
                 asyncio.get_running_loop().call_later(0.02, future.set_exception, RuntimeError("device lost"))
             else:
-                asyncio.get_running_loop().call_later(0.02, future.set_result, BatchResult(list(payloads), 0.0))
+                asyncio.get_running_loop().call_later(0.02, future.set_result, (list(payloads), 0.0))
             return future
 
         batcher = DynamicBatcher(run_batch, 2, 0.0, max_queue=8, batch_s=lambda n: 0.02)
