@@ -12,8 +12,8 @@ In: optional flags (durations, rate, profiles).  Out, on stdout, one block per m
 
 Every server is a real subprocess on 127.0.0.1; the client is a small raw-socket HTTP/1.1 keep-alive
 client in this process, the same for every target.  For (a), runs alternate between the two apps
-(``--rounds``) and the medians are reported; for (c), both servers share one core and take their load at
-the same time, so load from other processes hits both alike.
+(``--rounds``) and the medians are reported; for (c), each server has the same core to itself in turn
+(``--c-rounds`` pairs of short runs, median of the pairs' ratios; ``--c-shared`` loads both at once).
 
     .venv/bin/python bench/service_overhead.py            # about 60 s
 """
@@ -85,8 +85,16 @@ class Server:
     port: int
 
     def cpu_s(self) -> float:
-        times = psutil.Process(self.proc.pid).cpu_times()
-        return times.user + times.system
+        """CPU seconds of the process so far, to the nanosecond where Linux tells (schedstat), else to the tick."""
+        try:
+            total_ns = 0
+            for task in os.scandir(f"/proc/{self.proc.pid}/task"):
+                with open(f"{task.path}/schedstat", encoding="ascii") as f:
+                    total_ns += int(f.read().split()[0])
+            return total_ns / 1e9
+        except OSError:
+            times = psutil.Process(self.proc.pid).cpu_times()
+            return times.user + times.system
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -294,9 +302,15 @@ def measure_b(args: argparse.Namespace) -> dict[str, float]:
 
 
 def measure_c(args: argparse.Namespace) -> dict[str, object]:
-    """Both servers share one core and are loaded at the same time, each by its own 16 keep-alive
-    connections from this client (on the other cores), so a noisy neighbour slows both alike; requests
-    per CPU-second of each server process, one ratio per round."""
+    """Requests per CPU-second of each server process, the two taking turns on one core.
+
+    Both servers are pinned to the same core and the client to the others.  They take their load in
+    short turns (``--c-burst`` requests over 16 keep-alive connections, service and bare alternating),
+    so a change in the host's speed hits both alike while each still has the core, and its caches, to
+    itself; CPU time is read to the nanosecond (``/proc/<pid>/task/*/schedstat``).  A round is
+    ``--requests`` requests to each server; one ratio per round, the median over ``--c-rounds`` reported.
+    ``--c-shared`` loads both at once instead: each then also evicts the other's code and data from the
+    core's caches, which costs the larger process more."""
     svc, bare = start_service("noop"), start_bare(0.0)
     cores = sorted(os.sched_getaffinity(0))
     if len(cores) > 1:
@@ -307,14 +321,29 @@ def measure_c(args: argparse.Namespace) -> dict[str, object]:
     async def both(n: int) -> list[tuple[int, float]]:
         return await asyncio.gather(closed_loop(svc.port, n, conns=16), closed_loop(bare.port, n, conns=16))
 
+    def turns(n: int) -> tuple[float, float]:
+        """``n`` requests to each server in alternating bursts; their requests per CPU-second."""
+        done, cpu = [0, 0], [0.0, 0.0]
+        for _ in range(max(1, n // args.c_burst)):
+            for i, server in enumerate((svc, bare)):
+                cpu0 = server.cpu_s()
+                ok, _ = run(closed_loop(server.port, args.c_burst, conns=16))
+                cpu[i] += server.cpu_s() - cpu0
+                done[i] += ok
+        return done[0] / max(1e-9, cpu[0]), done[1] / max(1e-9, cpu[1])
+
     runs: dict[str, list[float]] = {"service": [], "bare": []}
     try:
-        run(both(1000))  # warm the connection path
+        run(both(2000))  # warm the connection path
         for _ in range(args.rounds):
-            cpu0 = (svc.cpu_s(), bare.cpu_s())
-            (ok_svc, _), (ok_bare, _) = run(both(args.requests))
-            runs["service"].append(ok_svc / max(1e-9, svc.cpu_s() - cpu0[0]))
-            runs["bare"].append(ok_bare / max(1e-9, bare.cpu_s() - cpu0[1]))
+            if args.c_shared:
+                cpu0 = (svc.cpu_s(), bare.cpu_s())
+                (ok_svc, _), (ok_bare, _) = run(both(args.requests))
+                rates = ok_svc / max(1e-9, svc.cpu_s() - cpu0[0]), ok_bare / max(1e-9, bare.cpu_s() - cpu0[1])
+            else:
+                rates = turns(args.requests)
+            runs["service"].append(rates[0])
+            runs["bare"].append(rates[1])
     finally:
         os.sched_setaffinity(0, set(cores))
         svc.stop()
@@ -335,7 +364,10 @@ def main() -> None:
     parser.add_argument("--duration-s", type=float, default=5.0, help="(a) and (b) seconds per run")
     parser.add_argument("--device-ms", type=float, default=5.0, help="(a) device time of the batch-1 profile")
     parser.add_argument("--profile", default="resnet50-t4", help="(b) named classic profile")
-    parser.add_argument("--requests", type=int, default=20000, help="(c) requests per run")
+    parser.add_argument("--requests", type=int, default=20000, help="(c) requests to each server per round")
+    parser.add_argument("--c-rounds", type=int, default=7, help="(c) rounds; the median ratio is reported")
+    parser.add_argument("--c-burst", type=int, default=2000, help="(c) requests per turn of one server")
+    parser.add_argument("--c-shared", action="store_true", help="(c) load both servers at once on the shared core")
     parser.add_argument("--only", default="abc", help="which measurements to run, e.g. 'c'")
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--bare-sleep-ms", type=float, default=0.0, help=argparse.SUPPRESS)
@@ -369,8 +401,9 @@ def report_b(args: argparse.Namespace) -> None:
 
 
 def report_c(args: argparse.Namespace) -> None:
-    c = measure_c(args)
-    print(f"(c) requests per core: service (noop) {c['service_rps_per_core']:.0f}, bare hello-world "
+    c = measure_c(argparse.Namespace(**{**vars(args), "rounds": args.c_rounds}))
+    how = "both at once on one core" if args.c_shared else "taking turns on one core"
+    print(f"(c) requests per core ({how}): service (noop) {c['service_rps_per_core']:.0f}, bare hello-world "
           f"{c['bare_rps_per_core']:.0f}: ratio {c['ratio']:.3f} (goal >= 0.7; the rounds' median)")  # fmt: skip
     print("    per round: " + " ".join(f"{r:.3f}" for r in c["ratios"]))  # type: ignore[attr-defined]
 

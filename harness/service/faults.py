@@ -49,6 +49,7 @@ class Faults:
         self._unhung.set()
         self._hang_timer: asyncio.TimerHandle | None = None
         self.hung = False  # every answer (liveness included) waits while True
+        self.active = False  # any fault set: the request path checks this one flag
         self.reset()
 
     def reset(self) -> None:
@@ -56,19 +57,31 @@ class Faults:
         self.error_fraction, self.error_status, self.error_until_s = 0.0, 500, None
         self.unhang()
 
-    @property
-    def active(self) -> bool:
-        return self.add_s > 0 or self.error_fraction > 0 or self.hung
+    def _update(self) -> None:
+        # an attribute, not a property: the request path reads it on every request
+        self.active = self.add_s > 0 or self.error_fraction > 0 or self.hung
+
+    def add_latency(self, add_s: float, duration_s: float | None) -> None:
+        self.add_s = add_s
+        self.add_until_s = None if duration_s is None else time.monotonic() + duration_s
+        self._update()
+
+    def fail(self, fraction: float, status: int, duration_s: float | None) -> None:
+        self.error_fraction, self.error_status = fraction, status
+        self.error_until_s = None if duration_s is None else time.monotonic() + duration_s
+        self._update()
 
     def latency_s(self) -> float:
         if self.add_until_s is not None and time.monotonic() >= self.add_until_s:
             self.add_s, self.add_until_s = 0.0, None
+            self._update()
         return self.add_s
 
     def injected_status(self) -> int | None:
         """The status to fail this request with, or None."""
         if self.error_until_s is not None and time.monotonic() >= self.error_until_s:
             self.error_fraction, self.error_until_s = 0.0, None
+            self._update()
         if self.error_fraction > 0 and self._rng.random() < self.error_fraction:
             return self.error_status
         return None
@@ -77,7 +90,7 @@ class Faults:
         await self._unhung.wait()
 
     def hang(self, duration_s: float | None) -> None:
-        self.hung = True
+        self.hung = self.active = True
         self._unhung.clear()
         if self._hang_timer is not None:
             self._hang_timer.cancel()
@@ -90,6 +103,7 @@ class Faults:
             self._hang_timer = None
         self.hung = False
         self._unhung.set()
+        self._update()
 
 
 def take_slow_start(state_dir: str | None) -> float | None:
@@ -130,13 +144,11 @@ def admin_routes(faults: Faults, token: str, state_dir: str | None, exit_fn: Cal
         return handle
 
     def latency(body: FaultLatency) -> dict[str, Any]:
-        faults.add_s = body.add_ms / 1000.0
-        faults.add_until_s = None if body.duration_s is None else time.monotonic() + body.duration_s
+        faults.add_latency(body.add_ms / 1000.0, body.duration_s)
         return {"add_ms": body.add_ms, "duration_s": body.duration_s}
 
     def errors(body: FaultErrors) -> dict[str, Any]:
-        faults.error_fraction, faults.error_status = body.fraction, body.status
-        faults.error_until_s = None if body.duration_s is None else time.monotonic() + body.duration_s
+        faults.fail(body.fraction, body.status, body.duration_s)
         return {"fraction": body.fraction, "status": body.status, "duration_s": body.duration_s}
 
     def hang(body: FaultHang) -> dict[str, Any]:

@@ -90,7 +90,9 @@ def predict_endpoint(svc: Service, route: str = "predict") -> Callable[..., Any]
                 return
             out = to_json({
                 "model": model_name, "replica": replica, "outputs": ticket.output, "batch_size": ticket.batch_size,
-                "queue_ms": _ms(ticket.queue_s), "device_ms": _ms(ticket.device_s),
+                # times in ms to the µs: round(seconds * 1000, 3) for non-negative seconds, at half the cost
+                "queue_ms": int(ticket.queue_s * 1e6 + 0.5) / 1000.0,
+                "device_ms": int(ticket.device_s * 1e6 + 0.5) / 1000.0,
             })  # fmt: skip
             if faults.hung:
                 await faults.wait_unhung()
@@ -109,11 +111,6 @@ def predict_endpoint(svc: Service, route: str = "predict") -> Callable[..., Any]
                 hist.sum += seconds
 
     return predict
-
-
-def _ms(seconds: float) -> float:
-    """Non-negative seconds in ms, to the µs: ``round(seconds * 1000, 3)`` at half the cost."""
-    return int(seconds * 1e6 + 0.5) / 1000.0
 
 
 async def _wait(svc: Service, backend: ClassicBackend, ticket: Ticket | None, payload: Any, receive: Receive,

@@ -82,6 +82,26 @@ def test_latency_and_error_faults_apply_until_reset() -> None:
     assert out["after"] == 200 and out["after_ms"] < 150
 
 
+def test_latency_and_error_faults_with_a_duration_end_by_themselves() -> None:
+    async def fn(client: httpx.AsyncClient) -> dict[str, object]:
+        faults = client.app.state.service.faults  # type: ignore[attr-defined]
+        await client.post("/admin/latency", json={"add_ms": 50, "duration_s": 0.3}, headers=AUTH)
+        await client.post("/admin/errors", json={"fraction": 1.0, "status": 503, "duration_s": 0.3}, headers=AUTH)
+        out: dict[str, object] = {"during": (await client.post("/v1/predict", json={})).status_code}
+        out["active_during"] = faults.active
+        await asyncio.sleep(0.35)
+        start = time.monotonic()
+        out["after"] = [(await client.post("/v1/predict", json={})).status_code for _ in range(3)]
+        out["after_ms"] = (time.monotonic() - start) * 1000.0
+        out["active_after"] = faults.active  # back on the fast path: no fault checks per request
+        return out
+
+    out = _run(ServiceConfig(device_time_ms=1, admin_token=TOKEN), fn)
+    assert out["during"] == 503 and out["active_during"] is True
+    assert out["after"] == [200, 200, 200] and out["after_ms"] < 150
+    assert out["active_after"] is False
+
+
 def test_hang_stops_every_answer_including_liveness_but_not_admin() -> None:
     async def fn(client: httpx.AsyncClient) -> dict[str, object]:
         await client.post("/admin/hang", json={}, headers=AUTH)
