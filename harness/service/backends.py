@@ -1,11 +1,11 @@
 """The device behind the routes: emulated classic model, emulated LLM, or a small real PyTorch model.
 
 In: the resolved profile, the queue bound, the metrics sink and (for torch) a ``TorchRunner``.  Out:
-``ClassicBackend`` (dynamic batching: ``submit(payload)`` → future of ``Done``) or ``LLMBackend``
-(continuous batching: ``submit(prompt_tokens, max_tokens)`` → ``Sequence``), each with ``load``
-(model-load phase), ``warmup`` (a real model's first batches; the emulated device is warmed by the
-app's warm-up request), ``start``
-and ``stop``.  The emulated device waits with asyncio sleeps, so it costs wall time and no CPU.
+``ClassicBackend`` (dynamic batching: ``batcher.enqueue(payload)`` / ``await batcher.submit(payload)``
+→ ``Ticket``) or ``LLMBackend`` (continuous batching: ``submit(prompt_tokens, max_tokens)`` →
+``Sequence``), each with ``load`` (model-load phase), ``warmup`` (a real model's first batches; the
+emulated device is warmed by the app's warm-up request), ``start`` and ``stop``.  The emulated device
+waits with asyncio timers, so it costs wall time and no CPU.
 """
 
 from __future__ import annotations

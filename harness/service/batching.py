@@ -4,8 +4,9 @@ In: requests via ``await submit(payload)`` (``QueueFull`` at once when the bound
 a ``run_batch(payloads, start_s)`` function that starts a batch on the device and returns a future of
 ``BatchResult``, the tuple ``(outputs, end_s)`` (one output per payload, and when the device finished),
 or that tuple itself when the batch has finished already (a zero-time or virtual device whose end has
-passed).  Out: each ``await submit()``
-returns the request's ``Ticket`` with its output, batch size, queue and device seconds.
+passed).  Out: each ``await submit()`` returns the request's ``Ticket`` with its output, batch size,
+queue and device seconds (``enqueue`` is the same without the wait, for callers that await only when
+they must).
 
 Dispatch rule: a batch leaves when ``max_batch_size`` requests wait, or when the oldest has waited
 ``max_queue_delay_s``, and never before the device is free.  Times are ``time.monotonic()`` seconds; the
@@ -15,9 +16,9 @@ The dispatcher is driven by callbacks (an arrival, the device finishing, one tim
 not by a task of its own: a request costs no extra task switch.  When the device is free, nobody waits
 and the policy lets a lone request leave at once (batch size 1 or no queue delay), the request goes
 straight to the device without entering the queue; a device that finishes at once then answers without
-a future.  A request cancelled while it waits
-(timeout, client gone) leaves the queue at once; one already on the device runs to the end of its
-batch and its result is dropped.
+a future, and its batch of one is completed inline.  A request cancelled while it waits (timeout,
+client gone) leaves the queue at once; one already on the device runs to the end of its batch and its
+result is dropped.
 """
 
 from __future__ import annotations
