@@ -44,13 +44,13 @@ if TYPE_CHECKING:
     from harness.service.app import Service
 
 
-def predict_endpoint(svc: Service, route: str = "predict") -> Callable[..., Any]:
-    """The raw-ASGI handler for POST /v1/predict, edge work included (metrics under ``route``)."""
+def predict_endpoint(svc: Service) -> Callable[..., Any]:
+    """The raw-ASGI handler for POST /v1/predict, edge work included (metrics under route ``predict``)."""
     limit, timeout_s = svc.config.max_body_bytes, svc.config.request_timeout_s
     model_name, replica, faults = svc.model.name, svc.config.replica, svc.faults
     own_headers = (svc.replica_header,)
     ok_headers = [*JSON_HEADERS, svc.replica_header]
-    counts, hist = svc.metrics.route(route)
+    counts, hist = svc.metrics.route("predict")
     bounds, perf_counter = hist.bounds, time.perf_counter
 
     async def predict(scope: dict[str, Any], receive: Receive, send: Send) -> None:
