@@ -49,7 +49,6 @@ class Faults:
         self._unhung.set()
         self._hang_timer: asyncio.TimerHandle | None = None
         self.hung = False  # every answer (liveness included) waits while True
-        self.active = False  # any fault set: the request path checks this one flag
         self.reset()
 
     def reset(self) -> None:
@@ -57,31 +56,27 @@ class Faults:
         self.error_fraction, self.error_status, self.error_until_s = 0.0, 500, None
         self.unhang()
 
-    def _update(self) -> None:
-        # an attribute, not a property: the request path reads it on every request
-        self.active = self.add_s > 0 or self.error_fraction > 0 or self.hung
+    @property
+    def active(self) -> bool:
+        return self.add_s > 0 or self.error_fraction > 0 or self.hung
 
     def add_latency(self, add_s: float, duration_s: float | None) -> None:
         self.add_s = add_s
         self.add_until_s = None if duration_s is None else time.monotonic() + duration_s
-        self._update()
 
     def fail(self, fraction: float, status: int, duration_s: float | None) -> None:
         self.error_fraction, self.error_status = fraction, status
         self.error_until_s = None if duration_s is None else time.monotonic() + duration_s
-        self._update()
 
     def latency_s(self) -> float:
         if self.add_until_s is not None and time.monotonic() >= self.add_until_s:
             self.add_s, self.add_until_s = 0.0, None
-            self._update()
         return self.add_s
 
     def injected_status(self) -> int | None:
         """The status to fail this request with, or None."""
         if self.error_until_s is not None and time.monotonic() >= self.error_until_s:
             self.error_fraction, self.error_until_s = 0.0, None
-            self._update()
         if self.error_fraction > 0 and self._rng.random() < self.error_fraction:
             return self.error_status
         return None
@@ -90,7 +85,7 @@ class Faults:
         await self._unhung.wait()
 
     def hang(self, duration_s: float | None) -> None:
-        self.hung = self.active = True
+        self.hung = True
         self._unhung.clear()
         if self._hang_timer is not None:
             self._hang_timer.cancel()
@@ -103,7 +98,6 @@ class Faults:
             self._hang_timer = None
         self.hung = False
         self._unhung.set()
-        self._update()
 
 
 def take_slow_start(state_dir: str | None) -> float | None:
