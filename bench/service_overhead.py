@@ -12,8 +12,8 @@ In: optional flags (durations, rate, profiles).  Out, on stdout, one block per m
 
 Every server is a real subprocess on 127.0.0.1; the client is a small raw-socket HTTP/1.1 keep-alive
 client in this process, the same for every target.  For (a), runs alternate between the two apps
-(``--rounds``) and the medians are reported; for (c), each server has the same core to itself in turn
-(``--c-rounds`` pairs of short runs, median of the pairs' ratios; ``--c-shared`` loads both at once).
+(``--rounds``) and the medians are reported; for (c), the two servers take turns on one core in short
+bursts (one ratio per round, the median of ``--c-rounds`` reported; ``--c-shared`` loads both at once).
 
     .venv/bin/python bench/service_overhead.py            # about 60 s
 """
@@ -309,8 +309,7 @@ def measure_c(args: argparse.Namespace) -> dict[str, object]:
     so a change in the host's speed hits both alike while each still has the core, and its caches, to
     itself; CPU time is read to the nanosecond (``/proc/<pid>/task/*/schedstat``).  A round is
     ``--requests`` requests to each server; one ratio per round, the median over ``--c-rounds`` reported.
-    ``--c-shared`` loads both at once instead: each then also evicts the other's code and data from the
-    core's caches, which costs the larger process more."""
+    ``--c-shared`` loads both at once instead (on the development machine it reads about the same)."""
     svc, bare = start_service("noop"), start_bare(0.0)
     cores = sorted(os.sched_getaffinity(0))
     if len(cores) > 1:
@@ -335,7 +334,7 @@ def measure_c(args: argparse.Namespace) -> dict[str, object]:
     runs: dict[str, list[float]] = {"service": [], "bare": []}
     try:
         run(both(2000))  # warm the connection path
-        for _ in range(args.rounds):
+        for _ in range(args.c_rounds):
             if args.c_shared:
                 cpu0 = (svc.cpu_s(), bare.cpu_s())
                 (ok_svc, _), (ok_bare, _) = run(both(args.requests))
@@ -401,7 +400,7 @@ def report_b(args: argparse.Namespace) -> None:
 
 
 def report_c(args: argparse.Namespace) -> None:
-    c = measure_c(argparse.Namespace(**{**vars(args), "rounds": args.c_rounds}))
+    c = measure_c(args)
     how = "both at once on one core" if args.c_shared else "taking turns on one core"
     print(f"(c) requests per core ({how}): service (noop) {c['service_rps_per_core']:.0f}, bare hello-world "
           f"{c['bare_rps_per_core']:.0f}: ratio {c['ratio']:.3f} (goal >= 0.7; the rounds' median)")  # fmt: skip
