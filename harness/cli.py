@@ -113,16 +113,25 @@ def serve(
         str | None, typer.Option(envvar="KIBENCH_PROFILE", help="named device profile (docs/service.md)")
     ] = None,
     backend: Annotated[str, typer.Option(envvar="KIBENCH_BACKEND", help="emulated or torch")] = "emulated",
+    config_json: Annotated[
+        str | None,
+        typer.Option(
+            "--config", envvar="KIBENCH_SERVICE_CONFIG", help="a scenario's service section as JSON (overrides the rest)"
+        ),
+    ] = None,
 ) -> None:
     """Serve the reference inference service (one replica)."""
     import os
 
-    from harness.service.config import config_from_flags
+    from harness.service.config import config_from_flags, config_from_section
     from harness.service.server import serve as _serve
 
-    config = config_from_flags(
-        replica, profile, backend=backend, device_time_ms=device_time_ms, cold_start_s=cold_start_s
-    )
+    if config_json:
+        config = config_from_section(config_json, replica)
+    else:
+        config = config_from_flags(
+            replica, profile, backend=backend, device_time_ms=device_time_ms, cold_start_s=cold_start_s
+        )
     _serve(config.with_env(os.environ), host, port, grace_s)
 
 

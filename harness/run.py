@@ -15,6 +15,7 @@ itself cannot be interrupted, and whatever was recorded is analysed and reported
 from __future__ import annotations
 
 import json
+import os
 import platform as pyplatform
 import secrets
 import signal
@@ -122,6 +123,7 @@ def run_scenario(scenario: Scenario, results_dir: str | Path, console: Console |
     platform = create_platform(scenario, t0_monotonic=t0, log_dir=str(files.logs))
     signals = _Signals()
     error: HarnessError | None = None
+    saved_kubeconfig = os.environ.get("KUBECONFIG")
     with signals.installed():
         try:
             _execute(scenario, platform, files, t0, console, plan)
@@ -129,6 +131,7 @@ def run_scenario(scenario: Scenario, results_dir: str | Path, console: Console |
             error = exc
         finally:
             signals.shielded = True
+            _restore_env("KUBECONFIG", saved_kubeconfig)
         if signals.received is not None and not isinstance(error, Interrupted):
             error = Interrupted(f"interrupted by {signal.Signals(signals.received).name}; partial results were kept")
         meta["complete"] = error is None
@@ -151,9 +154,13 @@ def _execute(
         observer = Observer(platform, files, t0)
         observer.start()
         observer.log("deployed", target_url=deployment.target_url, platform=deployment.platform_kind)
+        kubeconfig = deployment.details.get("kubeconfig")
+        if kubeconfig:  # chaosk8s (in-process) and kubectl find the run's cluster through it
+            os.environ["KUBECONFIG"] = str(kubeconfig)
+            console.print(f"watch it: kubectl --kubeconfig {kubeconfig} get pods -w", highlight=False)
         config = config_from_spec(scenario.load, deployment.target_url, str(files.root), t0, scenario.target)
         if plan:  # experiments start at their times after load_start (see _load_events)
-            context = chaos_context(files.root, deployment.details.get("api_url"), observer.log, observer.now_s)
+            context = chaos_context(files.root, deployment.details, observer.log, observer.now_s)
             chaos = ChaosRun(plan, context)
         load = LoadProcess(config, str(files.logs / "load.log"), _load_events(observer, scenario, chaos))
         load.start()
@@ -224,6 +231,13 @@ def _analyze_and_report(files: RunFiles, console: Console) -> tuple[dict[str, An
         console.print(f"analysis failed: {exc}", highlight=False)
         return None, exc.exit_code
     return summary, code
+
+
+def _restore_env(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 def _write_meta(files: RunFiles, meta: dict[str, Any]) -> None:

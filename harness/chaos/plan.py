@@ -25,7 +25,14 @@ from chaoslib.loader import load_experiment
 from harness.errors import ScenarioError
 from harness.scenario import FaultSpec
 
-HARNESS_KEYS = ("kibench_api_url", "kibench_live_stats", "kibench_run_dir")
+HARNESS_KEYS = (
+    "kibench_api_url",
+    "kibench_kubeconfig",
+    "kibench_namespace",
+    "kibench_deployment",
+    "kibench_live_stats",
+    "kibench_run_dir",
+)
 """Configuration keys the harness sets for every experiment it runs (they win over the file's)."""
 
 

@@ -51,10 +51,14 @@ class ChaosContext:
         return self.run_dir / "chaos"
 
 
-def chaos_context(run_dir: Path, api_url: str | None, log: EventLog, now_s: Callable[[], float]) -> ChaosContext:
-    """The context for a run folder: experiments get its API URL, live traffic file and folder."""
+def chaos_context(run_dir: Path, platform: dict[str, Any], log: EventLog, now_s: Callable[[], float]) -> ChaosContext:
+    """The context for a run folder: experiments get the platform's API, namespace and Deployment, the live
+    traffic file and the folder."""
     configuration = {
-        "kibench_api_url": api_url or "",
+        "kibench_api_url": str(platform.get("api_url") or ""),
+        "kibench_kubeconfig": str(platform.get("kubeconfig") or ""),
+        "kibench_namespace": str(platform.get("namespace") or "default"),
+        "kibench_deployment": str(platform.get("deployment") or ""),
         "kibench_live_stats": str(run_dir / "chaos" / LIVE_FILE),
         "kibench_run_dir": str(run_dir),
     }

@@ -1,7 +1,7 @@
 """``python -m harness.service``: start one replica (used by the local platform's supervisor).
 
 In: flags (or the environment: KIBENCH_PORT, KIBENCH_PROFILE, ...); ``--config JSON`` (the scenario's
-service section) overrides the model flags.  KIBENCH_ADMIN_TOKEN and KIBENCH_STATE_DIR are read from the
+service section; env KIBENCH_SERVICE_CONFIG, as the Kubernetes manifests set it) overrides the model flags.  KIBENCH_ADMIN_TOKEN and KIBENCH_STATE_DIR are read from the
 environment.  Out: a serving process; exit 2 with a message for a bad configuration.
 """
 
@@ -25,7 +25,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--backend", default=env.get("KIBENCH_BACKEND", "emulated"), choices=["emulated", "torch"])
     parser.add_argument("--device-time-ms", type=float, default=float(env.get("KIBENCH_DEVICE_TIME_MS", "50")))
     parser.add_argument("--cold-start-s", type=float, default=float(env.get("KIBENCH_COLD_START_S", "0")))
-    parser.add_argument("--config", default=None, help="the scenario's service section as JSON (overrides the flags)")
+    parser.add_argument(
+        "--config",
+        default=env.get("KIBENCH_SERVICE_CONFIG"),
+        help="the scenario's service section as JSON (overrides the flags; env KIBENCH_SERVICE_CONFIG)",
+    )
     parser.add_argument("--grace-s", type=float, default=float(env.get("KIBENCH_GRACE_S", "30")))
     args = parser.parse_args(argv)
     try:

@@ -1,11 +1,11 @@
-"""The embedded local platform: a small cluster in one daemon process on loopback (docs/local-platform.md).
+"""The embedded platform: a small cluster that speaks the Kubernetes API, in one daemon on loopback.
 
-``daemon`` (process entry) runs the control loops and two HTTP servers:
-``supervisor`` (Deployment, ReplicaSets, scheduler and kubelet: pods, probes, restarts, termination),
-``nodeops`` (node failure, cordon, drain with the PDB, removal), ``hpa_controller`` with
-``metrics_scrape`` (the HPA on pod metrics and CPU), ``node_autoscaler`` (cluster-autoscaler),
-``api`` (the JSON API, docs/local-api.md) and ``balancer`` (the Service).  Pure rules live in
-``nodes`` (scheduling), ``probes`` (probe thresholds), ``pods`` (back-off) and ``rollout``
-(rolling updates, PDB arithmetic).  ``client.LocalPlatform`` starts the daemon and implements
-``harness.model.Platform`` over its API.
+``daemon`` (process entry, ``python -m harness.platform.local``) serves ``apiserver`` (the Kubernetes
+API subset: store, selectors, watches, Tables, eviction; docs/local-api.md) and ``private_api`` (what
+Kubernetes has no verb for) on one port, and runs ``cluster``'s controllers behind them:
+``workloads`` (Deployments, ReplicaSets), ``scheduler``, ``kubelet`` (pods as local processes via
+``images``; ``probes``, ``pods``), ``nodelifecycle``, ``disruption`` (PDB status), ``hpa_controller``
+with ``metrics_scrape``, ``node_autoscaler`` and ``balancer`` (the Services).  Pure rules live in
+``rollout`` (rolling-update arithmetic) and ``objects`` (conditions, selectors, quantities).
+``client.LocalPlatform`` starts the daemon and drives it with ``harness.platform.kubernetes``.
 """

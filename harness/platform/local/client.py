@@ -1,8 +1,11 @@
-"""``LocalPlatform``: starts the local daemon process and talks to its JSON API.
+"""``LocalPlatform``: start the embedded cluster, then drive it like any cluster (``platform: local``).
 
-In: a ``Scenario`` (service + platform sections) and the run's clock origin.  Out: an object that
-implements ``harness.model.Platform``: ``deploy()`` starts the daemon and waits until the initial
-replicas are Ready; ``teardown()`` stops the daemon and with it every replica (idempotent).
+In: a ``Scenario`` and the run's clock origin and folder.  Out: an object implementing
+``harness.model.Platform``: ``deploy()`` starts the cluster daemon (its kubeconfig goes to
+``<run>/kubeconfig``), then hands over to ``harness.platform.kubernetes.KubernetesDriver``, which applies
+the manifests and follows the cluster through the Kubernetes API; ``fail_node`` uses the daemon's own
+API (hard node loss has no Kubernetes verb); ``teardown()`` stops the driver, then the daemon and with
+it every pod (idempotent).
 """
 
 from __future__ import annotations
@@ -10,152 +13,116 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import ssl
 import subprocess
 import threading
-import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from harness.errors import PlatformError, PlatformTimeout
-from harness.model import Deployment, Event, NodeState, PlatformState, Replica
-from harness.platform.local.spec import DaemonSpec
+from harness.errors import PlatformError
+from harness.model import Deployment, Event, PlatformState
+from harness.platform.kubernetes.driver import KubernetesDriver, Target
+from harness.platform.local.spec import ClusterSpec
 from harness.procs import preexec, python_argv, stop
 from harness.scenario import Scenario
 
 
+def start_daemon(spec: ClusterSpec, log_dir: str, kubeconfig: str) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    """Start ``python -m harness.platform.local`` and read its hello line (api, token, pid)."""
+    os.makedirs(log_dir, exist_ok=True)
+    argv = python_argv(
+        "harness.platform.local", "--spec", spec.to_json(), "--log-dir", log_dir, "--kubeconfig", kubeconfig
+    )
+    with open(os.path.join(log_dir, "platform.log"), "ab") as err:
+        proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=err, text=True, preexec_fn=preexec, start_new_session=True
+        )
+    box: list[str] = []
+    reader = threading.Thread(target=lambda: box.append(proc.stdout.readline()), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    reader.join(timeout=30)
+    if not box or not box[0].strip():
+        stop(proc, grace_s=5)
+        raise PlatformError(f"the embedded cluster did not start; see {log_dir}/platform.log")
+    return proc, dict(json.loads(box[0]))
+
+
 class LocalPlatform:
-    """Client side of the local platform daemon."""
+    """The embedded cluster and the Kubernetes driver over it."""
 
     kind = "local"
 
-    def __init__(self, spec: DaemonSpec, ready_timeout_s: float, log_dir: str) -> None:
-        self.spec = spec
-        self.ready_timeout_s = ready_timeout_s
+    def __init__(self, scenario: Scenario, t0_monotonic: float, log_dir: str, kubeconfig: str) -> None:
+        self.scenario = scenario
+        self.spec = ClusterSpec(platform=scenario.platform.model_dump(mode="json"))
+        self.t0 = t0_monotonic
         self.log_dir = log_dir
+        self.kubeconfig = kubeconfig
         self.proc: subprocess.Popen[str] | None = None
-        self.api_url = ""
-        self.balancer_url = ""
-        self._http = httpx.Client(timeout=5.0)
+        self.hello: dict[str, Any] = {}
+        self.driver: KubernetesDriver | None = None
         self._lock = threading.Lock()
 
     @classmethod
     def from_scenario(cls, scenario: Scenario, t0_monotonic: float, log_dir: str) -> LocalPlatform:
-        svc = scenario.service
-        spec = DaemonSpec(
-            replicas=svc.replicas,
-            service=svc.model_dump(mode="json"),
-            platform=scenario.platform.model_dump(mode="json"),
-            t0_monotonic=t0_monotonic,
-            deployment=f"{scenario.name}-svc"[:40],
-        )
-        return cls(spec, scenario.platform.ready_timeout, log_dir)
+        kubeconfig = str(Path(log_dir).parent / "kubeconfig")
+        return cls(scenario, t0_monotonic, log_dir, kubeconfig)
 
-    # ---- lifecycle ----------------------------------------------------------------------
     def deploy(self) -> Deployment:
-        os.makedirs(self.log_dir, exist_ok=True)
-        argv = python_argv("harness.platform.local", "--spec", self.spec.to_json(), "--log-dir", self.log_dir)
-        with open(os.path.join(self.log_dir, "platform.log"), "ab") as err:
-            self.proc = subprocess.Popen(
-                argv, stdout=subprocess.PIPE, stderr=err, text=True, preexec_fn=preexec, start_new_session=True
-            )
-        line = self._read_hello()
-        self.api_url, self.balancer_url = line["api"], line["balancer"]
-        self._wait_ready()
-        return Deployment(self.balancer_url, self.kind, {"api_url": self.api_url, "daemon_pid": line["pid"]})
-
-    def _read_hello(self) -> dict[str, Any]:
-        assert self.proc is not None and self.proc.stdout is not None
-        box: list[str] = []
-        reader = threading.Thread(target=lambda: box.append(self.proc.stdout.readline()), daemon=True)  # type: ignore[union-attr]
-        reader.start()
-        reader.join(timeout=30)
-        if not box or not box[0].strip():
+        self.proc, self.hello = start_daemon(self.spec, self.log_dir, self.kubeconfig)
+        self.driver = KubernetesDriver(self.scenario, Target(self.kubeconfig), self.t0, kind=self.kind)
+        try:
+            deployment = self.driver.deploy()
+        except Exception:
             self.teardown()
-            raise PlatformError(f"the local platform daemon did not start; see {self.log_dir}/platform.log")
-        return dict(json.loads(box[0]))
+            raise
+        details = {**deployment.details, "daemon_pid": self.hello.get("pid")}
+        return Deployment(deployment.target_url, self.kind, details)
 
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + self.ready_timeout_s
-        state = None
-        while time.monotonic() < deadline:
-            state = self.state()
-            if state.ready_replicas >= self.spec.replicas:
-                return
-            time.sleep(0.1)
-        pending = (
-            ""
-            if state is None or not state.pods_pending
-            else (
-                f"; {state.pods_pending} pod(s) Pending for lack of a free GPU slot: raise platform.nodes.count "
-                "or platform.nodes.gpu_slots"
+    def _driver(self) -> KubernetesDriver:
+        if self.driver is None or self.proc is None or self.proc.poll() is not None:
+            raise PlatformError(f"the embedded cluster is not running; see {self.log_dir}/platform.log")
+        return self.driver
+
+    def state(self) -> PlatformState:
+        return self._driver().state()
+
+    def events(self, since: int) -> tuple[list[Event], int]:
+        return self._driver().events(since)
+
+    def kill_pod(self, name: str) -> None:
+        self._driver().kill_pod(name)
+
+    def scale(self, replicas: int) -> None:
+        self._driver().scale(replicas)
+
+    def fail_node(self, name: str, duration_s: float | None = None) -> None:
+        self._private("POST", f"/kibench/v1/nodes/{name}/fail", {"duration_s": duration_s})
+
+    def _private(self, method: str, path: str, body: dict[str, Any] | None = None, timeout_s: float = 5.0) -> Any:
+        headers = {"Authorization": f"Bearer {self.hello.get('token', '')}"}
+        verify: Any = ssl.create_default_context(cadata=self.hello["ca_pem"]) if self.hello.get("ca_pem") else True
+        try:
+            response = httpx.request(
+                method, f"{self.hello['api']}{path}", json=body, headers=headers, timeout=timeout_s, verify=verify
             )
-        )
-        raise PlatformTimeout(
-            f"replicas not Ready within platform.ready_timeout ({self.ready_timeout_s:g}s){pending}; "
-            f"raise it or check {self.log_dir}/*.log"
-        )
+        except (httpx.HTTPError, KeyError) as exc:
+            raise PlatformError(f"the embedded cluster's API {method} {path} failed: {exc}") from exc
+        if response.status_code >= 400:
+            raise PlatformError(f"the embedded cluster's API {method} {path}: {response.text}")
+        return response.json()
 
     def teardown(self) -> None:
         with self._lock:
+            if self.driver is not None:
+                self.driver.teardown()
+                self.driver = None
             if self.proc is None:
                 return
             if self.proc.poll() is None:
-                with contextlib.suppress(httpx.HTTPError):
-                    self._http.post(f"{self.api_url}/shutdown", timeout=2.0)
-            stop(self.proc, grace_s=self.spec.termination_grace_s + 5)
+                with contextlib.suppress(PlatformError):
+                    self._private("POST", "/kibench/v1/shutdown", timeout_s=2.0)
+            stop(self.proc, grace_s=self.scenario.platform.pod.termination_grace_period + 5)
             self.proc = None
-            self._http.close()
-
-    # ---- API ----------------------------------------------------------------------------
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        if self.proc is None or self.proc.poll() is not None:
-            raise PlatformError(f"the local platform daemon is not running; see {self.log_dir}/platform.log")
-        try:
-            response = self._http.request(method, f"{self.api_url}{path}", json=body)
-        except httpx.HTTPError as exc:
-            raise PlatformError(f"local platform API {method} {path} failed: {exc}") from exc
-        if response.status_code >= 400:
-            raise PlatformError(f"local platform API {method} {path}: {response.json().get('error')}")
-        return response.json()
-
-    def state(self) -> PlatformState:
-        return state_from_json(self._call("GET", "/state"))
-
-    def events(self, since: int) -> tuple[list[Event], int]:
-        data = self._call("GET", f"/events?since={since}")
-        out = [Event(e.pop("t_s"), e.pop("kind"), e) for e in data["events"]]
-        return out, int(data["next"])
-
-    def kill_pod(self, name: str) -> None:
-        self._call("POST", f"/pods/{name}/kill", {})
-
-    def scale(self, replicas: int) -> None:
-        self._call("POST", "/scale", {"replicas": replicas})
-
-    def fail_node(self, name: str, duration_s: float | None = None) -> None:
-        self._call("POST", f"/nodes/{name}/fail", {"duration_s": duration_s})
-
-    def drain_node(self, name: str, grace_period_s: float | None = None) -> None:
-        self._call("POST", f"/nodes/{name}/drain", {"grace_period_s": grace_period_s})
-
-    def rollout(self, service: dict[str, Any]) -> int:
-        return int(self._call("POST", "/rollout", {"service": service})["revision"])
-
-
-def state_from_json(data: dict[str, Any]) -> PlatformState:
-    """GET /state's body as ``PlatformState`` (nodes and the HPA's metric values included)."""
-    replicas = tuple(
-        Replica(
-            r["name"], r["node"], r["port"], r["phase"], r["ready"], r["created_s"], r.get("ready_s"),
-            r.get("restarts", 0), r.get("version"),
-        )
-        for r in data["replicas"]
-    )  # fmt: skip
-    nodes = tuple(
-        NodeState(n["name"], n["ready"], n.get("cordoned", False), n.get("gpu_slots", 0), n.get("gpu_used", 0))
-        for n in data.get("nodes", [])
-    )
-    hpa = data.get("hpa") or {}
-    metrics = {**(hpa.get("metrics") or {}), **{f"{k}_target": v for k, v in (hpa.get("targets") or {}).items()}}
-    return PlatformState(data["t_s"], data["desired_replicas"], replicas, nodes, metrics)

@@ -1,17 +1,20 @@
-"""The HorizontalPodAutoscaler controller of the local platform, on ``hpa.sync_period``.
+"""The embedded cluster's HorizontalPodAutoscaler controller (autoscaling/v2 objects), every sync period.
 
-In: the scenario's ``platform.hpa`` settings, the Supervisor's pods (phase, readiness, start
-times) and the ``MetricsScraper``'s latest samples.  Out: each sync calls ``harness.autoscale``
-(the upstream algorithm, pure) and, when the desired count changes, rescales the Deployment with a
-``scale`` event (from, to, reason, metric values and targets, source ``hpa``); a sync that keeps
-the count emits ``hpa_decision`` with the same fields.  ``hpa_status`` in GET /state shows the last
-decision and each metric's value (what the HPA's status.currentMetrics shows).
+In: HorizontalPodAutoscaler objects (metrics, min/max replicas, behavior), the pods their target
+Deployment selects, the ``MetricsScraper``'s latest samples, and the controller-manager flags from the
+scenario's ``platform.hpa`` (sync period, tolerance, CPU initialization period, initial readiness
+delay, downscale stabilization).  Out: each sync calls ``harness.autoscale`` (the upstream algorithm,
+pure, clock injected); a new count is written to the Deployment's ``spec.replicas`` with a
+``SuccessfulRescale`` Event (``New size: N; reason: ...``), and the HPA's status is written as the
+upstream controller writes it: currentReplicas, desiredReplicas, currentMetrics, lastScaleTime and
+the conditions AbleToScale / ScalingActive / ScalingLimited.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from harness.autoscale import (
@@ -26,40 +29,25 @@ from harness.autoscale import (
     ScalingRules,
     desired_replicas,
 )
-from harness.platform.local.metrics_scrape import CPU, POD_GAUGES, MetricsScraper
-from harness.platform.local.pods import Pod
-from harness.scenario import HpaMetric, HpaRules, HpaSettings
+from harness.platform.local.metrics_scrape import CPU, MetricsScraper
+from harness.platform.local.objects import (
+    DEPLOYMENTS,
+    HPAS,
+    PODS,
+    Obj,
+    condition,
+    parse_quantity,
+    parse_time,
+    rfc3339,
+    selector_matches,
+    set_condition,
+)
+from harness.scenario import HpaSettings
 
 if TYPE_CHECKING:
-    from harness.platform.local.supervisor import Supervisor
+    from harness.platform.local.cluster import Cluster
 
 log = logging.getLogger("kibench.local.hpa")
-
-
-def metric_spec(metric: HpaMetric) -> MetricSpec:
-    """The scenario's metric as the algorithm's ``MetricSpec`` (values in milli-units)."""
-    if metric.target_utilization is not None:
-        return MetricSpec(type="Resource", name=CPU, utilization_pct=metric.target_utilization)
-    milli = max(round(float(metric.target_average_value or 0) * 1000), 1)
-    return MetricSpec(type=metric.type, name=metric.name, average_value_milli=milli)
-
-
-def _rules(rules: HpaRules | None) -> ScalingRules | None:
-    if rules is None:
-        return None
-    policies = None
-    if rules.policies is not None:
-        policies = tuple(ScalingPolicy(p.type, p.value, round(p.period)) for p in rules.policies)
-    return ScalingRules(rules.stabilization_window, rules.select_policy, policies, rules.tolerance)
-
-
-def hpa_spec(settings: HpaSettings) -> HpaSpec:
-    """The HPA object the scenario describes (no metrics: upstream's default, cpu at 80 %)."""
-    metrics = tuple(metric_spec(m) for m in settings.metrics) or (MetricSpec("Resource", CPU, utilization_pct=80),)
-    behavior = None
-    if settings.behavior is not None:
-        behavior = Behavior(_rules(settings.behavior.scale_up), _rules(settings.behavior.scale_down))
-    return HpaSpec(settings.max_replicas, metrics, settings.min_replicas, behavior)
 
 
 def controller_config(settings: HpaSettings) -> ControllerConfig:
@@ -71,106 +59,173 @@ def controller_config(settings: HpaSettings) -> ControllerConfig:
     )
 
 
-def gauges_wanted(settings: HpaSettings) -> dict[str, str]:
-    """Pods metric name -> Prometheus series name to scrape."""
-    return {m.name: m.prometheus or POD_GAUGES.get(m.name, m.name) for m in settings.metrics if m.type == "Pods"}
+def _milli(quantity: Any) -> int:
+    return max(round(parse_quantity(quantity) * 1000), 1)
 
 
-def wants_cpu(settings: HpaSettings) -> bool:
-    return not settings.metrics or any(m.type == "Resource" for m in settings.metrics)
+def metric_spec(metric: Obj) -> MetricSpec:
+    """One autoscaling/v2 MetricSpec as the algorithm's (values in milli-units)."""
+    if metric.get("type") == "Resource":
+        res = metric["resource"]
+        target = res.get("target") or {}
+        if target.get("type") == "Utilization":
+            return MetricSpec("Resource", res["name"], utilization_pct=int(target["averageUtilization"]))
+        return MetricSpec("Resource", res["name"], average_value_milli=_milli(target.get("averageValue", 0)))
+    if metric.get("type") == "Pods":
+        pods = metric["pods"]
+        return MetricSpec("Pods", pods["metric"]["name"], average_value_milli=_milli(pods["target"]["averageValue"]))
+    raise ValueError(f"metric type {metric.get('type')!r} is not supported by the embedded cluster (Pods, Resource)")
+
+
+def _rules(rules: Obj | None) -> ScalingRules | None:
+    if rules is None:
+        return None
+    policies = None
+    if rules.get("policies") is not None:
+        policies = tuple(ScalingPolicy(p["type"], int(p["value"]), int(p["periodSeconds"])) for p in rules["policies"])
+    tolerance = rules.get("tolerance")
+    return ScalingRules(
+        rules.get("stabilizationWindowSeconds"),
+        rules.get("selectPolicy"),
+        policies,
+        None if tolerance is None else parse_quantity(tolerance),
+    )
+
+
+def hpa_spec(obj: Obj) -> HpaSpec:
+    spec = obj["spec"]
+    metrics = tuple(metric_spec(m) for m in spec.get("metrics") or []) or (
+        MetricSpec("Resource", CPU, utilization_pct=80),
+    )
+    behavior = None
+    if spec.get("behavior"):
+        behavior = Behavior(_rules(spec["behavior"].get("scaleUp")), _rules(spec["behavior"].get("scaleDown")))
+    return HpaSpec(int(spec["maxReplicas"]), metrics, int(spec.get("minReplicas", 1)), behavior)
+
+
+def label(metric: MetricSpec) -> str:
+    """``cpu_utilization_pct``, ``cpu`` (cores) or the Pods metric's name."""
+    return f"{metric.name}_utilization_pct" if metric.utilization_pct is not None else metric.name
 
 
 class HpaController:
-    """Runs the upstream algorithm every sync period against the Deployment's pods."""
+    """Runs the upstream algorithm for every HPA object, each ``sync_period``."""
 
-    def __init__(self, sup: Supervisor, scraper: MetricsScraper) -> None:
-        self.sup = sup
+    def __init__(self, cluster: Cluster, scraper: MetricsScraper) -> None:
+        self.cluster = cluster
+        self.store = cluster.store
         self.scraper = scraper
-        self.settings = sup.cfg.hpa
-        self.spec = hpa_spec(self.settings)
+        self.settings = cluster.cfg.hpa
         self.config = controller_config(self.settings)
-        self.state: HpaState | None = None
-        self.cpu_request_milli = round(sup.cfg.pod.cpu_request * 1000)
+        self.states: dict[str, HpaState] = {}
 
     async def run(self) -> None:
         while True:
-            try:
-                self.sync()
-            except Exception:  # a bug must not stop the controller; logged with its traceback
-                log.exception("HPA sync failed")
+            for hpa in self.store.list(HPAS, copy=False)[0]:
+                try:
+                    self.sync(hpa)
+                except Exception:  # a bug must not stop the controller; logged with its traceback
+                    log.exception("HPA sync failed")
             await asyncio.sleep(self.settings.sync_period)
 
-    def pod_sample(self, pod: Pod) -> PodSample:
-        sample = self.scraper.samples.get(pod.name)
+    def _sample(self, pod: Obj, now: float) -> PodSample:
+        meta, status = pod["metadata"], pod.get("status") or {}
+        sample = self.scraper.samples.get((meta["namespace"], meta["name"]))
         values = {} if sample is None else {k: round(v * 1000) for k, v in sample.values.items()}
-        started = pod.scheduled_s is not None and pod.container_started_s is not None
+        start = parse_time(status.get("startTime"))
+        ready = condition(pod, "Ready") or {}
+        cpu_request = sum(
+            parse_quantity(((c.get("resources") or {}).get("requests") or {}).get("cpu", 0))
+            for c in pod["spec"].get("containers") or []
+        )
         return PodSample(
-            name=pod.name,
-            phase="Running" if started else "Pending",
-            ready=pod.ready,
-            start_s=pod.scheduled_s,
-            ready_transition_s=pod.ready_transition_s if pod.ready_transition_s is not None else pod.scheduled_s,
-            deleted=pod.terminating,
+            name=meta["name"],
+            phase="Running" if status.get("phase") == "Running" else "Pending",
+            ready=ready.get("status") == "True",
+            start_s=start,
+            ready_transition_s=parse_time(ready.get("lastTransitionTime")) or start,
+            deleted=bool(meta.get("deletionTimestamp")),
             metric_timestamp_s=None if sample is None else sample.timestamp_s,
             metric_window_s=self.scraper.resolution_s,
             values_milli=values,
-            requests_milli={CPU: self.cpu_request_milli},
+            requests_milli={CPU: round(cpu_request * 1000)} if cpu_request else {},
         )
 
-    def sync(self) -> Decision:
-        now = self.sup.now_s()
-        current = self.sup.desired
-        pods = [self.pod_sample(p) for p in self.sup.pods.values()]
-        decision = desired_replicas(self.spec, current, pods, None, self.state, now, config=self.config)
-        self.state = decision.state
-        values = self._values(decision)
-        attrs: dict[str, Any] = {
-            "reason": decision.reason,
-            "metrics": values,
-            "targets": self._targets(),
-            "proposed": decision.metric_desired_replicas,
-            "source": "hpa",
-        }
-        if decision.error:
-            attrs["error"] = decision.error
-        if decision.rescale:
-            self.sup.scale(decision.desired_replicas, **attrs)
-        else:
-            self.sup.emit("hpa_decision", **{"from": current, "to": decision.desired_replicas, **attrs})
-        self.sup.hpa_status = {
-            "enabled": True,
-            "min_replicas": self.spec.min_replicas,
-            "max_replicas": self.spec.max_replicas,
-            "last_sync_s": round(now, 6),
-            "desired_replicas": decision.desired_replicas,
-            "reason": decision.reason,
-            "metrics": values,
-            "targets": attrs["targets"],
-        }
+    def sync(self, hpa: Obj) -> Decision | None:
+        meta, ref = hpa["metadata"], hpa["spec"]["scaleTargetRef"]
+        ns, now = meta["namespace"], time.time()
+        if ref.get("kind") != "Deployment":
+            self._status(hpa, None, None, f"the embedded cluster scales Deployments only (got {ref.get('kind')})")
+            return None
+        try:
+            target = self.store.get(DEPLOYMENTS, ns, ref["name"])
+        except Exception:  # noqa: BLE001
+            self._status(hpa, None, None, f'deployments.apps "{ref["name"]}" not found')
+            return None
+        selector = target["spec"].get("selector")
+        pods = [
+            p
+            for p in self.store.list(PODS, ns, copy=False)[0]
+            if selector_matches(selector, p["metadata"].get("labels"))
+        ]
+        spec = hpa_spec(hpa)
+        current = int(target["spec"].get("replicas", 1))
+        samples = [self._sample(p, now) for p in pods]
+        decision = desired_replicas(spec, current, samples, None, self.states.get(meta["uid"]), now, config=self.config)
+        self.states[meta["uid"]] = decision.state
+        scaled = None
+        if decision.desired_replicas != current:
+            message = f"New size: {decision.desired_replicas}; reason: {decision.reason}"
+            self.cluster.recorder.record(hpa, "SuccessfulRescale", message, component="horizontal-pod-autoscaler")
+            self.store.mutate(
+                DEPLOYMENTS, ns, ref["name"], lambda d: d["spec"].update(replicas=decision.desired_replicas)
+            )
+            scaled = rfc3339(now)
+        self._status(hpa, decision, scaled, decision.error, current)
         return decision
 
-    def _values(self, decision: Decision) -> dict[str, float | None]:
-        """Each metric's current value: utilization % for CPU targets, the per-pod average otherwise."""
-        out: dict[str, float | None] = {}
-        for metric, proposal in zip(self.spec.metrics, decision.proposals, strict=False):
-            if proposal.usage is None:
-                out[_label(metric)] = None
-            elif metric.utilization_pct is not None:
-                out[_label(metric)] = float(proposal.usage)
+    def _status(
+        self, hpa: Obj, decision: Decision | None, scaled: str | None, error: str | None, current: int | None = None
+    ) -> None:
+        spec = hpa_spec(hpa)
+
+        def fn(obj: Obj) -> None:
+            status = obj.setdefault("status", {})
+            status["observedGeneration"] = obj["metadata"].get("generation", 1)
+            if decision is not None:
+                status["currentReplicas"] = current
+                status["desiredReplicas"] = decision.desired_replicas
+                status["currentMetrics"] = _current_metrics(spec, decision)
+                if scaled:
+                    status["lastScaleTime"] = scaled
+                for cond in decision.conditions:
+                    set_condition(status, cond.type, cond.status, cond.reason)
             else:
-                out[_label(metric)] = round(proposal.usage / 1000.0, 4)
-        return out
+                status.setdefault("desiredReplicas", 0)
+                status.setdefault("currentReplicas", 0)
+            if error:
+                set_condition(status, "ScalingActive", False, "FailedGetMetrics", error)
 
-    def _targets(self) -> dict[str, float]:
-        out: dict[str, float] = {}
-        for metric in self.spec.metrics:
-            if metric.utilization_pct is not None:
-                out[_label(metric)] = float(metric.utilization_pct)
-            else:
-                out[_label(metric)] = (metric.average_value_milli or 0) / 1000.0
-        return out
+        self.store.mutate(HPAS, hpa["metadata"]["namespace"], hpa["metadata"]["name"], fn)
 
 
-def _label(metric: MetricSpec) -> str:
-    """``cpu_utilization_pct``, ``cpu`` (cores) or the Pods metric's name."""
-    return f"{metric.name}_utilization_pct" if metric.utilization_pct is not None else metric.name
+def _current_metrics(spec: HpaSpec, decision: Decision) -> list[Obj]:
+    out: list[Obj] = []
+    for metric, proposal in zip(spec.metrics, decision.proposals, strict=False):
+        if proposal.usage is None:
+            continue
+        if metric.type == "Resource":
+            current: Obj = (
+                {"averageUtilization": int(proposal.usage)}
+                if metric.utilization_pct is not None
+                else {"averageValue": f"{int(proposal.usage)}m"}
+            )
+            out.append({"type": "Resource", "resource": {"name": metric.name, "current": current}})
+        else:
+            out.append(
+                {
+                    "type": "Pods",
+                    "pods": {"metric": {"name": metric.name}, "current": {"averageValue": f"{int(proposal.usage)}m"}},
+                }
+            )
+    return out

@@ -1,8 +1,9 @@
 """Pod metrics for the HPA, as metrics-server and a Prometheus adapter would serve them.
 
-In: the running pods (port, process id) and the gauges the HPA asks for.  Out: ``PodMetrics`` per
-pod, refreshed every ``hpa.metric_resolution``: each gauge's value read from the replica's
-``GET /metrics`` (Prometheus text, parsed with ``prometheus_client.parser``; several label sets
+In: the running pods (pod IP and port, process id from the kubelet) and the gauges every HPA object
+asks for (its Pods metrics; the series name from the annotation ``kibench.io/metric-series``, else the
+usual one).  Out: ``PodMetrics`` per pod, refreshed every ``hpa.metric_resolution``: each gauge's value
+read from the replica's ``GET /metrics`` (Prometheus text, parsed with ``prometheus_client.parser``; several label sets
 are summed, or averaged for ``*_ratio`` gauges) and the process's CPU use in cores over the last
 window (``psutil``: user + system time of the replica process and its children, divided by the
 wall time between two scrapes, so a pod's first scrape has no CPU sample yet, like metrics-server).
@@ -15,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Mapping
+import json
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -23,9 +26,12 @@ import httpx
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
-if TYPE_CHECKING:
-    from harness.platform.local.supervisor import Supervisor
+from harness.platform.local.objects import HPAS, PODS
 
+if TYPE_CHECKING:
+    from harness.platform.local.cluster import Cluster
+
+SERIES_ANNOTATION = "kibench.io/metric-series"
 POD_GAUGES = {
     "queue_depth": "kibench_queue_depth",
     "in_flight": "kibench_in_flight_requests",
@@ -38,8 +44,8 @@ CPU = "cpu"
 class PodMetrics:
     """One pod's sample: values by metric name (``cpu`` in cores), taken at ``timestamp_s``."""
 
-    pod: str
-    timestamp_s: float
+    pod: tuple[str, str]  # (namespace, name)
+    timestamp_s: float  # wall clock
     window_s: float
     values: Mapping[str, float]
 
@@ -98,14 +104,12 @@ class CpuMeter:
 
 
 class MetricsScraper:
-    """Scrapes every running pod each ``resolution_s`` and keeps the latest sample per pod."""
+    """Scrapes every running pod each ``resolution_s`` and keeps the latest sample per (namespace, pod)."""
 
-    def __init__(self, sup: Supervisor, gauges: Mapping[str, str], want_cpu: bool, resolution_s: float) -> None:
-        self.sup = sup
-        self.gauges = dict(gauges)
-        self.want_cpu = want_cpu
+    def __init__(self, cluster: Cluster, resolution_s: float) -> None:
+        self.cluster = cluster
         self.resolution_s = resolution_s
-        self.samples: dict[str, PodMetrics] = {}
+        self.samples: dict[tuple[str, str], PodMetrics] = {}
         self.cpu = CpuMeter()
         self._client = httpx.AsyncClient(timeout=min(resolution_s, 2.0))
 
@@ -117,32 +121,59 @@ class MetricsScraper:
         finally:
             await self._client.aclose()
 
-    async def scrape_all(self) -> None:
-        pods = [p for p in self.sup.pods.values() if p.running and p.port is not None and not p.terminating]
-        results = await asyncio.gather(*(self._scrape(p.name, p.port, p.proc.pid) for p in pods if p.proc))
-        fresh = {r.pod: r for r in results if r is not None}
-        self.samples = fresh
-        self.cpu.forget_all_but({p.name for p in pods})
-
-    async def _scrape(self, pod: str, port: int | None, pid: int) -> PodMetrics | None:
-        values: dict[str, float] = {}
-        if self.gauges:
+    def wanted(self) -> tuple[dict[str, str], bool]:
+        """Pods metric name -> Prometheus series, from every HPA; and whether any HPA scales on CPU."""
+        gauges: dict[str, str] = {}
+        cpu = False
+        for hpa in self.cluster.store.list(HPAS, copy=False)[0]:
             try:
-                response = await self._client.get(f"http://127.0.0.1:{port}/metrics")
+                series = json.loads((hpa["metadata"].get("annotations") or {}).get(SERIES_ANNOTATION, "{}"))
+            except ValueError:
+                series = {}
+            metrics = hpa["spec"].get("metrics") or []
+            cpu = cpu or not metrics
+            for metric in metrics:
+                if metric.get("type") == "Pods":
+                    name = metric["pods"]["metric"]["name"]
+                    gauges[name] = str(series.get(name) or POD_GAUGES.get(name, name))
+                elif metric.get("type") == "Resource":
+                    cpu = True
+        return gauges, cpu
+
+    async def scrape_all(self) -> None:
+        gauges, want_cpu = self.wanted()
+        if not gauges and not want_cpu:
+            self.samples = {}
+            return
+        jobs = []
+        for pod in self.cluster.store.list(PODS, copy=False)[0]:
+            meta, ip = pod["metadata"], (pod.get("status") or {}).get("podIP")
+            pid = self.cluster.kubelet.pid(meta["namespace"], meta["name"])
+            if ip and pid and not meta.get("deletionTimestamp"):
+                port = next((p["containerPort"] for p in pod["spec"]["containers"][0].get("ports") or []), 8000)
+                jobs.append(
+                    self._scrape(
+                        (meta["namespace"], meta["name"]), f"http://{ip}:{port}/metrics", pid, gauges, want_cpu
+                    )
+                )
+        results = await asyncio.gather(*jobs)
+        self.samples = {r.pod: r for r in results if r is not None}
+        self.cpu.forget_all_but({f"{ns}/{name}" for ns, name in self.samples})
+
+    async def _scrape(
+        self, pod: tuple[str, str], url: str, pid: int, gauges: Mapping[str, str], want_cpu: bool
+    ) -> PodMetrics | None:
+        values: dict[str, float] = {}
+        if gauges:
+            try:
+                response = await self._client.get(url)
                 if response.status_code == 200:
-                    values.update(parse_gauges(response.text, self.gauges))
+                    values.update(parse_gauges(response.text, gauges))
             except (httpx.HTTPError, ValueError):
                 pass  # a pod without a sample is "missing" to the HPA
-        now = self.sup.now_s()
-        if self.want_cpu:
-            cores = self.cpu.rate(pod, pid, now)
+        now = time.time()
+        if want_cpu:
+            cores = self.cpu.rate(f"{pod[0]}/{pod[1]}", pid, now)
             if cores is not None:
                 values[CPU] = cores
         return PodMetrics(pod, now, self.resolution_s, values) if values else None
-
-    def average(self, metric: str, pods: Iterable[str]) -> float | None:
-        """Mean of ``metric`` over the pods that have it (for /state and the timeline)."""
-        values = [
-            self.samples[p].values[metric] for p in pods if p in self.samples and metric in self.samples[p].values
-        ]
-        return sum(values) / len(values) if values else None

@@ -1,16 +1,17 @@
 """Node pool autoscaling on the local platform, after cluster-autoscaler's rules.
 
 In: ``platform.nodes.autoscaler`` (min/max nodes, provisioning delay, scan interval, unneeded
-time, delay after add, utilization threshold) and the Supervisor's nodes and pods.  Out, every
+time, delay after add, utilization threshold) and the Node and Pod objects.  Out, every
 ``scan_interval``:
 
 - scale up: when pods are unschedulable, enough new nodes for their GPU slots (counting nodes
-  already on their way), within ``max_nodes``; each is ``node_provisioning`` at once and
-  ``node_added`` (Ready) after ``provisioning_delay``;
+  already on their way), within ``max_nodes``; each is added (Ready, labelled
+  ``kibench.io/provisioned``) after ``provisioning_delay``;
 - scale down: a Ready, uncordoned node whose GPU use is under the threshold and whose pods fit on
   the other nodes is *unneeded*; after ``scale_down_unneeded_time`` unneeded (and not within
   ``scale_down_delay_after_add`` of a scale-up) it is drained (PDB honoured) and removed
-  (``node_removed``), one node at a time, never below ``min_nodes``.
+  (the Node object is deleted), one node at a time, never below ``min_nodes``.  Events
+  ``TriggeredScaleUp`` (on the pods) and ``ScaleDown`` (on the node) as cluster-autoscaler records them.
 """
 
 from __future__ import annotations
@@ -18,26 +19,46 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from typing import TYPE_CHECKING
 
-from harness.platform.local import nodeops
-from harness.platform.local.nodes import Node, fits_elsewhere, schedulable
+from harness.platform.local.objects import NODES, PODS, Obj, condition, gpu_request, node_ready
+from harness.platform.local.scheduler import gpu_slots, gpu_used
 
 if TYPE_CHECKING:
-    from harness.platform.local.supervisor import Supervisor
+    from harness.platform.local.cluster import Cluster
 
 log = logging.getLogger("kibench.local.nodes")
+PROVISIONED_LABEL = "kibench.io/provisioned"
+
+
+def fits_elsewhere(demands: list[int], free: dict[str, int]) -> bool:
+    """Could every demand (GPU slots of one pod) be placed in ``free`` slots per node?
+
+    First-fit decreasing, as cluster-autoscaler's scale-down simulation checks that a node's pods
+    fit on the remaining nodes.
+    """
+    free = dict(free)
+    for need in sorted(demands, reverse=True):
+        target = next((name for name, slots in sorted(free.items()) if slots >= need), None)
+        if target is None:
+            return False
+        free[target] -= need
+    return True
 
 
 class NodeAutoscaler:
     """Adds nodes for Pending pods and removes unneeded ones."""
 
-    def __init__(self, sup: Supervisor) -> None:
-        self.sup = sup
-        self.settings = sup.cfg.nodes.autoscaler
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.store = cluster.store
+        self.settings = cluster.cfg.nodes.autoscaler
+        self.slots = cluster.cfg.nodes.gpu_slots
         self.provisioning = 0
-        self.last_scale_up_s: float | None = None
+        self.last_scale_up: float | None = None
         self.removing: str | None = None
+        self.unneeded_since: dict[str, float] = {}
 
     async def run(self) -> None:
         while True:
@@ -52,64 +73,98 @@ class NodeAutoscaler:
             self._scale_down()
 
     def _scale_up(self) -> bool:
-        sup, s = self.sup, self.settings
-        pending = [p for p in sup.pods.values() if p.node is None and not p.terminating and p.unschedulable_since_s]
-        fitting = [p for p in pending if p.gpus <= sup.cfg.nodes.gpu_slots]
+        s = self.settings
+        pods = self.store.list(PODS, copy=False)[0]
+        pending = [
+            p
+            for p in pods
+            if not p["spec"].get("nodeName")
+            and not p["metadata"].get("deletionTimestamp")
+            and (condition(p, "PodScheduled") or {}).get("reason") == "Unschedulable"
+        ]
+        fitting = [p for p in pending if gpu_request(p) <= self.slots]
         if not fitting:
             return False
-        needed_slots = sum(p.gpus for p in fitting) - self.provisioning * sup.cfg.nodes.gpu_slots
-        room = s.max_nodes - len(sup.nodes) - self.provisioning
-        count = min(math.ceil(max(needed_slots, 0) / sup.cfg.nodes.gpu_slots), room)
+        needed_slots = sum(gpu_request(p) for p in fitting) - self.provisioning * self.slots
+        room = s.max_nodes - len(self.store.list(NODES, copy=False)[0]) - self.provisioning
+        count = min(math.ceil(max(needed_slots, 0) / self.slots), room)
         if count <= 0:
             return self.provisioning > 0
         self.provisioning += count
-        self.last_scale_up_s = sup.now_s()
-        sup.emit("node_provisioning", count=count, pending_pods=len(fitting), delay_s=s.provisioning_delay)
+        self.last_scale_up = time.monotonic()
+        for pod in fitting:
+            message = f"pod triggered scale-up: [{{kibench-pool {count} node(s), max: {s.max_nodes}}}]"
+            self.cluster.recorder.record(pod, "TriggeredScaleUp", message, component="cluster-autoscaler")
         for _ in range(count):
-            sup.spawn(self._provision())
+            self.cluster.spawn(self._provision())
         return True
 
     async def _provision(self) -> None:
         await asyncio.sleep(self.settings.provisioning_delay)
         self.provisioning -= 1
-        self.sup.add_node(provisioned=True)
+        self.cluster.add_node(provisioned=True)
 
     def _scale_down(self) -> None:
-        sup, s = self.sup, self.settings
-        now = sup.now_s()
+        s, now = self.settings, time.monotonic()
+        nodes = {n["metadata"]["name"]: n for n in self.store.list(NODES, copy=False)[0]}
+        pods = [p for p in self.store.list(PODS, copy=False)[0] if p["spec"].get("nodeName")]
         if self.removing is not None:
-            if self.removing in sup.nodes and any(p.node == self.removing for p in sup.pods.values()):
+            if self.removing in nodes and any(p["spec"]["nodeName"] == self.removing for p in pods):
+                self._evict_all(self.removing, pods)
                 return  # still draining
-            if self.removing in sup.nodes:
-                nodeops.delete_node(sup, self.removing)
+            if self.removing in nodes:
+                self.store.remove(NODES, None, self.removing)
             self.removing = None
-        used = sup.gpu_used()
-        candidates = [n for n in sup.nodes.values() if schedulable(n)]
-        for node in candidates:
-            node.unneeded_since_s = (node.unneeded_since_s or now) if self._unneeded(node, used) else None
-        if self.last_scale_up_s is not None and now - self.last_scale_up_s < s.scale_down_delay_after_add:
             return
-        if len(sup.nodes) <= s.min_nodes:
+        used = gpu_used(pods)
+        candidates = [n for n in nodes.values() if node_ready(n) and not n["spec"].get("unschedulable")]
+        for node in candidates:
+            name = node["metadata"]["name"]
+            if self._unneeded(node, candidates, pods, used):
+                self.unneeded_since.setdefault(name, now)
+            else:
+                self.unneeded_since.pop(name, None)
+        if self.last_scale_up is not None and now - self.last_scale_up < s.scale_down_delay_after_add:
+            return
+        if len(nodes) <= s.min_nodes:
             return
         due = [
             n
             for n in candidates
-            if n.unneeded_since_s is not None and now - n.unneeded_since_s >= s.scale_down_unneeded_time
+            if now - self.unneeded_since.get(n["metadata"]["name"], now) >= s.scale_down_unneeded_time
+            and n["metadata"]["name"] in self.unneeded_since
         ]
         if due:
-            victim = min(due, key=lambda n: (used.get(n.name, 0), -n.created_s))
-            self._remove(victim, used.get(victim.name, 0))
+            victim = min(
+                due, key=lambda n: (used.get(n["metadata"]["name"], 0), n["metadata"].get("creationTimestamp", ""))
+            )
+            self._remove(victim, pods)
 
-    def _unneeded(self, node: Node, used: dict[str, int]) -> bool:
-        if used.get(node.name, 0) / node.gpu_slots >= self.settings.scale_down_utilization_threshold:
+    def _unneeded(self, node: Obj, candidates: list[Obj], pods: list[Obj], used: dict[str, int]) -> bool:
+        name = node["metadata"]["name"]
+        if used.get(name, 0) / max(gpu_slots(node), 1) >= self.settings.scale_down_utilization_threshold:
             return False
-        demands = [p.gpus for p in self.sup.pods.values() if p.node == node.name and not p.terminating]
-        return fits_elsewhere(demands, self.sup.nodes.values(), used, node.name)
+        demands = [
+            gpu_request(p) for p in pods if p["spec"]["nodeName"] == name and not p["metadata"].get("deletionTimestamp")
+        ]
+        free = {
+            n["metadata"]["name"]: gpu_slots(n) - used.get(n["metadata"]["name"], 0)
+            for n in candidates
+            if n["metadata"]["name"] != name
+        }
+        return fits_elsewhere(demands, free)
 
-    def _remove(self, node: Node, used_slots: int) -> None:
-        self.sup.emit("node_scale_down", node=node.name, gpu_used=used_slots, reason="unneeded")
-        if used_slots == 0 and not any(p.node == node.name for p in self.sup.pods.values()):
-            nodeops.delete_node(self.sup, node.name)
-            return
-        self.removing = node.name
-        nodeops.drain_node(self.sup, node.name, None)
+    def _remove(self, node: Obj, pods: list[Obj]) -> None:
+        name = node["metadata"]["name"]
+        self.unneeded_since.pop(name, None)
+        self.cluster.recorder.record(
+            node, "ScaleDown", "marked the node as toBeDeleted/unschedulable", component="cluster-autoscaler"
+        )
+        self.store.mutate(NODES, None, name, lambda n: n["spec"].update(unschedulable=True))
+        self.removing = name
+        self._evict_all(name, pods)
+
+    def _evict_all(self, name: str, pods: list[Obj]) -> None:
+        for pod in pods:
+            if pod["spec"]["nodeName"] == name and not pod["metadata"].get("deletionTimestamp"):
+                self.cluster.evict(pod)

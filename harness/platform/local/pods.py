@@ -1,22 +1,18 @@
-"""Pods of the local platform: their record, their container process, restart back-off, termination.
+"""Container processes of the embedded kubelet: start, stop, restart back-off.
 
-In: a pod's name, revision, node and port, the container command and environment.  Out: ``Pod``
-(the mutable record the supervisor keeps), ``start_container`` (one process per container run,
-with KIBENCH_REPLICA, KIBENCH_PORT, KIBENCH_ADMIN_TOKEN and KIBENCH_STATE_DIR in its environment),
-``stop_process`` (SIGTERM, grace period, SIGKILL) and ``CrashBackoff`` (the kubelet's restart
-back-off: first restart at once, then 10 s, 20 s, 40 s ... capped, reset after 2x the cap).
+In: a container's argv and environment.  Out: ``spawn`` (one process per container run, in its own
+session, dying with the daemon), ``stop_process`` (SIGTERM, grace period, SIGKILL), ``kill_now`` and
+``CrashBackoff`` (the kubelet's restart back-off: first restart at once, then 10 s, 20 s, 40 s ...
+capped, reset after 2x the cap).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import socket
-import sys
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from harness.procs import preexec
 
@@ -53,84 +49,11 @@ class CrashBackoff:
         self.last_update_s = now_s
 
 
-@dataclass
-class Pod:
-    """One replica.  A pod keeps its name, node, port and state dir across container restarts."""
-
-    name: str
-    revision: int
-    created_s: float
-    gpus: int
-    backoff: CrashBackoff
-    state_dir: str
-    node: str | None = None
-    port: int | None = None
-    scheduled_s: float | None = None
-    proc: asyncio.subprocess.Process | None = None
-    container_started_s: float | None = None
-    finished_s: float | None = None
-    exit_code: int | None = None
-    phase: str = "Pending"  # Pending | Starting | Running | CrashLoopBackOff | Unknown | Terminating
-    ready: bool = False
-    ready_s: float | None = None
-    ready_transition_s: float | None = None
-    terminating: bool = False
-    restarts: int = 0
-    restart_at_s: float | None = None
-    evict_at_s: float | None = None  # its node is NotReady: evicted at this time
-    unschedulable_since_s: float | None = None
-    kill_reason: str | None = None
-    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
-
-    @property
-    def live(self) -> bool:
-        """Counts toward its ReplicaSet (not being deleted)."""
-        return not self.terminating
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.returncode is None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "node": self.node,
-            "port": self.port,
-            "phase": self.phase,
-            "ready": self.ready,
-            "created_s": round(self.created_s, 6),
-            "ready_s": None if self.ready_s is None else round(self.ready_s, 6),
-            "restarts": self.restarts,
-            "version": self.revision,
-            "pid": self.proc.pid if self.running and self.proc is not None else None,
-        }
-
-
-def container_argv(command: tuple[str, ...] | None, pod: Pod, service_json: str, grace_s: float) -> list[str]:
-    """The container's argv: the reference service, or ``command`` with {port}/{replica} filled in."""
-    if command is not None:
-        return [part.format(port=pod.port, replica=pod.name) for part in command]
-    return [
-        sys.executable, "-m", "harness.service",
-        "--port", str(pod.port),
-        "--replica", pod.name,
-        "--config", service_json,
-        "--grace-s", str(grace_s),
-    ]  # fmt: skip
-
-
-async def start_container(argv: list[str], pod: Pod, admin_token: str, log_path: str | None) -> None:
-    """Start the pod's container process (its own session; dies with the daemon)."""
-    env = {
-        **os.environ,
-        "KIBENCH_REPLICA": pod.name,
-        "KIBENCH_PORT": str(pod.port),
-        "KIBENCH_ADMIN_TOKEN": admin_token,
-        "KIBENCH_STATE_DIR": pod.state_dir,
-    }
+async def spawn(argv: list[str], env: dict[str, str], log_path: str | None) -> asyncio.subprocess.Process:
+    """Start a container's process in its own session (it dies with the daemon); output to ``log_path``."""
     out = open(log_path, "ab") if log_path else asyncio.subprocess.DEVNULL  # noqa: SIM115 (closed below)
     try:
-        pod.proc = await asyncio.create_subprocess_exec(
+        return await asyncio.create_subprocess_exec(
             *argv, stdout=out, stderr=asyncio.subprocess.STDOUT, env=env, preexec_fn=preexec, start_new_session=True
         )
     finally:

@@ -1,23 +1,20 @@
-"""The Deployment controller's arithmetic: rolling updates with maxSurge / maxUnavailable, and PDBs.
+"""The Deployment controller's arithmetic: rolling updates with maxSurge / maxUnavailable.
 
 In: the desired replica count, the new revision, every revision's ReplicaSet size (``replicas``)
 and its available (Ready) pods, and the budgets.  Out: the ReplicaSet sizes for the next step.
 Pure functions, as upstream's pkg/controller/deployment (rolling.go, util/deployment_util.go)
-and pkg/controller/disruption compute them:
+compute them:
 
 - fenceposts: maxSurge rounds up, maxUnavailable rounds down, and both 0 means maxUnavailable 1;
 - scale up the new ReplicaSet while all pods stay within desired + maxSurge;
 - scale down old ReplicaSets only while available pods stay at or above desired - maxUnavailable,
-  removing their unavailable pods first, oldest ReplicaSet first;
-- a PodDisruptionBudget allows ``healthy - desiredHealthy`` evictions (never fewer than 0).
+  removing their unavailable pods first, oldest ReplicaSet first.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-
-from harness.scenario import DisruptionBudgetSpec
 
 
 def resolve(value: int | str, total: int, round_up: bool) -> int:
@@ -83,22 +80,3 @@ def rollout_complete(desired: int, new_rev: int, replicas: Mapping[int, int], av
     """Every ReplicaSet but the new one is at 0 and the new one has ``desired`` available pods."""
     others = sum(n for rev, n in replicas.items() if rev != new_rev)
     return others == 0 and replicas.get(new_rev, 0) == desired and available.get(new_rev, 0) >= desired
-
-
-def disruptions_allowed(pdb: DisruptionBudgetSpec | None, expected: int, healthy: int) -> int:
-    """Evictions a PodDisruptionBudget allows now (a large number when there is no PDB).
-
-    ``expected`` is the Deployment's replica count and ``healthy`` its Ready pods.  ``min_available``
-    is a count or a percentage of ``expected`` (rounded up); ``max_unavailable`` (rounded up) is
-    taken off ``expected``.
-    """
-    if pdb is None:
-        return 1 << 30
-    if pdb.min_available is not None:
-        if isinstance(pdb.min_available, int):
-            desired_healthy = pdb.min_available
-        else:
-            desired_healthy = resolve(pdb.min_available, expected, round_up=True)
-    else:
-        desired_healthy = expected - resolve(pdb.max_unavailable or 0, expected, round_up=True)
-    return max(healthy - max(desired_healthy, 0), 0)

@@ -1,0 +1,72 @@
+"""CPU seconds the embedded platform's daemon burns over one scenario run.
+
+Usage: .venv/bin/python bench/daemon_cpu.py scenarios/spike.yaml [--results DIR]
+
+Runs ``kibench run SCENARIO`` and samples, every 0.2 s, the user + system CPU time of the platform
+daemon process (``python -m harness.platform.local``; its replicas are separate processes and are not
+counted).  Prints the last sample, the run's wall time and the run's headline figures, so two
+versions of the platform can be compared side by side (DESIGN: ratios measured in one sitting).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+
+def _daemon(root: psutil.Process) -> psutil.Process | None:
+    for proc in root.children(recursive=True):
+        try:
+            if "harness.platform.local" in " ".join(proc.cmdline()):
+                return proc
+        except psutil.Error:
+            continue
+    return None
+
+
+def measure(scenario: str, results: str) -> dict[str, float | str | None]:
+    started = time.monotonic()
+    cli = subprocess.Popen(
+        [sys.executable, "-c", "from harness.cli import main; main()", "run", scenario, "--results", results],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    root = psutil.Process(cli.pid)
+    cpu_s = 0.0
+    while cli.poll() is None:
+        daemon = _daemon(root)
+        if daemon is not None:
+            try:
+                times = daemon.cpu_times()
+                cpu_s = max(cpu_s, times.user + times.system)
+            except psutil.Error:
+                pass
+        time.sleep(0.2)
+    runs = sorted(Path(results).iterdir(), key=lambda p: p.stat().st_mtime)
+    summary = json.loads((runs[-1] / "summary.json").read_text()) if runs else {}
+    return {
+        "daemon_cpu_s": round(cpu_s, 2),
+        "wall_s": round(time.monotonic() - started, 1),
+        "exit_code": cli.returncode,
+        "run": str(runs[-1]) if runs else None,
+        "verdict": summary.get("verdict"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("scenario")
+    parser.add_argument("--results", default="results/bench-daemon-cpu")
+    args = parser.parse_args()
+    Path(args.results).mkdir(parents=True, exist_ok=True)
+    print(json.dumps(measure(args.scenario, args.results), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,7 @@
+"""The Kubernetes platform driver: one code path for the embedded cluster and any real one.
+
+``manifests`` renders the scenario's service as Deployment, Service, HorizontalPodAutoscaler
+(autoscaling/v2) and PodDisruptionBudget; ``driver.KubernetesDriver`` applies them with the official
+client and follows the cluster through watches (``informer``), turning what it sees into the run's
+events (``translate``).
+"""

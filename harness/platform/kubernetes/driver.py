@@ -1,0 +1,383 @@
+"""The one platform driver: the scenario's service on any Kubernetes API, through the official client.
+
+In: a resolved ``Scenario``, a kubeconfig (the embedded cluster's, or a real cluster's), the namespace,
+and the run's clock.  Out: an object implementing ``harness.model.Platform``:
+
+- ``deploy()`` applies the manifests (``manifests.render``: Deployment, Service, HPA autoscaling/v2,
+  PDB, plus a Secret with the service's admin token), follows pods, nodes, the Deployment, the HPA and
+  Events through watches (``informer``), waits until the initial replicas are Ready and returns the
+  Service's URL (its ``status.loadBalancer.ingress``, which the embedded cluster publishes on loopback);
+- ``state()`` and ``events(since)`` read the informers' caches (no API call): replicas, nodes, the HPA's
+  current metrics, and the run events ``translate`` derives from the watches;
+- ``kill_pod``, ``scale``, ``rollout`` (the ``restartedAt`` annotation, as ``kubectl rollout restart``),
+  ``cordon`` and ``drain_node`` (cordon + the eviction API, retried while a PDB blocks) act through the API;
+- ``teardown()`` stops the watches (and, with ``cleanup``, deletes what ``deploy`` created).
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from harness.errors import PlatformError, PlatformTimeout
+from harness.model import Deployment, Event, NodeState, PlatformState, Replica
+from harness.platform.kubernetes import manifests
+from harness.platform.kubernetes.informer import Informer, wait_until
+from harness.platform.kubernetes.translate import Translator, cond, container, is_true, monotonic_to_wall
+from harness.scenario import Scenario
+
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the driver works: the kubeconfig (and context) and the namespace."""
+
+    kubeconfig: str
+    namespace: str = "default"
+    context: str | None = None
+
+
+class KubernetesDriver:
+    """Deploys and follows the reference service on the cluster a kubeconfig names."""
+
+    def __init__(
+        self, scenario: Scenario, target: Target, t0_monotonic: float, kind: str = "kubernetes", cleanup: bool = False
+    ) -> None:
+        self.scenario = scenario
+        self.target = target
+        self.kind = kind
+        self.cleanup = cleanup
+        self.t0 = t0_monotonic
+        self.name = manifests.dns_name(f"{scenario.name}-svc")
+        self.admin_token = secrets.token_urlsafe(24)
+        self.manifests = manifests.render(scenario, self.name, admin_token=self.admin_token)
+        self.translator = Translator(monotonic_to_wall(t0_monotonic), self.now_s)
+        self.informers: dict[str, Informer] = {}
+        self.api: client.ApiClient | None = None
+        self._lock = threading.Lock()
+
+    def now_s(self) -> float:
+        return time.monotonic() - self.t0
+
+    # ---- lifecycle ------------------------------------------------------------------------
+    def connect(self) -> client.ApiClient:
+        if self.api is None:
+            try:
+                self.api = config.new_client_from_config(
+                    config_file=self.target.kubeconfig, context=self.target.context
+                )
+            except Exception as exc:  # a missing or broken kubeconfig
+                raise PlatformError(f"kubeconfig {self.target.kubeconfig}: {exc}") from exc
+        return self.api
+
+    def deploy(self) -> Deployment:
+        api = self.connect()
+        core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+        self._watch(core, apps)
+        try:
+            for manifest in self.manifests.all():
+                self._create(manifest)
+        except ApiException as exc:
+            raise PlatformError(
+                f"creating the service's objects in namespace {self.target.namespace!r} failed: "
+                f"{exc.status} {_message(exc)}"
+            ) from exc
+        url = self._wait_ready()
+        details = {
+            "kubeconfig": self.target.kubeconfig,
+            "namespace": self.target.namespace,
+            "deployment": self.name,
+            "api_url": api.configuration.host,
+        }
+        return Deployment(url, self.kind, details)
+
+    def _create(self, manifest: Obj) -> None:
+        from kubernetes.utils import create_from_dict
+
+        create_from_dict(self.connect(), manifest, namespace=self.target.namespace)
+
+    def _watch(self, core: client.CoreV1Api, apps: client.AppsV1Api) -> None:
+        ns, t = self.target.namespace, self.translator
+        auto = client.AutoscalingV2Api(self.connect())
+        selector = f"{manifests.INSTANCE_LABEL}={self.name}"
+        specs = {
+            "pods": (core.list_namespaced_pod, t.pod, {"namespace": ns, "label_selector": selector}),
+            "nodes": (core.list_node, t.node, {}),
+            "deployments": (
+                apps.list_namespaced_deployment,
+                t.deployment,
+                {"namespace": ns, "field_selector": f"metadata.name={self.name}"},
+            ),
+            "hpa": (auto.list_namespaced_horizontal_pod_autoscaler, _ignore, {"namespace": ns}),
+            "services": (
+                core.list_namespaced_service,
+                _ignore,
+                {"namespace": ns, "field_selector": f"metadata.name={self.name}"},
+            ),
+            "events": (core.list_namespaced_event, t.k8s_event, {"namespace": ns}),
+        }
+        for name, (fn, handler, kwargs) in specs.items():
+            self.informers[name] = Informer(name, fn, handler, **kwargs).start()
+        if not all(inf.synced.wait(15) for inf in self.informers.values()):
+            errors = "; ".join(f"{n}: {i.error}" for n, i in self.informers.items() if i.error)
+            self.teardown()
+            raise PlatformError(
+                f"could not list objects through {self.connect().configuration.host}: {errors or 'no answer'}"
+            )
+
+    def _wait_ready(self) -> str:
+        want = self.scenario.service.replicas
+        timeout = self.scenario.platform.ready_timeout
+        ready = wait_until(lambda: sum(1 for p in self.informers["pods"].items() if _ready(p)) >= want, timeout)
+        url = wait_until(self.service_url, 5.0)
+        if ready and url:
+            return str(url)
+        raise PlatformTimeout(
+            f"replicas not Ready within platform.ready_timeout ({timeout:g}s)"
+            f"{self._why_not_ready()}; raise it or check the pods' logs"
+        )
+
+    def _why_not_ready(self) -> str:
+        reasons = []
+        for pod in self.informers["pods"].items():
+            scheduled = cond(pod, "PodScheduled")
+            if scheduled.get("reason") == "Unschedulable":
+                reasons.append(
+                    f"{pod['metadata']['name']} Pending: {scheduled.get('message')}"
+                    " (raise platform.nodes.count or platform.nodes.gpu_slots)"
+                )
+            waiting = (container(pod).get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") in ("ErrImagePull", "ImagePullBackOff", "CrashLoopBackOff"):
+                reasons.append(f"{pod['metadata']['name']} {waiting['reason']}: {waiting.get('message', '')}")
+        return "; " + "; ".join(reasons[:3]) if reasons else ""
+
+    def service_url(self) -> str | None:
+        for svc in self.informers["services"].items():
+            for ingress in ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []:
+                host = ingress.get("ip") or ingress.get("hostname")
+                ports = ingress.get("ports") or []
+                port = ports[0]["port"] if ports else svc["spec"]["ports"][0]["port"]
+                if host:
+                    return f"http://{host}:{port}"
+        return None
+
+    def teardown(self) -> None:
+        with self._lock:
+            for informer in self.informers.values():
+                informer.stop()
+            self.informers.clear()
+            if self.cleanup and self.api is not None:
+                self._delete_all()
+            if self.api is not None:
+                self.api.close()
+                self.api = None
+
+    def _delete_all(self) -> None:
+        from contextlib import suppress
+
+        api, ns = self.connect(), self.target.namespace
+        core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+        calls = [
+            lambda: client.AutoscalingV2Api(api).delete_namespaced_horizontal_pod_autoscaler(self.name, ns),
+            lambda: client.PolicyV1Api(api).delete_namespaced_pod_disruption_budget(self.name, ns),
+            lambda: core.delete_namespaced_service(self.name, ns),
+            lambda: apps.delete_namespaced_deployment(self.name, ns),
+            lambda: core.delete_namespaced_secret(f"{self.name}-admin", ns),
+        ]
+        for call in calls:
+            with suppress(ApiException):
+                call()
+
+    # ---- what the run reads ---------------------------------------------------------------
+    def state(self) -> PlatformState:
+        if not self.informers:
+            raise PlatformError("the platform driver is not running (deploy() first)")
+        broken = [n for n, i in self.informers.items() if i.failures >= 3]
+        if broken:
+            errors = "; ".join(f"{n}: {self.informers[n].error}" for n in broken)
+            raise PlatformError(f"the Kubernetes API stopped answering ({errors})")
+        pods = self.informers["pods"].items()
+        nodes = self.informers["nodes"].items()
+        used: dict[str, int] = {}
+        for pod in pods:
+            node = pod["spec"].get("nodeName")
+            if node:
+                used[node] = used.get(node, 0) + _gpus(pod)
+        deployment = next(iter(self.informers["deployments"].items()), None)
+        desired = int(deployment["spec"].get("replicas", 1)) if deployment else 0
+        node_ready = {n["metadata"]["name"]: is_true(n, "Ready") for n in nodes}
+        replicas = tuple(self._replica(p, node_ready) for p in pods)
+        node_states = tuple(
+            NodeState(
+                n["metadata"]["name"],
+                is_true(n, "Ready"),
+                bool(n["spec"].get("unschedulable")),
+                int(float(((n.get("status") or {}).get("allocatable") or {}).get("nvidia.com/gpu", 0))),
+                used.get(n["metadata"]["name"], 0),
+            )
+            for n in nodes
+        )
+        return PlatformState(round(self.now_s(), 6), desired, replicas, node_states, self._hpa_metrics())
+
+    def _replica(self, pod: Obj, node_ready: dict[str, bool]) -> Replica:
+        meta, spec = pod["metadata"], pod["spec"]
+        ready_cond = cond(pod, "Ready")
+        ready = ready_cond.get("status") == "True" and not meta.get("deletionTimestamp")
+        t = self.translator.at
+        return Replica(
+            name=meta["name"],
+            node=spec.get("nodeName"),
+            port=next((p["containerPort"] for p in spec["containers"][0].get("ports") or []), None),
+            phase=_phase(pod, node_ready),
+            ready=ready,
+            created_s=round(t(meta.get("creationTimestamp")), 6),
+            ready_s=round(t(ready_cond["lastTransitionTime"]), 6) if ready else None,
+            restarts=int(container(pod).get("restartCount", 0)),
+            version=(meta.get("labels") or {}).get("pod-template-hash"),
+        )
+
+    def _hpa_metrics(self) -> dict[str, float | None]:
+        hpa = next((h for h in self.informers["hpa"].items() if h["metadata"]["name"] == self.name), None)
+        if hpa is None:
+            return {}
+        out: dict[str, float | None] = {}
+        for metric in hpa["spec"].get("metrics") or []:
+            label, target = _metric_label(metric)
+            out[label] = None
+            out[f"{label}_target"] = target
+        for current in (hpa.get("status") or {}).get("currentMetrics") or []:
+            label, value = _current(current)
+            if label is not None:
+                out[label] = value
+        return out
+
+    def events(self, since: int) -> tuple[list[Event], int]:
+        return self.translator.since(since)
+
+    # ---- actions ----------------------------------------------------------------------------
+    def _core(self) -> client.CoreV1Api:
+        return client.CoreV1Api(self.connect())
+
+    def kill_pod(self, name: str, grace_period_s: int | None = None) -> None:
+        try:
+            self._core().delete_namespaced_pod(name, self.target.namespace, grace_period_seconds=grace_period_s)
+        except ApiException as exc:
+            raise PlatformError(f"deleting pod {name!r}: {exc.status} {_message(exc)}") from exc
+
+    def scale(self, replicas: int) -> None:
+        try:
+            client.AppsV1Api(self.connect()).patch_namespaced_deployment_scale(
+                self.name, self.target.namespace, {"spec": {"replicas": replicas}}
+            )
+        except ApiException as exc:
+            raise PlatformError(f"scaling deployment {self.name!r}: {exc.status} {_message(exc)}") from exc
+
+    def rollout(self) -> None:
+        """Restart every pod through a rolling update, as ``kubectl rollout restart`` does."""
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
+        body = {"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}}}}
+        client.AppsV1Api(self.connect()).patch_namespaced_deployment(self.name, self.target.namespace, body)
+
+    def cordon(self, node: str, on: bool = True) -> None:
+        self._core().patch_node(node, {"spec": {"unschedulable": True if on else None}})
+
+    def drain_node(self, node: str, timeout_s: float = 120.0, retry_s: float = 5.0) -> None:
+        """Cordon the node, then evict its pods through the eviction API until none is left (PDB honoured)."""
+        self.cordon(node, True)
+        core, deadline = self._core(), time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            pods = core.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={node}").items
+            live = [p for p in pods if p.metadata.deletion_timestamp is None]
+            if not pods:
+                return
+            for pod in live:
+                body = client.V1Eviction(
+                    metadata=client.V1ObjectMeta(name=pod.metadata.name, namespace=pod.metadata.namespace)
+                )
+                try:
+                    core.create_namespaced_pod_eviction(pod.metadata.name, pod.metadata.namespace, body)
+                except ApiException as exc:
+                    if exc.status not in (404, 429):
+                        raise PlatformError(f"evicting {pod.metadata.name}: {exc.status} {_message(exc)}") from exc
+            time.sleep(retry_s if live else 0.2)
+        raise PlatformTimeout(f"node {node} still has pods after {timeout_s:g}s of draining (a PodDisruptionBudget?)")
+
+
+def _ignore(change: str, old: Obj | None, new: Obj | None) -> None:
+    return None
+
+
+def _ready(pod: Obj) -> bool:
+    return is_true(pod, "Ready") and not pod["metadata"].get("deletionTimestamp")
+
+
+def _gpus(pod: Obj) -> int:
+    total = 0
+    for c in pod["spec"].get("containers") or []:
+        requests = (c.get("resources") or {}).get("requests") or {}
+        total += int(float(requests.get("nvidia.com/gpu", 0)))
+    return total
+
+
+def _phase(pod: Obj, node_ready: dict[str, bool]) -> str:
+    """The phase the run reports: Pending, Starting, Running, CrashLoopBackOff, ErrImagePull, Unknown, Terminating."""
+    if pod["metadata"].get("deletionTimestamp"):
+        return "Terminating"
+    node = pod["spec"].get("nodeName")
+    if not node:
+        return "Pending"
+    if not node_ready.get(node, True):
+        return "Unknown"
+    waiting = ((container(pod).get("state") or {}).get("waiting") or {}).get("reason")
+    if waiting in ("CrashLoopBackOff", "ErrImagePull", "ImagePullBackOff"):
+        return str(waiting)
+    return "Running" if is_true(pod, "Ready") else "Starting"
+
+
+def _quantity(text: Any) -> float:
+    s = str(text)
+    return float(s[:-1]) / 1000 if s.endswith("m") else float(s)
+
+
+def _metric_label(metric: Obj) -> tuple[str, float | None]:
+    if metric.get("type") == "Resource":
+        res = metric["resource"]
+        target = res.get("target") or {}
+        if target.get("type") == "Utilization":
+            return f"{res['name']}_utilization_pct", float(target["averageUtilization"])
+        return res["name"], _quantity(target.get("averageValue", 0))
+    if metric.get("type") == "Pods":
+        return metric["pods"]["metric"]["name"], _quantity(metric["pods"]["target"]["averageValue"])
+    return str(metric.get("type")), None
+
+
+def _current(metric: Obj) -> tuple[str | None, float | None]:
+    if metric.get("type") == "Resource":
+        res = metric["resource"]
+        current = res.get("current") or {}
+        if current.get("averageUtilization") is not None:
+            return f"{res['name']}_utilization_pct", float(current["averageUtilization"])
+        return res["name"], _quantity(current.get("averageValue", 0))
+    if metric.get("type") == "Pods":
+        return metric["pods"]["metric"]["name"], round(_quantity(metric["pods"]["current"]["averageValue"]), 4)
+    return None, None
+
+
+def _message(exc: ApiException) -> str:
+    import json
+
+    try:
+        return str(json.loads(exc.body).get("message"))
+    except (TypeError, ValueError, AttributeError):
+        return str(exc.reason)
+
+
+__all__ = ["KubernetesDriver", "Target"]

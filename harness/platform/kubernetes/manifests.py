@@ -1,0 +1,274 @@
+"""The scenario's service as ordinary Kubernetes manifests: Deployment, Service, HPA (autoscaling/v2), PDB.
+
+In: a resolved ``Scenario`` and the names to use.  Out: ``Manifests``, plain dicts ready for the
+official client (or ``kubectl apply``), identical for the embedded cluster and a real one.
+
+Kubernetes counts probe and grace periods in whole seconds; scenarios may compress them below a
+second.  Every such field gets the value rounded up (at least 1 s where Kubernetes requires it), and the
+exact values travel in the pod template annotation ``kibench.io/timing`` (JSON), which the embedded
+cluster's kubelet honours and a real cluster ignores.  Pods metrics name their Prometheus series in
+the HPA annotation ``kibench.io/metric-series`` for the embedded metrics pipeline (a real cluster's
+custom-metrics adapter has its own mapping).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.scenario import HpaMetric, HpaRules, HpaSettings, ProbeSpec, Scenario
+
+#: The reference service's image (built from the Dockerfile); the embedded runtime runs it as a process.
+SERVICE_IMAGE = "kibench-service:0.1.0"
+CONTAINER = "service"
+CONTAINER_PORT = 8000
+APP_LABEL = "app.kubernetes.io/name"
+APP = "kibench-service"
+INSTANCE_LABEL = "app.kubernetes.io/instance"
+MANAGED_LABEL = "app.kubernetes.io/managed-by"
+TIMING_ANNOTATION = "kibench.io/timing"
+SERIES_ANNOTATION = "kibench.io/metric-series"
+POD_GAUGES = {
+    "queue_depth": "kibench_queue_depth",
+    "in_flight": "kibench_in_flight_requests",
+    "device_busy": "kibench_device_busy_ratio",
+}
+_PROBE_PATHS = {"readiness": "/readyz", "liveness": "/healthz", "startup": "/healthz"}
+
+
+@dataclass(frozen=True)
+class Manifests:
+    """Every object of one service, in the order to create them."""
+
+    deployment: dict[str, Any]
+    service: dict[str, Any]
+    hpa: dict[str, Any] | None = None
+    pdb: dict[str, Any] | None = None
+    extra: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+
+    def all(self) -> list[dict[str, Any]]:
+        return [m for m in (*self.extra, self.deployment, self.service, self.pdb, self.hpa) if m is not None]
+
+
+def dns_name(text: str, max_len: int = 40) -> str:
+    """``text`` as a DNS-1123 label (lowercase letters, digits and '-')."""
+    name = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")[:max_len].strip("-")
+    return name or "kibench"
+
+
+def _seconds(value: float, minimum: int = 0) -> int:
+    return max(math.ceil(value - 1e-9), minimum)
+
+
+def quantity(value: float) -> str:
+    """A number as a Kubernetes quantity: ``3``, ``600m``."""
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{round(value * 1000)}m"
+
+
+def _probe(kind: str, spec: ProbeSpec) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": _PROBE_PATHS[kind], "port": "http"},
+        "initialDelaySeconds": _seconds(spec.initial_delay),
+        "periodSeconds": _seconds(spec.period, 1),
+        "timeoutSeconds": _seconds(spec.timeout, 1),
+        "failureThreshold": spec.failure_threshold,
+        "successThreshold": 1 if kind != "readiness" else spec.success_threshold,
+    }
+
+
+def timing(scenario: Scenario) -> dict[str, Any]:
+    """The exact (sub-second) timings of the pod template, for the embedded kubelet."""
+    probes = scenario.platform.probes
+    return {
+        "termination_grace_period_s": scenario.platform.pod.termination_grace_period,
+        "probes": {
+            kind: {
+                "initial_delay_s": spec.initial_delay,
+                "period_s": spec.period,
+                "timeout_s": spec.timeout,
+            }
+            for kind, spec in (
+                ("readiness", probes.readiness),
+                ("liveness", probes.liveness),
+                ("startup", probes.startup),
+            )
+            if spec.enabled
+        },
+    }
+
+
+def labels(instance: str) -> dict[str, str]:
+    return {APP_LABEL: APP, INSTANCE_LABEL: instance}
+
+
+def deployment(scenario: Scenario, name: str, image: str = SERVICE_IMAGE) -> dict[str, Any]:
+    """The Deployment of the reference service, configured by the scenario's service section."""
+    platform, pod = scenario.platform, scenario.platform.pod
+    container: dict[str, Any] = {
+        "name": CONTAINER,
+        "image": image,
+        "ports": [{"name": "http", "containerPort": CONTAINER_PORT, "protocol": "TCP"}],
+        "env": [
+            {"name": "KIBENCH_SERVICE_CONFIG", "value": json.dumps(scenario.service.model_dump(mode="json"))},
+            {"name": "KIBENCH_GRACE_S", "value": f"{pod.termination_grace_period:g}"},
+            {"name": "KIBENCH_REPLICA", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        ],
+        "resources": {
+            "requests": {"cpu": quantity(pod.cpu_request), **({"nvidia.com/gpu": str(pod.gpus)} if pod.gpus else {})},
+            "limits": {"nvidia.com/gpu": str(pod.gpus)} if pod.gpus else {},
+        },
+    }
+    for kind in ("readiness", "liveness", "startup"):
+        spec = getattr(platform.probes, kind)
+        if spec.enabled:
+            container[f"{kind}Probe"] = _probe(kind, spec)
+    tolerate_s = _seconds(platform.nodes.eviction_delay)
+    tolerations = [
+        {"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": tolerate_s}
+        for key in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
+    ]
+    if pod.gpus:
+        tolerations.append({"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"})
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": {**labels(name), MANAGED_LABEL: "kibench"}},
+        "spec": {
+            "replicas": scenario.service.replicas,
+            "selector": {"matchLabels": labels(name)},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {
+                    "maxSurge": platform.rollout.max_surge,
+                    "maxUnavailable": platform.rollout.max_unavailable,
+                },
+            },
+            "template": {
+                "metadata": {
+                    "labels": labels(name),
+                    "annotations": {TIMING_ANNOTATION: json.dumps(timing(scenario), sort_keys=True)},
+                },
+                "spec": {
+                    "terminationGracePeriodSeconds": _seconds(pod.termination_grace_period),
+                    "containers": [container],
+                    "tolerations": tolerations,
+                },
+            },
+        },
+    }
+
+
+def service(name: str) -> dict[str, Any]:
+    """The Service in front of the replicas (ClusterIP; how load reaches it is the platform's choice)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "labels": {**labels(name), MANAGED_LABEL: "kibench"}},
+        "spec": {
+            "selector": labels(name),
+            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+
+
+def _metric(metric: HpaMetric) -> dict[str, Any]:
+    if metric.type == "Resource":
+        if metric.target_utilization is not None:
+            target = {"type": "Utilization", "averageUtilization": metric.target_utilization}
+        else:
+            target = {"type": "AverageValue", "averageValue": quantity(float(metric.target_average_value or 0))}
+        return {"type": "Resource", "resource": {"name": metric.name, "target": target}}
+    value = quantity(float(metric.target_average_value or 0))
+    return {
+        "type": "Pods",
+        "pods": {"metric": {"name": metric.name}, "target": {"type": "AverageValue", "averageValue": value}},
+    }
+
+
+def _rules(rules: HpaRules | None) -> dict[str, Any] | None:
+    if rules is None:
+        return None
+    out: dict[str, Any] = {}
+    if rules.stabilization_window is not None:
+        out["stabilizationWindowSeconds"] = _seconds(rules.stabilization_window)
+    if rules.select_policy is not None:
+        out["selectPolicy"] = rules.select_policy
+    if rules.policies is not None:
+        out["policies"] = [
+            {"type": p.type, "value": p.value, "periodSeconds": _seconds(p.period, 1)} for p in rules.policies
+        ]
+    if rules.tolerance is not None:
+        out["tolerance"] = quantity(rules.tolerance)
+    return out
+
+
+def hpa(settings: HpaSettings, name: str) -> dict[str, Any]:
+    """The HorizontalPodAutoscaler (autoscaling/v2); no metrics means upstream's default, cpu at 80 %."""
+    metrics = [_metric(m) for m in settings.metrics] or [
+        {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}
+    ]
+    series = {m.name: m.prometheus or POD_GAUGES.get(m.name, m.name) for m in settings.metrics if m.type == "Pods"}
+    spec: dict[str, Any] = {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+        "minReplicas": settings.min_replicas,
+        "maxReplicas": settings.max_replicas,
+        "metrics": metrics,
+    }
+    if settings.behavior is not None:
+        behavior = {"scaleUp": _rules(settings.behavior.scale_up), "scaleDown": _rules(settings.behavior.scale_down)}
+        spec["behavior"] = {k: v for k, v in behavior.items() if v is not None}
+    meta: dict[str, Any] = {"name": name, "labels": {**labels(name), MANAGED_LABEL: "kibench"}}
+    if series:
+        meta["annotations"] = {SERIES_ANNOTATION: json.dumps(series, sort_keys=True)}
+    return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": meta, "spec": spec}
+
+
+def pdb(scenario: Scenario, name: str) -> dict[str, Any] | None:
+    budget = scenario.platform.pdb
+    if budget is None:
+        return None
+    spec: dict[str, Any] = {"selector": {"matchLabels": labels(name)}}
+    if budget.min_available is not None:
+        spec["minAvailable"] = budget.min_available
+    else:
+        spec["maxUnavailable"] = budget.max_unavailable
+    meta = {"name": name, "labels": {**labels(name), MANAGED_LABEL: "kibench"}}
+    return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": meta, "spec": spec}
+
+
+def admin_secret(name: str, token: str) -> dict[str, Any]:
+    """The Secret holding the service's admin token (its fault API: docs/local-api.md)."""
+    data = {"token": base64.b64encode(token.encode()).decode()}
+    meta = {"name": f"{name}-admin", "labels": {**labels(name), MANAGED_LABEL: "kibench"}}
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": "Opaque", "data": data}
+
+
+def render(
+    scenario: Scenario, name: str | None = None, image: str = SERVICE_IMAGE, admin_token: str | None = None
+) -> Manifests:
+    """Every manifest of the scenario's service; ``name`` defaults to ``<scenario>-svc``.
+
+    With ``admin_token``, a Secret ``<name>-admin`` holds it and the container reads it into
+    ``KIBENCH_ADMIN_TOKEN``, which turns the reference service's fault API on.
+    """
+    name = name or dns_name(f"{scenario.name}-svc")
+    dep = deployment(scenario, name, image)
+    extra: tuple[dict[str, Any], ...] = ()
+    if admin_token is not None:
+        env = dep["spec"]["template"]["spec"]["containers"][0]["env"]
+        ref = {"secretKeyRef": {"name": f"{name}-admin", "key": "token"}}
+        env.append({"name": "KIBENCH_ADMIN_TOKEN", "valueFrom": ref})
+        extra = (admin_secret(name, admin_token),)
+    return Manifests(
+        deployment=dep,
+        service=service(name),
+        hpa=hpa(scenario.platform.hpa, name) if scenario.platform.hpa.enabled else None,
+        pdb=pdb(scenario, name),
+        extra=extra,
+    )

@@ -1,0 +1,228 @@
+"""Changes seen through watches, as the run's events (events.jsonl kinds; docs/local-api.md lists them).
+
+In: (old, new) pairs of Pods, Nodes, Deployments and core/v1 Events from the informers, and the run's
+clock.  Out: ``harness.model.Event`` records appended to ``events``.
+
+Pod timings come from the pod's own timestamps, as kube-burner's podLatency reads them: ``pod_created``
+at ``creationTimestamp``, ``pod_scheduled`` and ``pod_ready`` at their conditions' ``lastTransitionTime``
+(``startup_s`` = Ready − created), ``container_exited`` at the terminated state's ``finishedAt``.
+A real cluster writes these to the second, the embedded one to the microsecond.  Changes without a
+timestamp of their own (deletion, a Deployment's new replica count) take the time they were seen.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from harness.model import Event
+
+Obj = dict[str, Any]
+
+
+def parse_time(text: str | None) -> float | None:
+    if not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def cond(obj: Obj | None, ctype: str) -> Obj:
+    for c in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if c.get("type") == ctype:
+            return dict(c)
+    return {}
+
+
+def is_true(obj: Obj | None, ctype: str) -> bool:
+    return cond(obj, ctype).get("status") == "True"
+
+
+def container(obj: Obj | None) -> Obj:
+    statuses = ((obj or {}).get("status") or {}).get("containerStatuses") or []
+    return dict(statuses[0]) if statuses else {}
+
+
+class Translator:
+    """Turns watch changes into run events; thread-safe (informers call it from their threads)."""
+
+    def __init__(self, wall_at_t0: float, now_s: Callable[[], float]) -> None:
+        self.wall_at_t0 = wall_at_t0
+        self.now_s = now_s
+        self.events: list[Event] = []
+        self.lock = threading.Lock()
+        self.rescale_reasons: dict[int, str] = {}  # new size -> the HPA's reason (SuccessfulRescale)
+        self.nodes_seen: set[str] = set()
+
+    def at(self, stamp: str | None) -> float:
+        """A wall-clock timestamp in run seconds; now when there is none."""
+        wall = parse_time(stamp)
+        return self.now_s() if wall is None else wall - self.wall_at_t0
+
+    def emit(self, t_s: float, kind: str, **attrs: Any) -> None:
+        with self.lock:
+            self.events.append(Event(round(t_s, 6), kind, attrs))
+
+    # ---- pods -------------------------------------------------------------------------------
+    def pod(self, change: str, old: Obj | None, new: Obj | None) -> None:
+        obj = new or old or {}
+        name = obj["metadata"]["name"]
+        node = (obj.get("spec") or {}).get("nodeName")
+        if new is None:
+            self.emit(self.now_s(), "pod_deleted", pod=name, node=node, reason=_deleted_reason(old))
+            return
+        meta = new["metadata"]
+        if old is None:
+            self.emit(self.at(meta.get("creationTimestamp")), "pod_created", pod=name, revision=_revision(new))
+        if node and not (old or {}).get("spec", {}).get("nodeName"):
+            self.emit(
+                self.at(cond(new, "PodScheduled").get("lastTransitionTime")), "pod_scheduled", pod=name, node=node
+            )
+        self._containers(old, new, name, node)
+        was_ready, ready = is_true(old, "Ready"), is_true(new, "Ready")
+        if ready and not was_ready:
+            t = self.at(cond(new, "Ready").get("lastTransitionTime"))
+            startup = t - self.at(meta.get("creationTimestamp"))
+            self.emit(t, "pod_ready", pod=name, node=node, startup_s=round(startup, 6))
+        elif was_ready and not ready:
+            self.emit(
+                self.at(cond(new, "Ready").get("lastTransitionTime")),
+                "pod_unready",
+                pod=name,
+                node=node,
+                reason=_unready_reason(old, new),
+            )
+        if meta.get("deletionTimestamp") and not (old or {}).get("metadata", {}).get("deletionTimestamp"):
+            self.emit(
+                self.now_s(),
+                "pod_terminating",
+                pod=name,
+                node=node,
+                grace_period_s=meta.get("deletionGracePeriodSeconds"),
+            )
+
+    def _containers(self, old: Obj | None, new: Obj, name: str, node: str | None) -> None:
+        before, after = container(old), container(new)
+        last = (after.get("lastState") or {}).get("terminated") or {}
+        if last and last.get("finishedAt") != ((before.get("lastState") or {}).get("terminated") or {}).get(
+            "finishedAt"
+        ):
+            self.emit(
+                self.at(last.get("finishedAt")), "container_exited", pod=name, node=node,
+                exit_code=last.get("exitCode"), reason=last.get("message") or last.get("reason"),
+            )  # fmt: skip
+        if after.get("restartCount", 0) > before.get("restartCount", 0) and "running" in (after.get("state") or {}):
+            started = ((after.get("state") or {}).get("running") or {}).get("startedAt")
+            self.emit(self.at(started), "pod_restarted", pod=name, node=node, restarts=after["restartCount"])
+        waiting = ((after.get("state") or {}).get("waiting") or {}).get("reason")
+        if waiting in ("ErrImagePull", "ImagePullBackOff", "CreateContainerConfigError") and waiting != (
+            ((before.get("state") or {}).get("waiting") or {}).get("reason")
+        ):
+            message = ((after.get("state") or {}).get("waiting") or {}).get("message")
+            self.emit(self.now_s(), "pod_waiting", pod=name, node=node, reason=waiting, message=message)
+
+    # ---- nodes ------------------------------------------------------------------------------
+    def node(self, change: str, old: Obj | None, new: Obj | None) -> None:
+        obj = new or old or {}
+        name = obj["metadata"]["name"]
+        if new is None:
+            self.emit(self.now_s(), "node_removed", node=name)
+            return
+        if name not in self.nodes_seen:
+            self.nodes_seen.add(name)
+            slots = ((new.get("status") or {}).get("allocatable") or {}).get("nvidia.com/gpu", "0")
+            provisioned = (new["metadata"].get("labels") or {}).get("kibench.io/provisioned") == "true"
+            created = max(self.at(new["metadata"].get("creationTimestamp")), 0.0)
+            self.emit(created, "node_added", node=name, gpu_slots=int(float(slots)), provisioned=provisioned)
+        if old is None:
+            return
+        was, now = is_true(old, "Ready"), is_true(new, "Ready")
+        if was and not now:
+            self.emit(self.at(cond(new, "Ready").get("lastTransitionTime")), "node_down", node=name)
+        elif now and not was:
+            self.emit(self.at(cond(new, "Ready").get("lastTransitionTime")), "node_up", node=name)
+        cordoned, was_cordoned = (
+            bool(new["spec"].get("unschedulable")),
+            bool((old.get("spec") or {}).get("unschedulable")),
+        )
+        if cordoned != was_cordoned:
+            self.emit(self.now_s(), "node_cordoned" if cordoned else "node_uncordoned", node=name)
+
+    # ---- deployments, HPA events ------------------------------------------------------------------
+    def deployment(self, change: str, old: Obj | None, new: Obj | None) -> None:
+        if old is None or new is None:
+            return
+        before, after = int(old["spec"].get("replicas", 1)), int(new["spec"].get("replicas", 1))
+        if before != after:
+            with self.lock:
+                reason = self.rescale_reasons.pop(after, None)
+            source = "hpa" if reason is not None else "api"
+            self.emit(
+                self.now_s(),
+                "scale",
+                **{"from": before, "to": after, "reason": reason or "spec.replicas changed", "source": source},
+            )
+        if old["spec"].get("template") != new["spec"].get("template"):
+            self.emit(self.now_s(), "rollout_started", revision=new["metadata"].get("generation"), replicas=after)
+        status = new.get("status") or {}
+        done = status.get("observedGeneration", 0) >= new["metadata"].get("generation", 0) and status.get(
+            "updatedReplicas"
+        ) == after == status.get("replicas") == status.get("availableReplicas")
+        progressing = cond(old, "Progressing").get("reason") == "ReplicaSetUpdated"
+        if done and progressing and cond(new, "Progressing").get("reason") == "NewReplicaSetAvailable":
+            self.emit(self.now_s(), "rollout_finished", revision=new["metadata"].get("generation"), replicas=after)
+
+    def k8s_event(self, change: str, old: Obj | None, new: Obj | None) -> None:
+        if change != "ADDED" or new is None:
+            return
+        reason, message = new.get("reason"), str(new.get("message") or "")
+        involved = new.get("involvedObject") or {}
+        t = self.at(new.get("lastTimestamp") or new.get("eventTime") or new.get("firstTimestamp"))
+        if reason == "SuccessfulRescale" and message.startswith("New size: "):
+            size = message.removeprefix("New size: ").split(";", 1)[0]
+            if size.isdigit():
+                with self.lock:
+                    self.rescale_reasons[int(size)] = message.split("reason: ", 1)[-1]
+        elif reason == "Killing" and " probe, will be restarted" in message:
+            probe = "startup_probe" if "startup" in message else "liveness_probe"
+            self.emit(t, "pod_liveness_failed", pod=involved.get("name"), probe=probe)
+        elif reason == "FailedScheduling":
+            self.emit(t, "pod_unschedulable", pod=involved.get("name"), reason=message)
+        elif reason == "TriggeredScaleUp":
+            self.emit(t, "node_provisioning", pod=involved.get("name"), reason=message)
+        elif reason == "Evicted":
+            self.emit(t, "pod_evicted", pod=involved.get("name"))
+
+    def since(self, cursor: int) -> tuple[list[Event], int]:
+        with self.lock:
+            return list(self.events[cursor:]), len(self.events)
+
+
+def _revision(pod: Obj) -> str | None:
+    return (pod["metadata"].get("labels") or {}).get("pod-template-hash")
+
+
+def _unready_reason(old: Obj | None, new: Obj) -> str:
+    if new["metadata"].get("deletionTimestamp"):
+        return "terminating"
+    if cond(new, "Ready").get("reason") == "NodeLost":
+        return "node_down"
+    state = container(new).get("state") or {}
+    if "running" not in state:
+        return "container_exited"
+    return "readiness_probe"
+
+
+def _deleted_reason(old: Obj | None) -> str:
+    if old is None:
+        return "deleted"
+    if not (old.get("spec") or {}).get("nodeName"):
+        return "unscheduled"
+    return "deleted"
+
+
+def monotonic_to_wall(t0_monotonic: float) -> float:
+    """The wall-clock time of the run's start (``t0_monotonic`` on this host's monotonic clock)."""
+    return time.time() - (time.monotonic() - t0_monotonic)

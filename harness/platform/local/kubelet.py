@@ -1,0 +1,443 @@
+"""The embedded cluster's kubelet: runs the pods bound to its nodes as local processes and writes their status.
+
+In: Pod objects in the API store (``spec.nodeName`` set by the scheduler), the cluster's settings
+(restart back-off) and which nodes are down.  Out: one process per pod (its first container, on its
+own loopback IP ``127.x.y.z`` and the container's port), status written as a kubelet writes it
+(phase, ``startTime``, conditions Initialized / ContainersReady / Ready with ``lastTransitionTime``,
+``containerStatuses`` with state, lastState and ``restartCount``, ``podIP``), Events (Pulled, Created,
+Started, Unhealthy, Killing, BackOff, Failed), and two-step deletion: a pod with ``deletionTimestamp``
+gets SIGTERM, its grace period, SIGKILL, then is removed from the store.
+
+Probes come from the pod spec (httpGet on the pod IP); the exact, possibly sub-second, timings from
+the template annotation ``kibench.io/timing`` when present (see ``harness.platform.kubernetes.manifests``).
+An image the runtime does not know leaves the container waiting in ``ErrImagePull`` (``images``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import random
+import shutil
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from harness.platform.local import images
+from harness.platform.local.objects import PODS, SECRETS, Obj, rfc3339, set_condition
+from harness.platform.local.pods import CrashBackoff, kill_now, spawn, stop_process
+from harness.platform.local.probes import ProbeCounter, run_probe, run_startup_probe
+from harness.scenario import ProbeSpec
+
+if TYPE_CHECKING:
+    from harness.platform.local.cluster import Cluster
+
+TIMING_ANNOTATION = "kibench.io/timing"
+
+
+class PodIPs:
+    """Loopback addresses for pods: ``127.<base>.x.y``, one per pod, free for the container's port."""
+
+    def __init__(self) -> None:
+        self.base = random.randint(20, 250)
+        self._next = 0
+
+    def node_ip(self, index: int) -> str:
+        return f"127.{self.base}.255.{index % 250 + 1}"
+
+    def allocate(self, port: int) -> str:
+        for _ in range(60_000):
+            n, self._next = self._next, (self._next + 1) % 60_000
+            ip = f"127.{self.base}.{n // 250}.{n % 250 + 1}"
+            with socket.socket() as sock:
+                try:
+                    sock.bind((ip, port))
+                except OSError:
+                    continue
+            return ip
+        raise RuntimeError("no free loopback address for a pod")
+
+
+@dataclass
+class PodRuntime:
+    """What the kubelet knows of one pod besides its object: the process, probes, back-off."""
+
+    uid: str
+    namespace: str
+    name: str
+    node: str
+    ip: str
+    port: int
+    state_dir: str
+    backoff: CrashBackoff
+    start_time: str = field(default_factory=rfc3339)
+    proc: asyncio.subprocess.Process | None = None
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    started_at: str | None = None
+    ever_started: bool = False
+    ready: bool = False
+    started: bool = False
+    restarts: int = 0
+    waiting: tuple[str, str] | None = ("ContainerCreating", "")
+    last_terminated: Obj | None = None
+    restart_at: float | None = None
+    finished_mono: float | None = None
+    terminating: bool = False
+    kill_reason: str | None = None
+
+
+def probe_spec(container: Obj, kind: str, timing: Obj) -> ProbeSpec | None:
+    probe = container.get(f"{kind}Probe")
+    if not probe:
+        return None
+    exact = (timing.get("probes") or {}).get(kind) or {}
+    return ProbeSpec(
+        initial_delay=exact.get("initial_delay_s", probe.get("initialDelaySeconds", 0)),
+        period=exact.get("period_s", probe.get("periodSeconds", 10)),
+        timeout=exact.get("timeout_s", probe.get("timeoutSeconds", 1)),
+        failure_threshold=probe.get("failureThreshold", 3),
+        success_threshold=probe.get("successThreshold", 1),
+    )
+
+
+def _timing(pod: Obj) -> Obj:
+    try:
+        return dict(json.loads((pod["metadata"].get("annotations") or {}).get(TIMING_ANNOTATION, "{}")))
+    except (ValueError, TypeError):
+        return {}
+
+
+def grace_s(pod: Obj) -> float:
+    """The termination grace period: the DELETE's, else the pod's (exact when the annotation has it)."""
+    spec_grace = pod["spec"].get("terminationGracePeriodSeconds", 30)
+    asked = pod["metadata"].get("deletionGracePeriodSeconds")
+    if asked is not None and asked != spec_grace:
+        return float(asked)
+    return float(_timing(pod).get("termination_grace_period_s", spec_grace))
+
+
+def _port(container: Obj, value: Any) -> int:
+    if isinstance(value, int):
+        return value
+    for port in container.get("ports") or []:
+        if port.get("name") == value:
+            return int(port["containerPort"])
+    return int(value)
+
+
+class Kubelet:
+    """The kubelets of every node, in one object (nodes differ only in which pods they run)."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.store = cluster.store
+        self.cfg = cluster.cfg
+        self.runtimes: dict[str, PodRuntime] = {}
+        self.down_nodes: set[str] = set()
+        self.ips = cluster.ips
+        self._client = httpx.AsyncClient()
+        self._stopping = False
+
+    # ---- reconcile ----------------------------------------------------------------------
+    async def sync(self) -> None:
+        seen: set[str] = set()
+        for pod in self.store.list(PODS, copy=False)[0]:
+            node = pod["spec"].get("nodeName")
+            uid = pod["metadata"]["uid"]
+            seen.add(uid)
+            if not node or node in self.down_nodes or self._stopping:
+                continue
+            rt = self.runtimes.get(uid)
+            if pod["metadata"].get("deletionTimestamp"):
+                if rt is None:
+                    self.store.remove(PODS, pod["metadata"]["namespace"], pod["metadata"]["name"])
+                elif not rt.terminating:
+                    self.terminate(rt, pod)
+                continue
+            if rt is None:
+                rt = self._admit(pod, node)
+                await self._start(rt, pod)
+            elif rt.proc is None and rt.restart_at is not None and time.monotonic() >= rt.restart_at:
+                rt.restart_at = None
+                rt.restarts += 1
+                rt.backoff.restarted(rt.finished_mono or time.monotonic(), time.monotonic())
+                await self._start(rt, pod)
+        for uid in [u for u in self.runtimes if u not in seen]:  # removed from the API: stop at once
+            rt = self.runtimes.pop(uid)
+            self._cancel(rt)
+            kill_now(rt.proc)
+            shutil.rmtree(rt.state_dir, ignore_errors=True)
+
+    def _admit(self, pod: Obj, node: str) -> PodRuntime:
+        container = pod["spec"]["containers"][0]
+        port = next((int(p["containerPort"]) for p in container.get("ports") or []), 8000)
+        meta = pod["metadata"]
+        state_dir = os.path.join(self.cluster.state_root, f"{meta['namespace']}_{meta['name']}")
+        os.makedirs(state_dir, exist_ok=True)
+        backoff = CrashBackoff(self.cfg.pod.restart_backoff_initial, self.cfg.pod.restart_backoff_max)
+        rt = PodRuntime(
+            meta["uid"], meta["namespace"], meta["name"], node, self.ips.allocate(port), port, state_dir, backoff
+        )
+        self.runtimes[rt.uid] = rt
+        self._write(rt)
+        return rt
+
+    # ---- containers ---------------------------------------------------------------------
+    async def _start(self, rt: PodRuntime, pod: Obj) -> None:
+        container = pod["spec"]["containers"][0]
+        argv = images.argv_for(container)
+        if argv is None:
+            image = container.get("image")
+            if rt.waiting is None or rt.waiting[0] != "ErrImagePull":
+                message = (
+                    f'Failed to pull image "{image}": the embedded runtime runs only '
+                    f"{', '.join(sorted(images.ENTRYPOINTS))} (any registry and tag)"
+                )
+                rt.waiting = ("ErrImagePull", message)
+                self.cluster.recorder.record(pod, "Failed", message, "Warning", host=rt.node)
+                self._write(rt)
+            rt.restart_at = time.monotonic() + 5.0  # try again later, as a kubelet retries pulls
+            return
+        extra = {
+            "KIBENCH_HOST": rt.ip,
+            "KIBENCH_PORT": str(rt.port),
+            "KIBENCH_REPLICA": rt.name,
+            "HOSTNAME": rt.name,
+            "KIBENCH_ADMIN_TOKEN": self.cluster.admin_token,
+            "KIBENCH_STATE_DIR": rt.state_dir,
+        }
+        env = images.environment(container, pod, rt.ip, extra, self._secret)
+        log_path = self.cluster.log_path(rt.namespace, rt.name)
+        try:
+            rt.proc = await spawn(argv, env, log_path)
+        except OSError as exc:
+            rt.waiting = ("RunContainerError", str(exc))
+            self._exited(rt, None, f"start failed: {exc}")
+            return
+        record = self.cluster.recorder.record
+        if not rt.ever_started:
+            record(
+                pod, "Pulled", f'Container image "{container.get("image")}" already present on machine', host=rt.node
+            )
+        record(pod, "Created", f"Created container {container['name']}", host=rt.node)
+        record(pod, "Started", f"Started container {container['name']}", host=rt.node)
+        rt.started_at, rt.waiting, rt.ever_started, rt.started = rfc3339(), None, True, False
+        self._write(rt)
+        proc = rt.proc
+        rt.tasks = [asyncio.create_task(self._watch(rt, proc)), asyncio.create_task(self._probe(rt, pod, proc))]
+
+    def _secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return dict(self.store.get(SECRETS, namespace, name))
+        except Exception:  # noqa: BLE001 (no such secret: the variable stays unset)
+            return None
+
+    async def _probe(self, rt: PodRuntime, pod: Obj, proc: asyncio.subprocess.Process) -> None:
+        container, timing = pod["spec"]["containers"][0], _timing(pod)
+
+        def alive() -> bool:
+            return rt.proc is proc and proc.returncode is None and not rt.terminating
+
+        def url(kind: str) -> str:
+            get = (container.get(f"{kind}Probe") or {}).get("httpGet") or {}
+            return f"http://{rt.ip}:{_port(container, get.get('port', rt.port))}{get.get('path', '/')}"
+
+        startup = probe_spec(container, "startup", timing)
+        if startup is not None and not await run_startup_probe(self._client, url("startup"), startup, alive):
+            if alive():
+                self._probe_failed(rt, pod, proc, "Startup")
+            return
+        rt.started = True
+        self._write(rt)
+        loops = []
+        readiness = probe_spec(container, "readiness", timing)
+        if readiness is not None:
+            counter = ProbeCounter.readiness(readiness)
+            loops.append(run_probe(self._client, url("readiness"), readiness, counter, self._on_ready(rt, pod), alive))
+        else:
+            self._set_ready(rt, pod, True)
+        liveness = probe_spec(container, "liveness", timing)
+        if liveness is not None:
+
+            def on_live(ok: bool) -> None:
+                if not ok:
+                    self._probe_failed(rt, pod, proc, "Liveness")
+
+            loops.append(
+                run_probe(self._client, url("liveness"), liveness, ProbeCounter.liveness(liveness), on_live, alive)
+            )
+        await asyncio.gather(*loops)
+
+    def _on_ready(self, rt: PodRuntime, pod: Obj) -> Callable[[bool], None]:
+        def on_change(ok: bool) -> None:
+            if not ok:
+                self.cluster.recorder.record(pod, "Unhealthy", "Readiness probe failed", "Warning", host=rt.node)
+            self._set_ready(rt, pod, ok)
+
+        return on_change
+
+    def _set_ready(self, rt: PodRuntime, pod: Obj, ready: bool) -> None:
+        if rt.terminating or rt.ready == ready:
+            return
+        rt.ready = ready
+        self._write(rt)
+
+    def _probe_failed(self, rt: PodRuntime, pod: Obj, proc: asyncio.subprocess.Process, probe: str) -> None:
+        """A failed liveness (or startup) probe: the kubelet kills the container, which is restarted."""
+        if rt.proc is not proc or rt.terminating:
+            return
+        name = pod["spec"]["containers"][0]["name"]
+        record = self.cluster.recorder.record
+        record(pod, "Unhealthy", f"{probe} probe failed", "Warning", host=rt.node)
+        record(pod, "Killing", f"Container {name} failed {probe.lower()} probe, will be restarted", host=rt.node)
+        rt.kill_reason = f"{probe.lower()}_probe"
+        self.cluster.spawn(stop_process(proc, grace_s(pod)))
+
+    async def _watch(self, rt: PodRuntime, proc: asyncio.subprocess.Process) -> None:
+        code = await proc.wait()
+        if rt.terminating or self._stopping or rt.proc is not proc or rt.node in self.down_nodes:
+            return
+        self._exited(rt, code, rt.kill_reason or "exited")
+
+    def _exited(self, rt: PodRuntime, code: int | None, reason: str) -> None:
+        for task in rt.tasks:
+            if task is not asyncio.current_task():
+                task.cancel()
+        now = time.monotonic()
+        rt.last_terminated = {
+            "exitCode": 0 if code is None else (128 - code if code < 0 else code),
+            "reason": "Completed" if code == 0 else "Error",
+            "message": reason,
+            "startedAt": rt.started_at,
+            "finishedAt": rfc3339(),
+        }
+        rt.proc, rt.ready, rt.started, rt.kill_reason, rt.finished_mono = None, False, False, None, now
+        delay = rt.backoff.restart_at_s(now) - now
+        rt.restart_at = now + delay
+        if delay > 0:
+            rt.waiting = ("CrashLoopBackOff", f"back-off {delay:g}s restarting failed container")
+            pod = self._pod(rt)
+            if pod is not None:
+                message = (
+                    f"Back-off restarting failed container {pod['spec']['containers'][0]['name']} in pod {rt.name}"
+                )
+                self.cluster.recorder.record(pod, "BackOff", message, "Warning", host=rt.node)
+        else:
+            rt.waiting = ("ContainerCreating", "")
+        self._write(rt)
+
+    # ---- deletion, node loss ------------------------------------------------------------
+    def terminate(self, rt: PodRuntime, pod: Obj) -> None:
+        """Two-step deletion: out of the endpoints (not Ready), SIGTERM, grace, SIGKILL, then removed."""
+        rt.terminating = True
+        self._cancel(rt)
+        rt.ready = False
+        self._write(rt)
+        name = pod["spec"]["containers"][0]["name"]
+        self.cluster.recorder.record(pod, "Killing", f"Stopping container {name}", host=rt.node)
+        self.cluster.spawn(self._finish(rt, grace_s(pod)))
+
+    async def _finish(self, rt: PodRuntime, grace: float) -> None:
+        try:
+            await stop_process(rt.proc, grace)
+        finally:  # whatever happened to the process, the pod is gone (never stuck in Terminating)
+            self.runtimes.pop(rt.uid, None)
+            shutil.rmtree(rt.state_dir, ignore_errors=True)
+            self.store.remove(PODS, rt.namespace, rt.name)
+
+    def node_down(self, node: str) -> None:
+        """The node is lost: every container on it dies at once and nothing reports for it."""
+        self.down_nodes.add(node)
+        for rt in self.runtimes.values():
+            if rt.node == node:
+                self._cancel(rt)
+                kill_now(rt.proc)
+                rt.proc, rt.ready, rt.restart_at = None, False, None
+
+    def node_up(self, node: str) -> None:
+        """The node is back: its pods' containers start again (deleted ones are removed on the next sync)."""
+        self.down_nodes.discard(node)
+        for rt in list(self.runtimes.values()):
+            if rt.node != node:
+                continue
+            pod = self._pod(rt)
+            if pod is not None and pod["metadata"].get("deletionTimestamp"):
+                self.runtimes.pop(rt.uid)
+                self.store.remove(PODS, rt.namespace, rt.name)
+            else:
+                rt.finished_mono, rt.restart_at, rt.started_at = time.monotonic(), time.monotonic(), None
+                rt.waiting = ("ContainerCreating", "")
+
+    def _cancel(self, rt: PodRuntime) -> None:
+        for task in rt.tasks:
+            task.cancel()
+        rt.tasks = []
+
+    def _pod(self, rt: PodRuntime) -> Obj | None:
+        try:
+            return dict(self.store.get(PODS, rt.namespace, rt.name))
+        except Exception:  # noqa: BLE001 (gone)
+            return None
+
+    # ---- status -------------------------------------------------------------------------
+    def _write(self, rt: PodRuntime) -> None:
+        def fn(pod: Obj) -> None:
+            if pod["metadata"].get("uid") != rt.uid:
+                return
+            container = pod["spec"]["containers"][0]
+            status = pod.setdefault("status", {})
+            status["phase"] = "Running" if rt.ever_started else "Pending"
+            status["startTime"] = rt.start_time
+            status["hostIP"] = self.cluster.node_ip(rt.node)
+            status["podIP"], status["podIPs"] = rt.ip, [{"ip": rt.ip}]
+            status.setdefault("qosClass", "Burstable")
+            set_condition(status, "Initialized", True)
+            set_condition(status, "ContainersReady", rt.ready)
+            set_condition(status, "Ready", rt.ready)
+            if rt.proc is not None and rt.started_at:
+                state: Obj = {"running": {"startedAt": rt.started_at}}
+            elif rt.waiting is not None:
+                state = {"waiting": {"reason": rt.waiting[0], "message": rt.waiting[1]}}
+            else:
+                state = {"terminated": dict(rt.last_terminated or {})}
+            status["containerStatuses"] = [
+                {
+                    "name": container["name"],
+                    "image": container.get("image", ""),
+                    "imageID": f"kibench-local://{images.image_name(str(container.get('image', '')))}",
+                    "containerID": f"kibench://{rt.proc.pid}" if rt.proc is not None else "",
+                    "ready": rt.ready,
+                    "started": rt.started,
+                    "restartCount": rt.restarts,
+                    "state": state,
+                    "lastState": {"terminated": rt.last_terminated} if rt.last_terminated else {},
+                }
+            ]
+
+        with contextlib.suppress(Exception):
+            self.store.mutate(PODS, rt.namespace, rt.name, fn)
+
+    def pid(self, namespace: str, name: str) -> int | None:
+        for rt in self.runtimes.values():
+            if rt.namespace == namespace and rt.name == name and rt.proc is not None and rt.proc.returncode is None:
+                return rt.proc.pid
+        return None
+
+    async def shutdown(self) -> None:
+        self._stopping = True
+        for rt in self.runtimes.values():
+            rt.terminating = True
+            self._cancel(rt)
+        grace = self.cfg.pod.termination_grace_period
+        await asyncio.gather(*(stop_process(rt.proc, min(grace, 5.0)) for rt in self.runtimes.values()))
+        for rt in self.runtimes.values():
+            shutil.rmtree(rt.state_dir, ignore_errors=True)
+        self.runtimes.clear()
+        with contextlib.suppress(Exception):
+            await self._client.aclose()

@@ -1,0 +1,117 @@
+"""The embedded cluster's scheduler: binds Pending pods to nodes, as kube-scheduler's default profile in small.
+
+In: Pod objects without ``spec.nodeName`` and Node objects.  Out: the pod bound (``spec.nodeName``,
+condition PodScheduled True, Event ``Scheduled``), or left Pending with PodScheduled False
+(reason Unschedulable) and one ``FailedScheduling`` Event per pod and cause, worded as upstream's
+(``0/2 nodes are available: 2 Insufficient nvidia.com/gpu.``).
+
+Filter: node Ready, not ``spec.unschedulable``, every NoSchedule/NoExecute taint tolerated, enough
+allocatable ``nvidia.com/gpu`` left.  Score: LeastAllocated (most free GPU slots; ties by age, name).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from harness.platform.local.objects import NODES, PODS, Obj, gpu_request, node_ready, parse_quantity, set_condition
+
+if TYPE_CHECKING:
+    from harness.platform.local.cluster import Cluster
+
+
+def gpu_slots(node: Obj) -> int:
+    return int(parse_quantity(((node.get("status") or {}).get("allocatable") or {}).get("nvidia.com/gpu", 0)))
+
+
+def gpu_used(pods: list[Obj]) -> dict[str, int]:
+    """GPU slots taken per node by the pods bound there (terminating ones still hold theirs)."""
+    used: dict[str, int] = {}
+    for pod in pods:
+        node = pod["spec"].get("nodeName")
+        if node:
+            used[node] = used.get(node, 0) + gpu_request(pod)
+    return used
+
+
+def tolerates(pod: Obj, taint: Obj) -> bool:
+    for tol in pod["spec"].get("tolerations") or []:
+        if tol.get("effect") not in (None, "", taint.get("effect")):
+            continue
+        if tol.get("operator") == "Exists" and tol.get("key") in (None, "", taint.get("key")):
+            return True
+        if tol.get("key") == taint.get("key") and tol.get("value", "") == taint.get("value", ""):
+            return True
+    return False
+
+
+def why_not(pod: Obj, node: Obj, used: dict[str, int]) -> str | None:
+    """Why the pod cannot go to the node (upstream's wording), or ``None`` when it fits."""
+    if not node_ready(node):
+        return "node(s) were not ready"
+    if node.get("spec", {}).get("unschedulable"):
+        return "node(s) were unschedulable"
+    for taint in node.get("spec", {}).get("taints") or []:
+        if taint.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(pod, taint):
+            return f"node(s) had untolerated taint {{{taint.get('key')}: {taint.get('value', '')}}}"
+    if gpu_slots(node) - used.get(node["metadata"]["name"], 0) < gpu_request(pod):
+        return "Insufficient nvidia.com/gpu"
+    return None
+
+
+class Scheduler:
+    """Binds each Pending pod to the best node; reports the pods nothing fits."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.store = cluster.store
+        self._reported: dict[str, str] = {}  # pod uid -> last FailedScheduling message
+
+    def sync(self) -> None:
+        pods = self.store.list(PODS, copy=False)[0]
+        nodes = self.store.list(NODES, copy=False)[0]
+        used = gpu_used(pods)
+        pending = [p for p in pods if not p["spec"].get("nodeName") and not p["metadata"].get("deletionTimestamp")]
+        for pod in sorted(pending, key=lambda p: p["metadata"].get("creationTimestamp", "")):
+            reasons = {n["metadata"]["name"]: why_not(pod, n, used) for n in nodes}
+            fits = [n for n in nodes if reasons[n["metadata"]["name"]] is None]
+            if not fits:
+                self._unschedulable(pod, len(nodes), Counter(r for r in reasons.values() if r))
+                continue
+            node = min(
+                fits,
+                key=lambda n: (
+                    used.get(n["metadata"]["name"], 0) - gpu_slots(n),
+                    n["metadata"].get("creationTimestamp", ""),
+                    n["metadata"]["name"],
+                ),
+            )
+            name = node["metadata"]["name"]
+            used[name] = used.get(name, 0) + gpu_request(pod)
+            self._bind(pod, name)
+
+    def _bind(self, pod: Obj, node: str) -> None:
+        def fn(obj: Obj) -> None:
+            obj["spec"]["nodeName"] = node
+            set_condition(obj.setdefault("status", {}), "PodScheduled", True)
+
+        meta = pod["metadata"]
+        if self.store.mutate(PODS, meta["namespace"], meta["name"], fn) is not None:
+            self._reported.pop(meta["uid"], None)
+            message = f"Successfully assigned {meta['namespace']}/{meta['name']} to {node}"
+            self.cluster.recorder.record(pod, "Scheduled", message, component="default-scheduler")
+
+    def _unschedulable(self, pod: Obj, total: int, reasons: Counter[str]) -> None:
+        detail = ", ".join(f"{count} {reason}" for reason, count in sorted(reasons.items()))
+        message = f"0/{total} nodes are available: {detail}." if total else "no nodes available to schedule pods"
+        meta = pod["metadata"]
+
+        def fn(obj: Obj) -> None:
+            status = obj.setdefault("status", {})
+            status.setdefault("phase", "Pending")
+            set_condition(status, "PodScheduled", False, "Unschedulable", message)
+
+        self.store.mutate(PODS, meta["namespace"], meta["name"], fn)
+        if self._reported.get(meta["uid"]) != message:
+            self._reported[meta["uid"]] = message
+            self.cluster.recorder.record(pod, "FailedScheduling", message, "Warning", component="default-scheduler")
