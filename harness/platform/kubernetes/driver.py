@@ -78,7 +78,8 @@ class KubernetesDriver:
                 raise PlatformError(f"kubeconfig {self.target.kubeconfig}: {exc}") from exc
         return self.api
 
-    def deploy(self) -> Deployment:
+    def deploy(self, wait_ready: bool = True) -> Deployment:
+        """Apply the manifests and start the watches; with ``wait_ready``, return once the replicas are Ready."""
         api = self.connect()
         core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
         self._watch(core, apps)
@@ -90,7 +91,7 @@ class KubernetesDriver:
                 f"creating the service's objects in namespace {self.target.namespace!r} failed: "
                 f"{exc.status} {_message(exc)}"
             ) from exc
-        url = self._wait_ready()
+        url = self._wait_ready() if wait_ready else str(wait_until(self.service_url, 10.0) or "")
         details = {
             "kubeconfig": self.target.kubeconfig,
             "namespace": self.target.namespace,
@@ -171,6 +172,8 @@ class KubernetesDriver:
 
     def teardown(self) -> None:
         with self._lock:
+            for informer in self.informers.values():  # every watch ends at once, not one after the other
+                informer.stop(wait=False)
             for informer in self.informers.values():
                 informer.stop()
             self.informers.clear()

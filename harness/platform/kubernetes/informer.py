@@ -47,11 +47,13 @@ class Informer:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = True) -> None:
+        """Ask the thread to end; with ``wait``, join it (at most a watch's timeout)."""
         self._stop.set()
         if self._watch is not None:
             self._watch.stop()
-        self._thread.join(timeout=WATCH_TIMEOUT_S + 3)
+        if wait and self._thread.is_alive():
+            self._thread.join(timeout=WATCH_TIMEOUT_S + 3)
 
     def items(self) -> list[Obj]:
         with self.lock:

@@ -6,8 +6,11 @@ clock.  Out: ``harness.model.Event`` records appended to ``events``.
 Pod timings come from the pod's own timestamps, as kube-burner's podLatency reads them: ``pod_created``
 at ``creationTimestamp``, ``pod_scheduled`` and ``pod_ready`` at their conditions' ``lastTransitionTime``
 (``startup_s`` = Ready − created), ``container_exited`` at the terminated state's ``finishedAt``.
-A real cluster writes these to the second, the embedded one to the microsecond.  Changes without a
-timestamp of their own (deletion, a Deployment's new replica count) take the time they were seen.
+Conditions and container states carry microseconds on the embedded cluster (a real one writes whole
+seconds); ``creationTimestamp`` has whole seconds on both, so an object seen being added within that
+second counts as created when it was seen.  Changes without a timestamp of their own (deletion, a
+Deployment's new replica count) take the time they were seen; ``pod_deleted`` carries the container's
+last exit code when the kubelet reported one.
 """
 
 from __future__ import annotations
@@ -55,11 +58,22 @@ class Translator:
         self.lock = threading.Lock()
         self.rescale_reasons: dict[int, str] = {}  # new size -> the HPA's reason (SuccessfulRescale)
         self.nodes_seen: set[str] = set()
+        self.created: dict[str, float] = {}  # pod -> when it was created (run seconds)
+        self.rolling = False  # a rollout started and has not finished
 
     def at(self, stamp: str | None) -> float:
         """A wall-clock timestamp in run seconds; now when there is none."""
         wall = parse_time(stamp)
         return self.now_s() if wall is None else wall - self.wall_at_t0
+
+    def created_at(self, meta: Obj) -> float:
+        """``creationTimestamp`` in run seconds.  It has whole seconds (as on any API server): an object seen
+        being added within that second was created when it was seen, to within a watch's delay."""
+        stamp = meta.get("creationTimestamp")
+        t, now = self.at(stamp), self.now_s()
+        if stamp and "." not in stamp and t <= now < t + 1.0:
+            return now
+        return t
 
     def emit(self, t_s: float, kind: str, **attrs: Any) -> None:
         with self.lock:
@@ -71,11 +85,14 @@ class Translator:
         name = obj["metadata"]["name"]
         node = (obj.get("spec") or {}).get("nodeName")
         if new is None:
-            self.emit(self.now_s(), "pod_deleted", pod=name, node=node, reason=_deleted_reason(old))
+            self.created.pop(name, None)
+            code = ((container(old).get("state") or {}).get("terminated") or {}).get("exitCode")
+            self.emit(self.now_s(), "pod_deleted", pod=name, node=node, reason=_deleted_reason(old), exit_code=code)
             return
         meta = new["metadata"]
         if old is None:
-            self.emit(self.at(meta.get("creationTimestamp")), "pod_created", pod=name, revision=_revision(new))
+            self.created[name] = self.created_at(meta)
+            self.emit(self.created[name], "pod_created", pod=name, revision=_revision(new))
         if node and not (old or {}).get("spec", {}).get("nodeName"):
             self.emit(
                 self.at(cond(new, "PodScheduled").get("lastTransitionTime")), "pod_scheduled", pod=name, node=node
@@ -84,7 +101,7 @@ class Translator:
         was_ready, ready = is_true(old, "Ready"), is_true(new, "Ready")
         if ready and not was_ready:
             t = self.at(cond(new, "Ready").get("lastTransitionTime"))
-            startup = t - self.at(meta.get("creationTimestamp"))
+            startup = t - self.created.get(name, self.at(meta.get("creationTimestamp")))
             self.emit(t, "pod_ready", pod=name, node=node, startup_s=round(startup, 6))
         elif was_ready and not ready:
             self.emit(
@@ -134,7 +151,7 @@ class Translator:
             self.nodes_seen.add(name)
             slots = ((new.get("status") or {}).get("allocatable") or {}).get("nvidia.com/gpu", "0")
             provisioned = (new["metadata"].get("labels") or {}).get("kibench.io/provisioned") == "true"
-            created = max(self.at(new["metadata"].get("creationTimestamp")), 0.0)
+            created = max(self.created_at(new["metadata"]), 0.0)
             self.emit(created, "node_added", node=name, gpu_slots=int(float(slots)), provisioned=provisioned)
         if old is None:
             return
@@ -165,13 +182,15 @@ class Translator:
                 **{"from": before, "to": after, "reason": reason or "spec.replicas changed", "source": source},
             )
         if old["spec"].get("template") != new["spec"].get("template"):
+            self.rolling = True
             self.emit(self.now_s(), "rollout_started", revision=new["metadata"].get("generation"), replicas=after)
         status = new.get("status") or {}
         done = status.get("observedGeneration", 0) >= new["metadata"].get("generation", 0) and status.get(
             "updatedReplicas"
         ) == after == status.get("replicas") == status.get("availableReplicas")
         progressing = cond(old, "Progressing").get("reason") == "ReplicaSetUpdated"
-        if done and progressing and cond(new, "Progressing").get("reason") == "NewReplicaSetAvailable":
+        if self.rolling and done and progressing and cond(new, "Progressing").get("reason") == "NewReplicaSetAvailable":
+            self.rolling = False
             self.emit(self.now_s(), "rollout_finished", revision=new["metadata"].get("generation"), replicas=after)
 
     def k8s_event(self, change: str, old: Obj | None, new: Obj | None) -> None:

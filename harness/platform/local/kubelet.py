@@ -86,6 +86,7 @@ class PodRuntime:
     restarts: int = 0
     waiting: tuple[str, str] | None = ("ContainerCreating", "")
     last_terminated: Obj | None = None
+    final: Obj | None = None  # the terminated state once the pod is being deleted and its container stopped
     restart_at: float | None = None
     finished_mono: float | None = None
     terminating: bool = False
@@ -120,6 +121,16 @@ def grace_s(pod: Obj) -> float:
     if asked is not None and asked != spec_grace:
         return float(asked)
     return float(_timing(pod).get("termination_grace_period_s", spec_grace))
+
+
+def _terminated(code: int | None, started_at: str | None) -> Obj:
+    """A container's ``state.terminated``; a signal's exit code is 128 + the signal, as a runtime reports it."""
+    return {
+        "exitCode": 0 if code is None else (128 - code if code < 0 else code),
+        "reason": "Completed" if code == 0 else "Error",
+        "startedAt": started_at,
+        "finishedAt": rfc3339(),
+    }
 
 
 def _port(container: Obj, value: Any) -> int:
@@ -310,13 +321,7 @@ class Kubelet:
             if task is not asyncio.current_task():
                 task.cancel()
         now = time.monotonic()
-        rt.last_terminated = {
-            "exitCode": 0 if code is None else (128 - code if code < 0 else code),
-            "reason": "Completed" if code == 0 else "Error",
-            "message": reason,
-            "startedAt": rt.started_at,
-            "finishedAt": rfc3339(),
-        }
+        rt.last_terminated = {**_terminated(code, rt.started_at), "message": reason}
         rt.proc, rt.ready, rt.started, rt.kill_reason, rt.finished_mono = None, False, False, None, now
         delay = rt.backoff.restart_at_s(now) - now
         rt.restart_at = now + delay
@@ -345,7 +350,11 @@ class Kubelet:
 
     async def _finish(self, rt: PodRuntime, grace: float) -> None:
         try:
-            await stop_process(rt.proc, grace)
+            started, code = rt.started_at, await stop_process(rt.proc, grace)
+            if code is not None:  # as a kubelet does, the container's end is in the status before the pod goes
+                rt.final = _terminated(code, started)
+                rt.proc = None
+                self._write(rt)
         finally:  # whatever happened to the process, the pod is gone (never stuck in Terminating)
             self.runtimes.pop(rt.uid, None)
             shutil.rmtree(rt.state_dir, ignore_errors=True)
@@ -400,8 +409,10 @@ class Kubelet:
             set_condition(status, "Initialized", True)
             set_condition(status, "ContainersReady", rt.ready)
             set_condition(status, "Ready", rt.ready)
-            if rt.proc is not None and rt.started_at:
-                state: Obj = {"running": {"startedAt": rt.started_at}}
+            if rt.final is not None:
+                state: Obj = {"terminated": dict(rt.final)}
+            elif rt.proc is not None and rt.started_at:
+                state = {"running": {"startedAt": rt.started_at}}
             elif rt.waiting is not None:
                 state = {"waiting": {"reason": rt.waiting[0], "message": rt.waiting[1]}}
             else:
