@@ -200,6 +200,11 @@ class PlatformSpec(_Model):
 
     kind: Literal["local"] = "local"
     ready_timeout: Duration = Field(60.0, description="how long to wait for the initial replicas to be Ready")
+    balancing: Literal["connection", "request"] = Field(
+        "connection",
+        description="connection: a Service as kube-proxy balances it (a keep-alive client stays on its pod); "
+        "request: through an ingress or gateway (each request to the next Ready pod)",
+    )
     nodes: NodesSpec = NodesSpec()
     pod: PodSpec = PodSpec()
     probes: ProbesSpec = ProbesSpec()

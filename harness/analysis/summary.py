@@ -39,6 +39,7 @@ def analyze(root: str | Path) -> tuple[dict[str, Any], int]:
         "run_id": data.meta.get("run_id"),
         "scenario": scenario.name,
         "platform": data.meta.get("platform"),
+        "balancing": _balancing(data, scenario),
         "started_at": data.meta.get("started_at"),
         "complete": bool(data.meta.get("complete", False)),
         "environment": data.meta.get("environment", {}),
@@ -57,6 +58,13 @@ def analyze(root: str | Path) -> tuple[dict[str, Any], int]:
     write_per_second(data)
     data.files.summary.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary, EXIT_OK if passed else EXIT_SLO_FAILED
+
+
+def _balancing(data: RunData, scenario: Scenario) -> str | None:
+    """How the load reached the replicas: per connection (a Service) or per request (an ingress)."""
+    if data.meta.get("platform") != "local":
+        return None
+    return "per request (ingress)" if scenario.platform.balancing == "request" else "per connection (Service)"
 
 
 def _scenario(data: RunData) -> Scenario:

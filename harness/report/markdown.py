@@ -22,7 +22,8 @@ def render_markdown(summary: dict[str, Any], plots: list[Path]) -> str:
     lines = [
         f"# kibench run `{summary['run_id']}`",
         "",
-        f"- scenario: **{summary['scenario']}** on platform **{summary['platform']}**, started {summary['started_at']}",
+        f"- scenario: **{summary['scenario']}** on platform **{summary['platform']}**, started {summary['started_at']}"
+        + (f"; load balanced {summary['balancing']}" if summary.get("balancing") else ""),
         f"- verdict: **{summary['verdict'].upper()}**" + ("" if summary.get("complete") else " (run incomplete)"),
         "",
         "## SLOs",

@@ -31,6 +31,7 @@ APP = "kibench-service"
 INSTANCE_LABEL = "app.kubernetes.io/instance"
 MANAGED_LABEL = "app.kubernetes.io/managed-by"
 TIMING_ANNOTATION = "kibench.io/timing"
+BALANCING_ANNOTATION = "kibench.io/balancing"
 SERIES_ANNOTATION = "kibench.io/metric-series"
 POD_GAUGES = {
     "queue_depth": "kibench_queue_depth",
@@ -164,12 +165,17 @@ def deployment(scenario: Scenario, name: str, image: str = SERVICE_IMAGE) -> dic
     }
 
 
-def service(name: str) -> dict[str, Any]:
-    """The Service in front of the replicas (ClusterIP; how load reaches it is the platform's choice)."""
+def service(name: str, balancing: str = "connection") -> dict[str, Any]:
+    """The Service in front of the replicas (ClusterIP; how load reaches it is the platform's choice).
+
+    ``balancing: request`` (the annotation ``kibench.io/balancing``) asks the embedded cluster to balance it
+    per request, as an ingress or gateway would; a Service is per connection (kube-proxy's semantics)."""
+    meta: dict[str, Any] = {"name": name, "labels": {**labels(name), MANAGED_LABEL: "kibench"}}
+    meta["annotations"] = {BALANCING_ANNOTATION: balancing}
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": {"name": name, "labels": {**labels(name), MANAGED_LABEL: "kibench"}},
+        "metadata": meta,
         "spec": {
             "selector": labels(name),
             "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
@@ -267,7 +273,7 @@ def render(
         extra = (admin_secret(name, admin_token),)
     return Manifests(
         deployment=dep,
-        service=service(name),
+        service=service(name, scenario.platform.balancing),
         hpa=hpa(scenario.platform.hpa, name) if scenario.platform.hpa.enabled else None,
         pdb=pdb(scenario, name),
         extra=extra,
