@@ -50,6 +50,7 @@ class PlatformState:
     replicas: tuple[Replica, ...] = ()
     nodes: tuple[NodeState, ...] = ()
     hpa_metrics: dict[str, float | None] = field(default_factory=dict)  # name -> value the HPA saw; name_target too
+    platform_gauges: dict[str, float] = field(default_factory=dict)  # the platform's self-check (embedded cluster)
 
     @property
     def nodes_ready(self) -> int:

@@ -13,6 +13,7 @@ from typing import Any
 
 from harness.analysis.faults import fault_gauges, fault_metrics
 from harness.analysis.loadchecks import add_load_checks
+from harness.analysis.platformchecks import add_platform_checks
 from harness.analysis.metrics import compute, trend_summary
 from harness.analysis.runfolder import RunData, read_run
 from harness.analysis.scaling import scaling_metrics
@@ -28,7 +29,7 @@ def analyze(root: str | Path) -> tuple[dict[str, Any], int]:
     data = read_run(root)
     scenario = _scenario(data)
     thresholds = scenario.thresholds()
-    metrics = add_load_checks(data, compute(data, latency_limit_ms(thresholds)))
+    metrics = add_platform_checks(data, add_load_checks(data, compute(data, latency_limit_ms(thresholds))))
     metrics.gauges.update(scaling_metrics(data, scenario))
     faults = fault_metrics(data, scenario)
     metrics.gauges.update(fault_gauges(faults))

@@ -4,7 +4,8 @@ In: a ``harness.model.Platform`` and the run's ``RunFiles``.  Out: ``events.json
 per line, appended and flushed as events happen: the platform's pod events plus the harness's own,
 e.g. load phases) and ``timeline.parquet`` (one row per sample: t_s, desired_replicas,
 ready_replicas, pods_total, pods_pending, nodes_total, nodes_ready, and ``hpa_<metric>`` for each
-HPA metric's value), rewritten every 10 s and at stop so that an interrupted run keeps it.
+HPA metric's value, and ``platform_<gauge>`` for the platform's self-check when it has one),
+rewritten every 10 s and at stop so that an interrupted run keeps it.
 Sampling runs on a background thread every ``interval_s``.
 """
 
@@ -92,12 +93,13 @@ class Observer:
                     "nodes_total": len(state.nodes),
                     "nodes_ready": state.nodes_ready,
                     **{f"hpa_{name}": value for name, value in state.hpa_metrics.items()},
+                    **{f"platform_{name}": value for name, value in state.platform_gauges.items()},
                 }
             )
 
     def write_timeline(self) -> None:
         with self._lock:
-            extra = sorted({k for row in self.rows for k in row} - set(TIMELINE_COLUMNS))  # hpa_* columns
+            extra = sorted({k for row in self.rows for k in row} - set(TIMELINE_COLUMNS))  # hpa_*, platform_*
             frame = pd.DataFrame(self.rows, columns=[*TIMELINE_COLUMNS, *extra])
         frame.to_parquet(self.files.timeline, index=False)
         self._last_write = time.monotonic()

@@ -11,6 +11,7 @@ it every pod (idempotent).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import ssl
@@ -87,7 +88,10 @@ class LocalPlatform:
         return self.driver
 
     def state(self) -> PlatformState:
-        return self._driver().state()
+        """The driver's view of the cluster, with the daemon's self-check since the last sample."""
+        state = self._driver().state()
+        gauges = self._private("GET", "/kibench/v1/stats", timeout_s=2.0)
+        return dataclasses.replace(state, platform_gauges={k: float(v) for k, v in gauges.items()})
 
     def events(self, since: int) -> tuple[list[Event], int]:
         return self._driver().events(since)

@@ -43,6 +43,7 @@ from harness.platform.local.objects import (
 )
 from harness.platform.local.recorder import EventRecorder
 from harness.platform.local.scheduler import Scheduler
+from harness.platform.local.selfcheck import SelfCheck
 from harness.platform.local.spec import ClusterSpec
 from harness.platform.local.workloads import Workloads
 
@@ -73,6 +74,7 @@ class Cluster:
         self.scraper = MetricsScraper(self, self.cfg.hpa.metric_resolution)
         self.hpa = HpaController(self, self.scraper)
         self.autoscaler = NodeAutoscaler(self) if self.cfg.nodes.autoscaler.enabled else None
+        self.selfcheck = SelfCheck(self)
         self.generation = 0
         self._wake: asyncio.Event | None = None
         self._node_ids = 0
@@ -157,7 +159,7 @@ class Cluster:
 
     # ---- loops ----------------------------------------------------------------------------
     def loops(self) -> list[Coroutine[Any, Any, None]]:
-        loops = [self.reconcile(), self.scraper.run(), self.hpa.run()]
+        loops = [self.reconcile(), self.scraper.run(), self.hpa.run(), self.selfcheck.run()]
         if self.autoscaler is not None:
             loops.append(self.autoscaler.run())
         return loops

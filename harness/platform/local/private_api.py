@@ -6,6 +6,7 @@ Out: JSON.
   POST /kibench/v1/nodes/{name}/recover                               the lost node is back now
   POST /kibench/v1/shutdown                                           stop every pod, then the daemon
   GET  /kibench/v1/healthz                                            the daemon is alive
+  GET  /kibench/v1/stats                                              the self-check since the last call (selfcheck)
 Errors: ``{"error": ...}`` with 400 (body not JSON), 401 (token), 404 (no such node), 422 (a field).
 Everything else (pods, nodes, deployments, scale, drain, ...) is the Kubernetes API's.
 """
@@ -101,10 +102,14 @@ def create_private_api(cluster: Cluster, token: str, on_shutdown: Callable[[], N
     async def healthz(request: Request) -> Response:
         return JSONResponse({"ok": True})
 
+    async def stats(request: Request) -> Response:
+        return JSONResponse(cluster.selfcheck.read())
+
     routes = [
         Route("/kibench/v1/nodes/{name}/fail", guarded(fail), methods=["POST"]),
         Route("/kibench/v1/nodes/{name}/recover", guarded(recover), methods=["POST"]),
         Route("/kibench/v1/shutdown", guarded(shutdown), methods=["POST"]),
         Route("/kibench/v1/healthz", guarded(healthz), methods=["GET"]),
+        Route("/kibench/v1/stats", guarded(stats), methods=["GET"]),
     ]
     return Starlette(routes=routes)
