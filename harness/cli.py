@@ -116,7 +116,9 @@ def serve(
     config_json: Annotated[
         str | None,
         typer.Option(
-            "--config", envvar="KIBENCH_SERVICE_CONFIG", help="a scenario's service section as JSON (overrides the rest)"
+            "--config",
+            envvar="KIBENCH_SERVICE_CONFIG",
+            help="a scenario's service section as JSON (overrides the rest)",
         ),
     ] = None,
 ) -> None:

@@ -13,8 +13,8 @@ from typing import Any
 
 from harness.analysis.faults import fault_gauges, fault_metrics
 from harness.analysis.loadchecks import add_load_checks
-from harness.analysis.platformchecks import add_platform_checks
 from harness.analysis.metrics import compute, trend_summary
+from harness.analysis.platformchecks import add_platform_checks
 from harness.analysis.runfolder import RunData, read_run
 from harness.analysis.scaling import scaling_metrics
 from harness.analysis.slo import evaluate, latency_limit_ms

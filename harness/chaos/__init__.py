@@ -5,7 +5,9 @@ starts) and, during the run, a ``ChaosContext`` of callbacks and paths from the 
 Out: ``ChaosRun`` runs each experiment at its time on a thread through chaoslib, keeps every journal
 in ``<run>/chaos/`` and reports each activity as an event; rollbacks always run.
 
-``harness.chaos.local`` is the provider module experiments name (``module: harness.chaos.local``).
+Experiments use chaostoolkit-kubernetes (``chaosk8s``) for everything Kubernetes has a verb for, and
+``harness.chaos.kube`` (kibench's activity module) for the rest: hard node loss, the reference
+service's admin faults, ``slo_holds``.  Both reach the run's cluster through its kubeconfig.
 This package never imports the other stages: the orchestrator hands it callbacks and typed data.
 """
 

@@ -136,6 +136,7 @@ def describe(experiment: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, ..
         config = load_configuration(dict(experiment.get("configuration") or {}))
     except ChaosException:
         config = {}
+    config.update({key: f"<{key}>" for key in HARNESS_KEYS})  # known at run time only
     method = tuple(_activity_line(a, config) for a in experiment.get("method") or [])
     rollbacks = tuple(_activity_line(a, config) for a in experiment.get("rollbacks") or [])
     return method, rollbacks
@@ -172,5 +173,8 @@ def plan_lines(plan: FaultPlan, load_duration_s: float) -> list[str]:
             lines.append(f"  vars: {', '.join(f'{k}={v!r}' for k, v in fault.vars.items())}")
         lines.extend(f"  method:   {line}" for line in fault.actions)
         lines.extend(f"  rollback: {line}" for line in fault.rollbacks)
-    lines.append("targets are picked at run time from this run's own platform (GET /state), never elsewhere")
+    lines.append(
+        "targets are picked at run time through the Kubernetes API of this run's own cluster (its kubeconfig), "
+        "in its namespace; <kibench_...> values are set then"
+    )
     return lines

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ class ChaosContext:
     run_dir: Path
     log: EventLog
     now_s: Callable[[], float]
-    configuration: dict[str, Any]  # the HARNESS_KEYS: API URL, live stats path, run folder
+    configuration: dict[str, Any]  # the HARNESS_KEYS: API URL, kubeconfig, namespace, Deployment, live stats, folder
 
     @property
     def chaos_dir(self) -> Path:
@@ -145,11 +146,42 @@ class _EventBridge(RunEventHandler):
         output = run.get("output")
         if isinstance(output, dict):
             attrs.update({k: output[k] for k in ("pods", "nodes") if isinstance(output.get(k), list)})
+        elif isinstance(output, list) and output and all(isinstance(x, str) for x in output):
+            attrs[_target_kind(attrs["func"])] = list(output)  # chaosk8s actions return the names they touched
         elif isinstance(output, bool | int | float | str):
             attrs["output"] = output
         if run.get("exception"):
             attrs["error"] = str(run["exception"][-1]).strip()[:300]
         self.context.log("chaos_action", at_s=start, **attrs)
+
+
+def _target_kind(func: Any) -> str:
+    """What a list of names returned by ``func`` names: chaosk8s's node actions return nodes, pod actions pods."""
+    return "nodes" if "node" in str(func) else "pods"
+
+
+def use_kubeconfig(path: str | None) -> Callable[[], None]:
+    """Point in-process chaosk8s at ``path``; returns the undo.
+
+    chaosk8s checks ``$KUBECONFIG`` on every call but then loads the ``kubernetes`` package's default
+    location, which that package read from ``$KUBECONFIG`` once, at import (before the run's cluster
+    existed): both must name the run's kubeconfig."""
+    if not path:
+        return lambda: None
+    from kubernetes.config import kube_config
+
+    saved_env, saved_default = os.environ.get("KUBECONFIG"), kube_config.KUBE_CONFIG_DEFAULT_LOCATION
+    os.environ["KUBECONFIG"] = path
+    kube_config.KUBE_CONFIG_DEFAULT_LOCATION = path
+
+    def undo() -> None:
+        kube_config.KUBE_CONFIG_DEFAULT_LOCATION = saved_default
+        if saved_env is None:
+            os.environ.pop("KUBECONFIG", None)
+        else:
+            os.environ["KUBECONFIG"] = saved_env
+
+    return undo
 
 
 def prepared(fault: PlannedFault, context: ChaosContext) -> dict[str, Any]:

@@ -5,6 +5,7 @@ the load starts, ``record_traffic(...)`` for every load progress report, and ``s
 is over or the run is interrupted.  Out: one thread per experiment (``runner.run_fault``), started at
 ``load_start_s + offset_s`` on the run clock; ``chaos/live.jsonl`` for ``slo_holds``;
 ``logs/chaos.log`` (chaoslib's log); ``chaos_skipped`` events for experiments whose time never came.
+While it exists, in-process chaostoolkit-kubernetes targets the run's cluster (``kibench_kubeconfig``).
 
 ``stop()`` interrupts experiments still running (they stop before their next activity, then play
 their rollbacks to the end) and waits for them up to ``stop_timeout_s``; it is idempotent.
@@ -20,7 +21,7 @@ from pathlib import Path
 from harness.chaos import interrupt
 from harness.chaos.live import LIVE_FILE, LiveStatsWriter
 from harness.chaos.plan import FaultPlan, PlannedFault
-from harness.chaos.runner import ChaosContext, FaultOutcome, run_fault
+from harness.chaos.runner import ChaosContext, FaultOutcome, run_fault, use_kubeconfig
 
 _CHAOS_LOGGER = "chaostoolkit"
 
@@ -48,6 +49,7 @@ class ChaosRun:
         context.chaos_dir.mkdir(parents=True, exist_ok=True)
         self.live = LiveStatsWriter(context.chaos_dir / LIVE_FILE)
         self._log_handler = _attach_log(context.run_dir / "logs" / "chaos.log")
+        self._restore_kubeconfig = use_kubeconfig(context.configuration.get("kibench_kubeconfig"))
 
     def start(self, load_start_s: float) -> None:
         """Schedule every fault relative to the load start (the first call wins)."""
@@ -112,6 +114,7 @@ class ChaosRun:
                 )
         self.live.close()
         _detach_log(self._log_handler)
+        self._restore_kubeconfig()
         return list(self.outcomes)
 
 

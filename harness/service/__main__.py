@@ -1,8 +1,9 @@
-"""``python -m harness.service``: start one replica (used by the local platform's supervisor).
+"""``python -m harness.service``: start one replica (the container command of the reference image).
 
 In: flags (or the environment: KIBENCH_PORT, KIBENCH_PROFILE, ...); ``--config JSON`` (the scenario's
-service section; env KIBENCH_SERVICE_CONFIG, as the Kubernetes manifests set it) overrides the model flags.  KIBENCH_ADMIN_TOKEN and KIBENCH_STATE_DIR are read from the
-environment.  Out: a serving process; exit 2 with a message for a bad configuration.
+service section; env KIBENCH_SERVICE_CONFIG, as the Kubernetes manifests set it) overrides the model
+flags.  KIBENCH_ADMIN_TOKEN and KIBENCH_STATE_DIR are read from the environment.
+Out: a serving process; exit 2 with a message for a bad configuration.
 """
 
 from __future__ import annotations

@@ -1,29 +1,41 @@
-"""Fixtures for the chaos tests: a real local platform daemon with compressed timings.
+"""Fixtures for the chaos tests: the embedded cluster with compressed timings and the service deployed on it.
 
-``local_platform`` (module scope) deploys the platform the way ``kibench run`` does (a scenario →
-``create_platform`` → ``deploy``) with 3 replicas on 3 nodes and Kubernetes' timings compressed,
-and returns a ``LivePlatform``: its API URL, the experiment ``configuration`` that points at it,
-and helpers that poll its ``/state`` and ``/events`` with bounded waits.
+``kube_platform`` (module scope) starts the embedded cluster (``harness.platform.local.client.start_daemon``:
+the daemon process, its kubeconfig) with 3 nodes, deploys the reference service (3 replicas) through the
+Kubernetes driver (``harness.platform.kubernetes``: manifests, the official client, watches), points
+in-process chaostoolkit-kubernetes at the cluster (as ``kibench run`` does) and returns a ``KubePlatform``:
+the kubeconfig, the experiment ``configuration`` a run would pass, the official client, the run events the
+driver derives from its watches, and bounded waits.  Every cluster started is shut down after its module.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ssl
+import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from kubernetes import client
+from kubernetes import config as k8s_config
 
-from harness.platform import create_platform
+from harness.chaos.runner import use_kubeconfig
+from harness.platform.kubernetes.driver import KubernetesDriver, Target
+from harness.platform.local.client import start_daemon
+from harness.platform.local.spec import ClusterSpec
+from harness.procs import stop
 from harness.scenario import Scenario, validate
-from tests.daemon_api import DaemonApi
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAOS_BIN = Path(sys.executable).with_name("chaos")
+SELECTOR = "app.kubernetes.io/name=kibench-service"
+UNREACHABLE = "node.kubernetes.io/unreachable"
 
 #: Kubernetes' probe, grace and eviction timings compressed so that each behaviour shows in seconds.
 FAST_PLATFORM: dict[str, Any] = {
@@ -50,34 +62,124 @@ def fast_scenario(name: str = "chaos-test", replicas: int = 3, **sections: Any) 
     return validate(data, "test scenario")
 
 
+def _ready(obj: Any) -> bool:
+    return any(c.type == "Ready" and c.status == "True" for c in (obj.status.conditions or []))
+
+
 @dataclass
-class LivePlatform(DaemonApi):
-    """A deployed local platform and ways to watch it."""
+class KubePlatform:
+    """The embedded cluster with the service deployed, seen through the Kubernetes API."""
+
+    kubeconfig: Path
+    hello: dict[str, Any]
+    proc: subprocess.Popen[str]
+    driver: KubernetesDriver
+    api: client.ApiClient
+    replicas: int = 3
+
+    @property
+    def name(self) -> str:
+        """The Deployment's name."""
+        return self.driver.name
 
     @property
     def config(self) -> dict[str, Any]:
-        """The experiment configuration that targets this platform."""
-        return {"kibench_api_url": self.api_url}
+        """The experiment configuration ``kibench run`` passes for this cluster."""
+        return {
+            "kibench_kubeconfig": str(self.kubeconfig),
+            "kibench_namespace": "default",
+            "kibench_deployment": self.name,
+        }
+
+    @property
+    def details(self) -> dict[str, Any]:
+        """``Deployment.details`` as the platform reports them (for ``chaos_context``)."""
+        return {"kubeconfig": str(self.kubeconfig), "namespace": "default", "deployment": self.name}
+
+    @property
+    def core(self) -> client.CoreV1Api:
+        return client.CoreV1Api(self.api)
+
+    @property
+    def apps(self) -> client.AppsV1Api:
+        return client.AppsV1Api(self.api)
+
+    def pods(self, live_only: bool = True) -> list[client.V1Pod]:
+        pods = self.core.list_namespaced_pod("default", label_selector=SELECTOR).items
+        return [p for p in pods if not live_only or p.metadata.deletion_timestamp is None]
+
+    def pod_names(self) -> set[str]:
+        return {p.metadata.name for p in self.pods()}
+
+    def nodes(self) -> list[client.V1Node]:
+        return self.core.list_node().items
+
+    def deployment(self) -> client.V1Deployment:
+        return self.apps.read_namespaced_deployment(self.name, "default")
+
+    def events(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """The run events the driver derived from its watches (events.jsonl's shape)."""
+        events = [e.to_json() for e in self.driver.events(0)[0]]
+        return [e for e in events if kind is None or e["kind"] == kind]
+
+    def wait_for(self, predicate: Callable[[], Any], timeout_s: float = 40.0, what: str = "condition") -> Any:
+        """Poll ``predicate()`` until truthy; fail the test with ``what`` otherwise."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(0.1)
+        pods = [(p.metadata.name, p.status.phase, _ready(p), p.spec.node_name) for p in self.pods(live_only=False)]
+        pytest.fail(f"timed out after {timeout_s:g}s waiting for {what}; pods: {pods}")
 
     def healthy(self) -> bool:
-        state = self.state()
-        live = [p for p in state["replicas"] if p["phase"] != "Terminating"]
-        nodes_ok = all(n["ready"] and not n.get("cordoned") for n in state.get("nodes", []))
-        ready = sum(1 for p in live if p["ready"])
-        return nodes_ok and ready >= state["desired_replicas"] and len(live) == state["desired_replicas"]
+        """Every node Ready and schedulable; exactly the desired replicas, all Ready, none terminating."""
+        nodes_ok = all(_ready(n) and not n.spec.unschedulable for n in self.nodes())
+        pods = self.pods(live_only=False)
+        desired = int(self.deployment().spec.replicas)
+        return nodes_ok and desired == self.replicas and len(pods) == desired and all(_ready(p) for p in pods)
 
-    def wait_healthy(self, timeout_s: float = 60.0) -> dict[str, Any]:
-        self.wait_for(self.healthy, timeout_s, "every desired replica Ready on ready, uncordoned nodes")
-        return self.state()
+    def wait_healthy(self, timeout_s: float = 60.0) -> list[client.V1Pod]:
+        self.wait_for(self.healthy, timeout_s, f"{self.replicas} Ready replicas on Ready, schedulable nodes")
+        return self.pods()
+
+    def private(self, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
+        """The daemon's private API (``/kibench/v1/...``), with the kubeconfig's token and CA."""
+        verify = ssl.create_default_context(cadata=self.hello["ca_pem"])
+        headers = {"Authorization": f"Bearer {self.hello['token']}"}
+        return httpx.post(f"{self.hello['api']}{path}", json=body or {}, headers=headers, verify=verify)
+
+    def stop(self) -> None:
+        self.driver.teardown()
+        self.api.close()
+        with contextlib.suppress(httpx.HTTPError, KeyError):
+            self.private("/kibench/v1/shutdown")
+        stop(self.proc, grace_s=15)
+
+
+def start_kube_platform(log_dir: Path, scenario: Scenario) -> KubePlatform:
+    """Start the embedded cluster and deploy ``scenario``'s service on it through the Kubernetes driver."""
+    kubeconfig = log_dir / "kubeconfig"
+    spec = ClusterSpec(platform=scenario.platform.model_dump(mode="json"))
+    proc, hello = start_daemon(spec, str(log_dir), str(kubeconfig))
+    driver = KubernetesDriver(scenario, Target(str(kubeconfig)), time.monotonic())
+    api = k8s_config.new_client_from_config(config_file=str(kubeconfig))
+    platform = KubePlatform(kubeconfig, hello, proc, driver, api, scenario.service.replicas)
+    try:
+        driver.deploy()
+    except BaseException:
+        platform.stop()
+        raise
+    return platform
 
 
 @pytest.fixture(scope="module")
-def local_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LivePlatform]:
-    log_dir = tmp_path_factory.mktemp("platform-logs")
-    platform = create_platform(fast_scenario(), t0_monotonic=time.monotonic(), log_dir=str(log_dir))
+def kube_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubePlatform]:
+    platform = start_kube_platform(tmp_path_factory.mktemp("cluster"), fast_scenario())
+    undo = use_kubeconfig(str(platform.kubeconfig))  # chaosk8s in this process targets the cluster
     try:
-        deployment = platform.deploy()
-        with httpx.Client(timeout=5.0) as http:
-            yield LivePlatform(str(deployment.details["api_url"]), deployment.target_url, http)
+        yield platform
     finally:
-        platform.teardown()
+        undo()
+        platform.stop()

@@ -1,7 +1,7 @@
 """Scheduling experiments through chaoslib on threads: timing, events, journals, interruption.
 
-Real chaoslib, real provider functions, a real local platform daemon; the orchestrator's side
-(Observer.log, the run clock) is played by a list and ``time.monotonic``.
+Real chaoslib, real chaostoolkit-kubernetes activities, the embedded cluster through its kubeconfig; the
+orchestrator's side (Observer.log, the run clock) is played by a list and ``time.monotonic``.
 """
 
 from __future__ import annotations
@@ -16,12 +16,18 @@ import yaml
 
 from harness.chaos import ChaosRun, chaos_context, plan_faults
 from harness.scenario import FaultSpec
+from tests.chaos.conftest import SELECTOR
 
-PROVIDER = {"type": "python", "module": "harness.chaos.local"}
+MODULES = {"count_pods": "chaosk8s.pod.probes", "scale_deployment": "chaosk8s.deployment.actions"}
+ARGUMENTS = {
+    "count_pods": {"label_selector": SELECTOR, "ns": "${kibench_namespace}"},
+    "scale_deployment": {"name": "${kibench_deployment}", "ns": "${kibench_namespace}"},
+}
 
 
 def _activity(kind: str, name: str, func: str, **arguments: Any) -> dict[str, Any]:
-    return {"type": kind, "name": name, "provider": {**PROVIDER, "func": func, "arguments": arguments}}
+    provider = {"type": "python", "module": MODULES[func], "func": func, "arguments": {**ARGUMENTS[func], **arguments}}
+    return {"type": kind, "name": name, "provider": provider}
 
 
 def _experiment(path: Path, method: list, rollbacks: list | None = None, probes: list | None = None) -> Path:
@@ -32,7 +38,6 @@ def _experiment(path: Path, method: list, rollbacks: list | None = None, probes:
             {
                 "title": f"test {path.stem}",
                 "description": "a test experiment",
-                "configuration": {"kibench_api_url": {"type": "env", "key": "KIBENCH_API_URL", "default": ""}},
                 "steady-state-hypothesis": {"title": "three pods", "probes": probes or [probe]},
                 "method": method,
                 "rollbacks": rollbacks or [],
@@ -73,15 +78,15 @@ class Recorder:
 def _run(tmp_path: Path, faults: list[FaultSpec], platform, rec: Recorder) -> ChaosRun:
     (tmp_path / "run" / "logs").mkdir(parents=True, exist_ok=True)
     plan = plan_faults(faults, source="test", base_dir=tmp_path)
-    return ChaosRun(plan, chaos_context(tmp_path / "run", platform.api_url, rec.log, rec.now_s), stop_timeout_s=60)
+    return ChaosRun(plan, chaos_context(tmp_path / "run", platform.details, rec.log, rec.now_s), stop_timeout_s=60)
 
 
-def test_scheduled_experiments_start_on_time_and_become_events_and_journals(tmp_path, local_platform) -> None:
-    local_platform.wait_healthy()
+def test_scheduled_experiments_start_on_time_and_become_events_and_journals(tmp_path, kube_platform) -> None:
+    kube_platform.wait_healthy()
     exp = _experiment(tmp_path / "probe-only.yaml", [_activity("probe", "count", "count_pods")])
     rec = Recorder()
     chaos = _run(
-        tmp_path, [FaultSpec(at=1.0, experiment=exp.name), FaultSpec(at=2.5, experiment=exp.name)], local_platform, rec
+        tmp_path, [FaultSpec(at=1.0, experiment=exp.name), FaultSpec(at=2.5, experiment=exp.name)], kube_platform, rec
     )
     load_start = rec.now_s()
     chaos.start(load_start_s=load_start)
@@ -103,8 +108,8 @@ def test_scheduled_experiments_start_on_time_and_become_events_and_journals(tmp_
     assert "Running experiment" in (tmp_path / "run" / "logs" / "chaos.log").read_text()
 
 
-def test_stop_interrupts_a_running_experiment_and_still_plays_its_rollbacks(tmp_path, local_platform) -> None:
-    local_platform.wait_healthy()
+def test_stop_interrupts_a_running_experiment_and_still_plays_its_rollbacks(tmp_path, kube_platform) -> None:
+    kube_platform.wait_healthy()
     scale_up = _activity("action", "scale-up", "scale_deployment", replicas=4)
     scale_up["pauses"] = {"after": 120}
     exp = _experiment(
@@ -113,10 +118,10 @@ def test_stop_interrupts_a_running_experiment_and_still_plays_its_rollbacks(tmp_
         [_activity("action", "scale-back", "scale_deployment", replicas=3)],
     )
     rec = Recorder()
-    chaos = _run(tmp_path, [FaultSpec(at=0.2, experiment=exp.name)], local_platform, rec)
+    chaos = _run(tmp_path, [FaultSpec(at=0.2, experiment=exp.name)], kube_platform, rec)
     chaos.start(load_start_s=rec.now_s())
     rec.wait("chaos_action", 2, timeout_s=30)  # the hypothesis probe, then scale-up (now in its 120 s pause)
-    assert local_platform.state()["desired_replicas"] == 4
+    assert kube_platform.deployment().spec.replicas == 4
     began = time.monotonic()
     chaos.stop()
     assert time.monotonic() - began < 60, "stop() waited for the pause instead of interrupting it"
@@ -124,33 +129,33 @@ def test_stop_interrupts_a_running_experiment_and_still_plays_its_rollbacks(tmp_
     assert end["status"] == "interrupted" and end["rollbacks"] == 1 and end["rollbacks_failed"] == 0
     names = [(e["name"], e["phase"]) for e in rec.of("chaos_action")]
     assert ("scale-back", "rollback") in names and ("never-runs", "method") not in names
-    assert local_platform.state()["desired_replicas"] == 3
+    assert kube_platform.deployment().spec.replicas == 3
     journal = json.loads((tmp_path / "run" / "chaos" / "scale-and-wait.journal.json").read_text())
     assert journal["status"] == "interrupted" and journal["rollbacks"][0]["status"] == "succeeded"
-    local_platform.wait_healthy()
+    kube_platform.wait_healthy()
 
 
-def test_a_broken_steady_state_is_reported_as_deviated_and_rolled_back(tmp_path, local_platform) -> None:
-    local_platform.wait_healthy()
+def test_a_broken_steady_state_is_reported_as_deviated_and_rolled_back(tmp_path, kube_platform) -> None:
+    kube_platform.wait_healthy()
     scale_up = _activity("action", "scale-to-five", "scale_deployment", replicas=5)
     scale_up["pauses"] = {"after": 1}
     exp = _experiment(
         tmp_path / "deviates.yaml", [scale_up], [_activity("action", "scale-back", "scale_deployment", replicas=3)]
     )
     rec = Recorder()
-    chaos = _run(tmp_path, [FaultSpec(at=0.0, experiment=exp.name)], local_platform, rec)
+    chaos = _run(tmp_path, [FaultSpec(at=0.0, experiment=exp.name)], kube_platform, rec)
     chaos.start(load_start_s=rec.now_s())
     [end] = rec.wait("chaos_end", 1, timeout_s=60)
     chaos.stop()
     assert end["deviated"] is True and end["status"] == "completed" and end["rollbacks"] == 1
-    assert local_platform.state()["desired_replicas"] == 3
-    local_platform.wait_healthy()
+    assert kube_platform.deployment().spec.replicas == 3
+    kube_platform.wait_healthy()
 
 
-def test_faults_whose_time_never_comes_are_reported_skipped(tmp_path, local_platform) -> None:
+def test_faults_whose_time_never_comes_are_reported_skipped(tmp_path, kube_platform) -> None:
     exp = _experiment(tmp_path / "late.yaml", [_activity("probe", "count", "count_pods")])
     rec = Recorder()
-    chaos = _run(tmp_path, [FaultSpec(at=300, experiment=exp.name)], local_platform, rec)
+    chaos = _run(tmp_path, [FaultSpec(at=300, experiment=exp.name)], kube_platform, rec)
     chaos.start(load_start_s=rec.now_s())
     chaos.stop()
     assert rec.of("chaos_start") == []
@@ -159,8 +164,8 @@ def test_faults_whose_time_never_comes_are_reported_skipped(tmp_path, local_plat
     assert len(rec.of("chaos_skipped")) == 1
 
 
-def test_a_steady_state_that_does_not_hold_skips_the_method_but_not_the_rollbacks(tmp_path, local_platform) -> None:
-    local_platform.wait_healthy()
+def test_a_steady_state_that_does_not_hold_skips_the_method_but_not_the_rollbacks(tmp_path, kube_platform) -> None:
+    kube_platform.wait_healthy()
     impossible = _activity("probe", "ninety-nine-pods", "count_pods")
     impossible["tolerance"] = 99
     exp = _experiment(
@@ -170,11 +175,11 @@ def test_a_steady_state_that_does_not_hold_skips_the_method_but_not_the_rollback
         probes=[impossible],
     )
     rec = Recorder()
-    chaos = _run(tmp_path, [FaultSpec(at=0.0, experiment=exp.name)], local_platform, rec)
+    chaos = _run(tmp_path, [FaultSpec(at=0.0, experiment=exp.name)], kube_platform, rec)
     chaos.start(load_start_s=rec.now_s())
     [end] = rec.wait("chaos_end", 1, timeout_s=30)
     chaos.stop()
     assert end["steady_state_before"] is False and end["steady_state_after"] is None
     phases = [(e["name"], e["phase"]) for e in rec.of("chaos_action")]
     assert phases == [("ninety-nine-pods", "hypothesis_before"), ("rollback-runs", "rollback")]
-    assert local_platform.state()["desired_replicas"] == 3
+    assert kube_platform.deployment().spec.replicas == 3

@@ -1,4 +1,4 @@
-"""The HPA controller on a real daemon: it scrapes replicas' /metrics and process CPU and rescales."""
+"""The HPA controller on the embedded cluster: it scrapes replicas' /metrics and process CPU and rescales."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ def _hammer(url: str, workers: int, stop: threading.Event, max_s: float) -> None
 
     def worker() -> None:
         deadline = time.monotonic() + max_s
-        with httpx.Client(timeout=10.0) as client:
+        with httpx.Client(timeout=10.0) as http:
             while not stop.is_set() and time.monotonic() < deadline:
                 try:
-                    client.post(f"{url}/v1/predict", json={"inputs": [1]})
+                    http.post(f"{url}/v1/predict", json={"inputs": [1]})
                 except httpx.HTTPError:
                     time.sleep(0.05)
 
@@ -34,48 +34,53 @@ def _hammer(url: str, workers: int, stop: threading.Event, max_s: float) -> None
 
 
 @pytest.mark.slow
-def test_hpa_scales_up_on_a_pod_metric_and_back_down(start_daemon):
+def test_hpa_scales_up_on_a_pod_metric_and_back_down(start_cluster):
     hpa = {
         "enabled": True, "min_replicas": 1, "max_replicas": 3, "sync_period": 0.5, "metric_resolution": 0.25,
         "downscale_stabilization": 1.0,
         "metrics": [{"type": "Pods", "name": "in_flight", "target_average_value": 2}],
     }  # fmt: skip
-    daemon = start_daemon(replicas=1, platform={"hpa": hpa}, service={"device_time_ms": 400})
-    daemon.wait_ready(1)
+    cluster = start_cluster(replicas=1, platform={"hpa": hpa}, service={"device_time_ms": 400}, watch_hpa=True)
+    statuses = cluster.hpa_statuses
     stop = threading.Event()
-    load = threading.Thread(target=_hammer, args=(daemon.balancer_url, 8, stop, 40.0), daemon=True)
+    load = threading.Thread(target=_hammer, args=(cluster.url, 8, stop, 40.0), daemon=True)
     load.start()
     try:
-        up = daemon.wait_for(lambda: [e for e in daemon.events("scale") if e["to"] > e["from"]], 30, "a scale-up")
+        ups = cluster.wait_for(lambda: [e for e in cluster.events("scale") if e["to"] > e["from"]], 30, "scale-up")
     finally:
         stop.set()
         load.join(timeout=20)
-    first = up[0]
-    assert first["source"] == "hpa" and first["from"] == 1
-    assert first["metrics"]["in_flight"] > 2 * 1.1, "scaled up only above target + tolerance"
-    assert first["targets"] == {"in_flight": 2.0}
-    down = daemon.wait_for(
-        lambda: [e for e in daemon.events("scale") if e["to"] == 1 and e["t_s"] > first["t_s"]], 30, "back to min"
+    first = ups[0]
+    assert first["source"] == "hpa" and first["from"] == 1 and first["reason"]
+    current, desired, metrics = statuses.decisions(up=True)[0]
+    assert (current, desired) == (1, first["to"])
+    assert metrics["in_flight"] > 2 * 1.1, "scaled up only above target + tolerance"
+    assert cluster.state().hpa_metrics["in_flight_target"] == 2.0
+    down = cluster.wait_for(
+        lambda: [e for e in cluster.events("scale") if e["to"] == 1 and e["t_s"] > first["t_s"]], 30, "back to 1"
     )
-    assert down[0]["metrics"]["in_flight"] < 2 * 0.9
-    decisions = daemon.events("hpa_decision")
-    assert decisions and all(d["from"] == d["to"] for d in decisions)
-    assert daemon.state()["hpa"]["targets"] == {"in_flight": 2.0}
+    assert down[0]["source"] == "hpa"
+    assert statuses.decisions(up=False)[-1][2]["in_flight"] < 2 * 0.9
+    assert any(current == desired for current, desired, _ in statuses.seen), "steady syncs in between"
+    rescales = [e["message"] for e in cluster.k8s_events("SuccessfulRescale")]
+    assert rescales[0].startswith(f"New size: {first['to']}; reason: ")
 
 
 @pytest.mark.slow
-def test_hpa_on_cpu_scales_idle_replicas_down_to_min(start_daemon):
+def test_hpa_on_cpu_scales_idle_replicas_down_to_min(start_cluster):
     hpa = {
         "enabled": True, "min_replicas": 1, "max_replicas": 4, "sync_period": 0.5, "metric_resolution": 0.5,
         "downscale_stabilization": 0.0,
         "metrics": [{"type": "Resource", "name": "cpu", "target_utilization": 50}],
     }  # fmt: skip
-    daemon = start_daemon(replicas=3, platform={"hpa": hpa, "pod": {"cpu_request": 0.5}})
-    daemon.wait_ready(3)
-    daemon.wait_for(lambda: [e for e in daemon.events("scale") if e["to"] == 1], 30, "a scale-down to min")
-    event = next(e for e in daemon.events("scale") if e["to"] == 1)
-    assert event["metrics"]["cpu_utilization_pct"] < 50
-    assert event["targets"] == {"cpu_utilization_pct": 50.0}
+    cluster = start_cluster(replicas=3, platform={"hpa": hpa, "pod": {"cpu_request": 0.5}}, watch_hpa=True)
+    statuses = cluster.hpa_statuses
+    cluster.wait_for(lambda: [e for e in cluster.events("scale") if e["to"] == 1], 30, "a scale-down to min")
+    event = next(e for e in cluster.events("scale") if e["to"] == 1)
+    assert event["source"] == "hpa" and event["from"] == 3
+    current, desired, metrics = statuses.decisions(up=False)[0]
+    assert (current, desired) == (3, 1) and metrics["cpu_utilization_pct"] < 50
+    assert cluster.state().hpa_metrics["cpu_utilization_pct_target"] == 50.0
 
 
 def test_cpu_meter_tells_a_busy_process_from_an_idle_one():

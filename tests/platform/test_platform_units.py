@@ -5,12 +5,15 @@ from __future__ import annotations
 import pytest
 
 from harness.errors import ScenarioError
-from harness.platform.local.hpa_controller import gauges_wanted, hpa_spec, wants_cpu
-from harness.platform.local.metrics_scrape import parse_gauges
-from harness.platform.local.nodes import Node, fits_elsewhere, pick_node
+from harness.platform.kubernetes.manifests import hpa
+from harness.platform.local.disruption import desired_healthy
+from harness.platform.local.hpa_controller import hpa_spec
+from harness.platform.local.metrics_scrape import hpa_wants, parse_gauges
+from harness.platform.local.node_autoscaler import fits_elsewhere
 from harness.platform.local.pods import CrashBackoff
 from harness.platform.local.probes import ProbeCounter
-from harness.platform.local.rollout import disruptions_allowed, fenceposts, rolling_step, rollout_complete
+from harness.platform.local.rollout import fenceposts, rolling_step, rollout_complete
+from harness.platform.local.scheduler import why_not
 from harness.scenario import DisruptionBudgetSpec, HpaSettings, ProbeSpec, validate
 
 
@@ -76,24 +79,58 @@ def test_rolling_steps_keep_the_budgets_and_finish(surge, unavailable):
 
 
 def test_disruption_budget_allows_what_keeps_it_met():
-    assert disruptions_allowed(DisruptionBudgetSpec(max_unavailable=1), 4, 4) == 1
-    assert disruptions_allowed(DisruptionBudgetSpec(max_unavailable=1), 4, 3) == 0
-    assert disruptions_allowed(DisruptionBudgetSpec(min_available=2), 4, 4) == 2
-    assert disruptions_allowed(DisruptionBudgetSpec(min_available="50%"), 5, 4) == 1  # 50% of 5 -> 3
-    assert disruptions_allowed(None, 4, 1) > 100
+    def allowed(budget: DisruptionBudgetSpec, expected: int, healthy: int) -> int:
+        """status.disruptionsAllowed as the disruption controller computes it."""
+        return max(
+            healthy
+            - desired_healthy(
+                {"minAvailable": budget.min_available}
+                if budget.min_available is not None
+                else {"maxUnavailable": budget.max_unavailable},
+                expected,
+            ),
+            0,
+        )
+
+    assert allowed(DisruptionBudgetSpec(max_unavailable=1), 4, 4) == 1
+    assert allowed(DisruptionBudgetSpec(max_unavailable=1), 4, 3) == 0
+    assert allowed(DisruptionBudgetSpec(min_available=2), 4, 4) == 2
+    assert allowed(DisruptionBudgetSpec(min_available="50%"), 5, 4) == 1  # 50% of 5 -> 3
     with pytest.raises(ValueError, match="exactly one"):
         DisruptionBudgetSpec(min_available=1, max_unavailable=1)
 
 
-def test_scheduler_picks_the_least_allocated_schedulable_node():
-    a, b, c = Node("a", 4, 0.0), Node("b", 4, 1.0), Node("c", 8, 2.0, cordoned=True)
-    assert pick_node(1, [a, b, c], {"a": 1, "b": 0}).name == "b"
-    assert pick_node(1, [a, b, c], {"a": 0, "b": 0}).name == "a"  # tie: the older node
-    assert pick_node(4, [a, b, c], {"a": 1, "b": 1}) is None  # only the cordoned node has room
-    b.ready = False
-    assert pick_node(1, [a, b], {"a": 4}) is None
-    assert fits_elsewhere([2, 1], [a, Node("d", 4, 3.0)], {"a": 2, "d": 1}, excluded="x")
-    assert not fits_elsewhere([3, 3], [a, Node("d", 4, 3.0)], {"a": 2, "d": 1}, excluded="x")
+def _node(name: str, gpus: int, *, ready: bool = True, cordoned: bool = False, taints: list | None = None) -> dict:
+    return {
+        "metadata": {"name": name},
+        "spec": {"unschedulable": cordoned, "taints": taints or []},
+        "status": {
+            "allocatable": {"nvidia.com/gpu": str(gpus)},
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+        },
+    }
+
+
+def _pod(gpus: int, tolerations: list | None = None) -> dict:
+    resources = {"requests": {"nvidia.com/gpu": str(gpus)}}
+    return {"spec": {"containers": [{"resources": resources}], "tolerations": tolerations or []}}
+
+
+def test_scheduler_filters_nodes_with_upstreams_reasons():
+    assert why_not(_pod(1), _node("a", 4), {"a": 3}) is None
+    assert why_not(_pod(2), _node("a", 4), {"a": 3}) == "Insufficient nvidia.com/gpu"
+    assert why_not(_pod(1), _node("a", 4, ready=False), {}) == "node(s) were not ready"
+    assert why_not(_pod(1), _node("a", 4, cordoned=True), {}) == "node(s) were unschedulable"
+    taint = {"key": "gpu", "value": "busy", "effect": "NoSchedule"}
+    assert why_not(_pod(1), _node("a", 4, taints=[taint]), {}) == "node(s) had untolerated taint {gpu: busy}"
+    tolerated = _pod(1, [{"key": "gpu", "operator": "Exists"}])
+    assert why_not(tolerated, _node("a", 4, taints=[taint]), {}) is None
+
+
+def test_scale_down_simulation_places_pods_first_fit_decreasing():
+    assert fits_elsewhere([2, 1], {"a": 2, "d": 1})
+    assert not fits_elsewhere([3, 3], {"a": 2, "d": 3})
+    assert fits_elsewhere([], {})
 
 
 def test_parse_gauges_reads_prometheus_text():
@@ -119,12 +156,14 @@ def test_hpa_settings_become_the_upstream_spec():
         ],
         behavior={"scale_up": {"policies": [{"type": "Pods", "value": 2, "period": "15s"}]}},
     )
-    spec = hpa_spec(settings)
+    obj = hpa(settings, "svc")  # the HorizontalPodAutoscaler the driver applies, read back as the controller does
+    spec = hpa_spec(obj)
     assert (spec.min_replicas, spec.max_replicas) == (2, 6)
     assert spec.metrics[0].average_value_milli == 2500 and spec.metrics[1].utilization_pct == 70
     assert spec.behavior is not None and spec.behavior.scale_up.policies[0].period_s == 15
-    assert gauges_wanted(settings) == {"queue_depth": "kibench_queue_depth", "custom": "my_gauge"}
-    assert wants_cpu(settings) and wants_cpu(HpaSettings()) and hpa_spec(HpaSettings()).metrics[0].name == "cpu"
+    assert hpa_wants(obj) == ({"queue_depth": "kibench_queue_depth", "custom": "my_gauge"}, True)
+    default = hpa(HpaSettings(), "svc")
+    assert hpa_wants(default)[1] and hpa_spec(default).metrics[0].name == "cpu"
 
 
 @pytest.mark.parametrize(

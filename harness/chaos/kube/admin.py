@@ -79,7 +79,12 @@ class _Tokens:
 
 
 def admin_post(
-    pod: client.V1Pod, token: str, route: str, body: dict[str, Any], timeout_s: float = 3.0, unreachable_ok: bool = False
+    pod: client.V1Pod,
+    token: str,
+    route: str,
+    body: dict[str, Any],
+    timeout_s: float = 3.0,
+    unreachable_ok: bool = False,
 ) -> Any:
     """POST ``/admin/<route>`` on one pod; its JSON answer, or None when it did not answer in time (a hang that
     took effect first) or, with ``unreachable_ok``, could not be reached at all."""

@@ -50,9 +50,7 @@ def fail_node(
     with cluster(configuration) as api:
         core = client.CoreV1Api(api)
         pod_ns = namespace(configuration, pod_namespace)
-        chosen = targets.nodes(
-            core, name, label_selector, None if name else count, rand, pod_label_selector, pod_ns
-        )
+        chosen = targets.nodes(core, name, label_selector, None if name else count, rand, pod_label_selector, pod_ns)
         lost = targets.names(chosen)
         pods = sorted(p for node in lost for p in _pods_on(core, node))
         for node in lost:

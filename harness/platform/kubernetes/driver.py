@@ -117,7 +117,7 @@ class KubernetesDriver:
                 t.deployment,
                 {"namespace": ns, "field_selector": f"metadata.name={self.name}"},
             ),
-            "hpa": (auto.list_namespaced_horizontal_pod_autoscaler, _ignore, {"namespace": ns}),
+            "hpa": (auto.list_namespaced_horizontal_pod_autoscaler, t.hpa, {"namespace": ns}),
             "services": (
                 core.list_namespaced_service,
                 _ignore,

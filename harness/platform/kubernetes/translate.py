@@ -10,7 +10,10 @@ Conditions and container states carry microseconds on the embedded cluster (a re
 seconds); ``creationTimestamp`` has whole seconds on both, so an object seen being added within that
 second counts as created when it was seen.  Changes without a timestamp of their own (deletion, a
 Deployment's new replica count) take the time they were seen; ``pod_deleted`` carries the container's
-last exit code when the kubelet reported one.
+last exit code when the kubelet reported one.  A ``scale`` is the HPA's (``source: hpa``, with its reason)
+when the HPA's SuccessfulRescale Event names the new size; the Event and the Deployment arrive through two
+watches in either order, so a Deployment an HPA scales waits up to ``HOLD_S`` for it before it counts as
+scaled through the API (``source: api``).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from typing import Any
 from harness.model import Event
 
 Obj = dict[str, Any]
+#: How long a scaled Deployment waits for the HPA's SuccessfulRescale Event (a separate watch: either may come first).
+HOLD_S = 1.0
 
 
 def parse_time(text: str | None) -> float | None:
@@ -59,6 +64,8 @@ class Translator:
         self.rescale_reasons: dict[int, str] = {}  # new size -> the HPA's reason (SuccessfulRescale)
         self.nodes_seen: set[str] = set()
         self.created: dict[str, float] = {}  # pod -> when it was created (run seconds)
+        self.autoscaled: set[str] = set()  # Deployments an HPA scales
+        self.unexplained: dict[int, tuple[float, int]] = {}  # new size -> (seen at, old size), awaiting the HPA
         self.rolling = False  # a rollout started and has not finished
 
     def at(self, stamp: str | None) -> float:
@@ -172,15 +179,15 @@ class Translator:
         if old is None or new is None:
             return
         before, after = int(old["spec"].get("replicas", 1)), int(new["spec"].get("replicas", 1))
+        self.flush()
         if before != after:
+            t = self.now_s()
             with self.lock:
                 reason = self.rescale_reasons.pop(after, None)
-            source = "hpa" if reason is not None else "api"
-            self.emit(
-                self.now_s(),
-                "scale",
-                **{"from": before, "to": after, "reason": reason or "spec.replicas changed", "source": source},
-            )
+                if reason is None and new["metadata"]["name"] in self.autoscaled:
+                    self.unexplained[after] = (t, before)  # the HPA's Event may come after the change: wait for it
+            if reason is not None or new["metadata"]["name"] not in self.autoscaled:
+                self._scale(t, before, after, reason)
         if old["spec"].get("template") != new["spec"].get("template"):
             self.rolling = True
             self.emit(self.now_s(), "rollout_started", revision=new["metadata"].get("generation"), replicas=after)
@@ -202,8 +209,13 @@ class Translator:
         if reason == "SuccessfulRescale" and message.startswith("New size: "):
             size = message.removeprefix("New size: ").split(";", 1)[0]
             if size.isdigit():
+                why = message.split("reason: ", 1)[-1]
                 with self.lock:
-                    self.rescale_reasons[int(size)] = message.split("reason: ", 1)[-1]
+                    seen = self.unexplained.pop(int(size), None)
+                    if seen is None:
+                        self.rescale_reasons[int(size)] = why
+                if seen is not None:
+                    self._scale(seen[0], seen[1], int(size), why)
         elif reason == "Killing" and " probe, will be restarted" in message:
             probe = "startup_probe" if "startup" in message else "liveness_probe"
             self.emit(t, "pod_liveness_failed", pod=involved.get("name"), probe=probe)
@@ -214,7 +226,34 @@ class Translator:
         elif reason == "Evicted":
             self.emit(t, "pod_evicted", pod=involved.get("name"))
 
+    def hpa(self, change: str, old: Obj | None, new: Obj | None) -> None:
+        """Which Deployments an HPA scales (their replica changes wait for the HPA's Event to name a reason)."""
+        obj = new or old or {}
+        ref = (obj.get("spec") or {}).get("scaleTargetRef") or {}
+        if ref.get("kind") == "Deployment" and ref.get("name"):
+            with self.lock:
+                if new is None:
+                    self.autoscaled.discard(ref["name"])
+                else:
+                    self.autoscaled.add(ref["name"])
+
+    def _scale(self, t_s: float, before: int, after: int, reason: str | None) -> None:
+        source = "hpa" if reason is not None else "api"
+        attrs = {"from": before, "to": after, "reason": reason or "spec.replicas changed", "source": source}
+        self.emit(t_s, "scale", **attrs)
+
+    def flush(self) -> None:
+        """Replica changes no HPA Event has named within ``HOLD_S``: someone else scaled (``source: api``)."""
+        limit = self.now_s() - HOLD_S
+        with self.lock:
+            stale = sorted((t, before, after) for after, (t, before) in self.unexplained.items() if t <= limit)
+            for _, _, after in stale:
+                del self.unexplained[after]
+        for t, before, after in stale:
+            self._scale(t, before, after, None)
+
     def since(self, cursor: int) -> tuple[list[Event], int]:
+        self.flush()
         with self.lock:
             return list(self.events[cursor:]), len(self.events)
 

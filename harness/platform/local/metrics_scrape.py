@@ -26,7 +26,7 @@ import httpx
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness.platform.local.objects import HPAS, PODS
+from harness.platform.local.objects import HPAS, PODS, Obj
 
 if TYPE_CHECKING:
     from harness.platform.local.cluster import Cluster
@@ -38,6 +38,20 @@ POD_GAUGES = {
     "device_busy": "kibench_device_busy_ratio",
 }
 CPU = "cpu"
+
+
+def hpa_wants(hpa: Obj) -> tuple[dict[str, str], bool]:
+    """What one HorizontalPodAutoscaler needs scraped: its Pods metrics (name -> Prometheus series, from
+    the ``kibench.io/metric-series`` annotation, else kibench's gauge of that name, else the name itself)
+    and whether it scales on CPU (a Resource metric, or no metrics at all: the 80 % CPU default)."""
+    try:
+        series = json.loads((hpa["metadata"].get("annotations") or {}).get(SERIES_ANNOTATION, "{}"))
+    except ValueError:
+        series = {}
+    metrics = hpa["spec"].get("metrics") or []
+    names = [m["pods"]["metric"]["name"] for m in metrics if m.get("type") == "Pods"]
+    gauges = {name: str(series.get(name) or POD_GAUGES.get(name, name)) for name in names}
+    return gauges, not metrics or any(m.get("type") == "Resource" for m in metrics)
 
 
 @dataclass(frozen=True)
@@ -126,18 +140,9 @@ class MetricsScraper:
         gauges: dict[str, str] = {}
         cpu = False
         for hpa in self.cluster.store.list(HPAS, copy=False)[0]:
-            try:
-                series = json.loads((hpa["metadata"].get("annotations") or {}).get(SERIES_ANNOTATION, "{}"))
-            except ValueError:
-                series = {}
-            metrics = hpa["spec"].get("metrics") or []
-            cpu = cpu or not metrics
-            for metric in metrics:
-                if metric.get("type") == "Pods":
-                    name = metric["pods"]["metric"]["name"]
-                    gauges[name] = str(series.get(name) or POD_GAUGES.get(name, name))
-                elif metric.get("type") == "Resource":
-                    cpu = True
+            series, wants_cpu = hpa_wants(hpa)
+            gauges.update(series)
+            cpu = cpu or wants_cpu
         return gauges, cpu
 
     async def scrape_all(self) -> None:
@@ -145,12 +150,13 @@ class MetricsScraper:
         if not gauges and not want_cpu:
             self.samples = {}
             return
-        jobs = []
+        jobs, scraped = [], set()
         for pod in self.cluster.store.list(PODS, copy=False)[0]:
             meta, ip = pod["metadata"], (pod.get("status") or {}).get("podIP")
             pid = self.cluster.kubelet.pid(meta["namespace"], meta["name"])
             if ip and pid and not meta.get("deletionTimestamp"):
                 port = next((p["containerPort"] for p in pod["spec"]["containers"][0].get("ports") or []), 8000)
+                scraped.add(f"{meta['namespace']}/{meta['name']}")
                 jobs.append(
                     self._scrape(
                         (meta["namespace"], meta["name"]), f"http://{ip}:{port}/metrics", pid, gauges, want_cpu
@@ -158,7 +164,7 @@ class MetricsScraper:
                 )
         results = await asyncio.gather(*jobs)
         self.samples = {r.pod: r for r in results if r is not None}
-        self.cpu.forget_all_but({f"{ns}/{name}" for ns, name in self.samples})
+        self.cpu.forget_all_but(scraped)  # not only the pods with a sample: a first CPU reading gives none
 
     async def _scrape(
         self, pod: tuple[str, str], url: str, pid: int, gauges: Mapping[str, str], want_cpu: bool

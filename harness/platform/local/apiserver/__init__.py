@@ -8,9 +8,10 @@ Out: ``create_app`` (an ASGI app), ``ApiServer`` / ``ThreadedApiServer`` (uvicor
 
 Modules, leaves first: ``errors`` (Status), ``timefmt``, ``resources`` (the resource table, discovery),
 ``selectors``, ``patches``, ``defaults`` (per-kind defaults, validation), ``changes`` (entries, ring buffer,
-watch queues), ``deletion`` (graceful pods, finalizers, cascade, namespaces), ``store``, ``views`` (events.k8s.io,
-Scale), ``tables`` (``as=Table``), ``pods`` (eviction, log), ``routing``, ``handlers`` (the verbs), ``watching``
-(watch streams), ``app`` (ASGI), ``server``, ``kubeconfig``.
+watch queues), ``admission`` (what a create or update must satisfy), ``deletion`` (graceful pods, finalizers,
+cascade, namespaces), ``store``, ``views`` (events.k8s.io, Scale), ``podstatus`` and ``tables`` (``as=Table``),
+``pods`` (eviction, log), ``routing``, ``handlers`` (the verbs), ``watching`` (watch streams), ``app`` (ASGI),
+``tls`` (a self-signed certificate: kubectl sends no token over plain HTTP), ``server``, ``kubeconfig``.
 """
 
 from __future__ import annotations

@@ -66,12 +66,35 @@ def check_name(info: ResourceInfo, name: str) -> None:
 
 
 def check_metadata(meta: dict[str, Any]) -> None:
+    """400 for ObjectMeta fields of the wrong JSON type (Kubernetes fails to decode them); 422 for owner
+    references without apiVersion, kind, name or uid."""
+
+    def wrong(field: str, value: Any, what: str) -> ApiError:
+        return bad_request(f"metadata.{field}: must be {what} (got {value!r})")
+
+    for field in ("name", "generateName", "namespace", "uid", "resourceVersion", "creationTimestamp"):
+        if meta.get(field) is not None and not isinstance(meta[field], str):
+            raise wrong(field, meta[field], "a string")
+    for field in ("generation", "deletionGracePeriodSeconds"):
+        value = meta.get(field)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise wrong(field, value, "an integer")
     for field in ("labels", "annotations"):
         value = meta.get(field)
-        if value is None:
-            continue
-        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-            raise bad_request(f"metadata.{field}: values must be strings (got {value!r})")
+        if value is not None and (not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values())):
+            raise wrong(field, value, "a map of strings")
+    finalizers = meta.get("finalizers")
+    if finalizers is not None and (not isinstance(finalizers, list) or not all(isinstance(f, str) for f in finalizers)):
+        raise wrong("finalizers", finalizers, "a list of strings")
+    refs = meta.get("ownerReferences")
+    if refs is None:
+        return
+    if not isinstance(refs, list) or not all(isinstance(r, dict) for r in refs):
+        raise wrong("ownerReferences", refs, "a list of objects")
+    for ref in refs:
+        for key in ("apiVersion", "kind", "name", "uid"):
+            if not isinstance(ref.get(key), str) or not ref[key]:
+                raise ApiError(422, "Invalid", f"metadata.ownerReferences.{key}: Required value (got {ref!r})")
 
 
 def apply_defaults(info: ResourceInfo, obj: dict[str, Any], alloc: Allocator | None) -> None:
@@ -147,8 +170,20 @@ def _qos_class(spec: dict[str, Any]) -> str:
     return "Guaranteed" if guaranteed else "Burstable"
 
 
+def _template_defaults(spec: dict[str, Any]) -> None:
+    """The pod-spec defaults Kubernetes fills in a workload's pod template."""
+    template = spec.get("template")
+    pod_spec = template.get("spec") if isinstance(template, dict) else None
+    if isinstance(pod_spec, dict):
+        pod_spec.setdefault("restartPolicy", "Always")
+        pod_spec.setdefault("terminationGracePeriodSeconds", 30)
+        pod_spec.setdefault("dnsPolicy", "ClusterFirst")
+        pod_spec.setdefault("schedulerName", "default-scheduler")
+
+
 def _deployment_defaults(obj: dict[str, Any], _alloc: Allocator | None) -> None:
     spec = _spec(obj)
+    _template_defaults(spec)
     spec.setdefault("replicas", 1)
     spec.setdefault(
         "strategy", {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}
@@ -159,6 +194,7 @@ def _deployment_defaults(obj: dict[str, Any], _alloc: Allocator | None) -> None:
 
 
 def _replicaset_defaults(obj: dict[str, Any], _alloc: Allocator | None) -> None:
+    _template_defaults(_spec(obj))
     _spec(obj).setdefault("replicas", 1)
     _status(obj).setdefault("replicas", 0)
 

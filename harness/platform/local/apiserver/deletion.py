@@ -35,6 +35,39 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 IMMORTAL_NAMESPACES = ("default", "kube-system", "kube-public")
 DEFAULT_GRACE_S = 30
+Key = tuple[str, str | None, str]  # resource, namespace, name
+
+
+class OwnerIndex:
+    """Every stored uid, and for each owner uid the objects whose ``ownerReferences`` name it."""
+
+    def __init__(self) -> None:
+        self._uids: dict[str, Key] = {}
+        self._dependents: dict[str, set[Key]] = {}
+
+    def update(self, key: Key, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+        """Record that the object at ``key`` went from metadata ``old`` to ``new`` (None: absent)."""
+        if new is not None:
+            self._uids[new["uid"]] = key
+        elif old is not None:
+            self._uids.pop(old["uid"], None)
+        before, after = _owner_uids(old), _owner_uids(new)
+        for uid in before - after:
+            self._dependents.get(uid, set()).discard(key)
+        for uid in after - before:
+            self._dependents.setdefault(uid, set()).add(key)
+
+    def take_dependents(self, uid: str) -> list[Key]:
+        """The objects that named ``uid`` as an owner (forgotten here once taken)."""
+        return sorted(self._dependents.pop(uid, set()), key=lambda k: (k[0], k[1] or "", k[2]))
+
+    def alive(self, uid: str) -> bool:
+        return uid in self._uids
+
+
+def _owner_uids(meta: dict[str, Any] | None) -> set[str]:
+    refs = (meta or {}).get("ownerReferences") or []
+    return {r["uid"] for r in refs if isinstance(r, dict) and isinstance(r.get("uid"), str)}
 
 
 def later(fn: Callable[[], None]) -> None:
@@ -131,7 +164,7 @@ def _delete_pod(store: Store, entry: Entry, grace_s: int | None, cascade: bool) 
 
 
 def _orphan(store: Store, uid: str) -> None:
-    for resource, ns, name in store.dependents_of(uid):
+    for resource, ns, name in store.owners.take_dependents(uid):
         store.mutate_entry(resource, ns, name, lambda obj: _drop_owner(obj, uid))
 
 
@@ -145,12 +178,12 @@ def _drop_owner(obj: dict[str, Any], uid: str) -> None:
 
 def collect_dependents(store: Store, uid: str) -> None:
     """The garbage collector's part: delete what ``uid`` owned, unless another living owner holds it."""
-    for resource, ns, name in store.dependents_of(uid):
+    for resource, ns, name in store.owners.take_dependents(uid):
         entry = store.find(resource, ns, name)
         if entry is None:
             continue
         refs = entry.obj["metadata"].get("ownerReferences") or []
-        if any(r.get("uid") != uid and store.alive(r.get("uid", "")) for r in refs):
+        if any(r.get("uid") != uid and store.owners.alive(r.get("uid", "")) for r in refs):
             store.mutate_entry(resource, ns, name, lambda obj: _drop_owner(obj, uid))
             continue
         if entry.obj["metadata"].get("deletionTimestamp"):

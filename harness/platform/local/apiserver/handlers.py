@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import random
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from harness.platform.local.apiserver import deletion, pods
+from harness.platform.local.apiserver import deletion, pods, protobuf
 from harness.platform.local.apiserver.changes import Entry, Watch, dumps
 from harness.platform.local.apiserver.errors import ApiError, bad_request, method_not_allowed, success_status
 from harness.platform.local.apiserver.patches import APPLY, apply_patch
@@ -59,7 +60,9 @@ def reply(obj: Any, status: int = 200) -> Reply:
 
 
 def parse_body(req: Request, required: bool = True) -> Any:
-    """A JSON (or YAML) body; 400 when it is malformed or missing."""
+    """A JSON (or YAML, or for a few kinds protobuf) body; 400 when it is malformed or missing."""
+    if "protobuf" in req.content_type or req.body.startswith(protobuf.MAGIC):
+        return protobuf.decode(req.body)  # kubectl's typed clients (create namespace, drain) send protobuf
     if not req.body.strip():
         if required:
             raise bad_request("the request needs a body")
@@ -201,7 +204,10 @@ class Handlers:
         try:
             body = json.loads(req.body) if req.body.strip() else {}
         except ValueError:
-            body = {}  # kubectl may send DeleteOptions as protobuf: ignore a body that is not JSON
+            body = {}  # a body that is neither JSON nor a protobuf DeleteOptions is ignored
+            if req.body.startswith(protobuf.MAGIC):
+                with contextlib.suppress(ApiError):
+                    body = protobuf.decode(req.body)
         if isinstance(body, dict):
             options.update(body)
         query = req.query

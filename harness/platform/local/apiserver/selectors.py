@@ -194,6 +194,11 @@ class FieldSelector:
     def empty(self) -> bool:
         return not self.terms
 
+    @property
+    def exact_name(self) -> str | None:
+        """The name a ``metadata.name=`` term pins, so a lookup can replace a scan."""
+        return next((v for path, eq, v in self.terms if eq and path == ("metadata", "name")), None)
+
 
 def field_value(obj: dict[str, Any], path: tuple[str, ...]) -> str:
     """The string a field selector compares: missing → ``""``, booleans → ``"true"``/``"false"``."""

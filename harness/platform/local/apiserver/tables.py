@@ -14,15 +14,18 @@ anything else NAME AGE.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from harness.platform.local.apiserver.errors import bad_request
+from harness.platform.local.apiserver.podstatus import pod_row
 from harness.platform.local.apiserver.resources import ResourceInfo
 from harness.platform.local.apiserver.selectors import format_label_selector
 from harness.platform.local.apiserver.timefmt import age, human_duration, parse_rfc3339
 from harness.platform.local.apiserver.views import event_time, partial_metadata, to_served
 
+log = logging.getLogger(__name__)
 Row = list[Any]
 
 
@@ -40,97 +43,6 @@ def _meta(obj: dict[str, Any]) -> dict[str, Any]:
 
 def _or_none(value: Any, empty: str = "<none>") -> Any:
     return value if value not in (None, "", []) else empty
-
-
-# --- pods ------------------------------------------------------------------------------------------------------
-
-
-def _init_reason(pod: dict[str, Any]) -> str | None:
-    statuses = (pod.get("status") or {}).get("initContainerStatuses") or []
-    total = len((pod.get("spec") or {}).get("initContainers") or [])
-    for i, st in enumerate(statuses):
-        state = st.get("state") or {}
-        term, wait = state.get("terminated"), state.get("waiting")
-        if term is not None and term.get("exitCode", 0) == 0:
-            continue
-        if term is not None:
-            if term.get("reason"):
-                return "Init:" + term["reason"]
-            return f"Init:Signal:{term['signal']}" if term.get("signal") else f"Init:ExitCode:{term.get('exitCode')}"
-        if wait and wait.get("reason") and wait["reason"] != "PodInitializing":
-            return "Init:" + wait["reason"]
-        return f"Init:{i}/{total}"
-    return None
-
-
-def pod_status(pod: dict[str, Any], now: float) -> tuple[str, int, str]:
-    """(STATUS, ready containers, RESTARTS) as kubectl shows them."""
-    status = pod.get("status") or {}
-    phase = status.get("phase") or ""
-    reason = status.get("reason") or phase
-    for cond in status.get("conditions") or []:
-        if cond.get("type") == "PodScheduled" and cond.get("reason") == "SchedulingGated":
-            reason = "SchedulingGated"
-    restarts, ready, last_restart = 0, 0, 0.0
-    restarts += sum(int(s.get("restartCount") or 0) for s in status.get("initContainerStatuses") or [])
-    init = _init_reason(pod)
-    if init is not None:
-        reason = init
-    else:
-        running = False
-        for st in reversed(status.get("containerStatuses") or []):
-            restarts += int(st.get("restartCount") or 0)
-            finished = parse_rfc3339(((st.get("lastState") or {}).get("terminated") or {}).get("finishedAt"))
-            last_restart = max(last_restart, finished or 0.0)
-            state = st.get("state") or {}
-            wait, term = state.get("waiting") or {}, state.get("terminated")
-            if wait.get("reason"):
-                reason = wait["reason"]
-            elif term is not None and term.get("reason"):
-                reason = term["reason"]
-            elif term is not None:
-                reason = f"Signal:{term['signal']}" if term.get("signal") else f"ExitCode:{term.get('exitCode', 0)}"
-            elif st.get("ready") and state.get("running") is not None:
-                running = True
-                ready += 1
-        if reason == "Completed" and running:
-            ready_cond = any(
-                c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []
-            )
-            reason = "Running" if ready_cond else "NotReady"
-    if _meta(pod).get("deletionTimestamp"):
-        if status.get("reason") == "NodeLost":
-            reason = "Unknown"
-        elif phase not in ("Succeeded", "Failed"):
-            reason = "Terminating"
-    shown = str(restarts)
-    if restarts and last_restart:
-        shown = f"{restarts} ({human_duration(now - last_restart)} ago)"
-    return reason, ready, shown
-
-
-def _pod_row(pod: dict[str, Any], now: float) -> Row:
-    spec, status = pod.get("spec") or {}, pod.get("status") or {}
-    reason, ready, restarts = pod_status(pod, now)
-    total = len(spec.get("containers") or [])
-    ips = status.get("podIPs") or []
-    ip = (ips[0].get("ip") if ips else None) or status.get("podIP")
-    gates = spec.get("readinessGates") or []
-    gates_cell = "<none>"
-    if gates:
-        true = {c.get("type") for c in status.get("conditions") or [] if c.get("status") == "True"}
-        gates_cell = f"{sum(g.get('conditionType') in true for g in gates)}/{len(gates)}"
-    return [
-        _meta(pod)["name"],
-        f"{ready}/{total}",
-        reason,
-        restarts,
-        age(_meta(pod).get("creationTimestamp"), now),
-        _or_none(ip),
-        _or_none(spec.get("nodeName")),
-        _or_none(status.get("nominatedNodeName")),
-        gates_cell,
-    ]
 
 
 # --- other kinds -----------------------------------------------------------------------------------------------
@@ -316,7 +228,7 @@ PRINTERS: dict[str, tuple[list[dict[str, Any]], Callable[[dict[str, Any], float]
             _col("Nominated Node", priority=1),
             _col("Readiness Gates", priority=1),
         ],
-        _pod_row,
+        pod_row,
     ),  # fmt: skip
     "nodes": (
         [
@@ -388,6 +300,15 @@ PRINTERS: dict[str, tuple[list[dict[str, Any]], Callable[[dict[str, Any], float]
 }
 
 
+def _cells(row_fn: Callable[[dict[str, Any], float], Row], obj: dict[str, Any], now: float, width: int) -> Row:
+    """The row's cells; an object a printer cannot read (odd status a controller wrote) shows its name only."""
+    try:
+        return row_fn(obj, now)
+    except (AttributeError, KeyError, TypeError, ValueError, IndexError):
+        log.warning("cannot print %s %s as a table row", obj.get("kind"), obj["metadata"].get("name"), exc_info=True)
+        return [obj["metadata"].get("name", "")] + ["<unknown>"] * (width - 1)
+
+
 def include_mode(value: str | None) -> str:
     """``includeObject``: None (default Metadata), ``Metadata``, ``Object`` or ``None``; 400 otherwise."""
     if value in (None, ""):
@@ -409,7 +330,7 @@ def table(
     columns, row_fn = PRINTERS.get(info.stored_key, ([NAME, AGE], _default_row))
     rows = []
     for obj in objs:
-        row: dict[str, Any] = {"cells": row_fn(obj, now)}
+        row: dict[str, Any] = {"cells": _cells(row_fn, obj, now, len(columns))}
         if include == "Metadata":
             row["object"] = partial_metadata(obj)
         elif include == "Object":
