@@ -1,21 +1,28 @@
-"""The local platform daemon stops every process it started: on SIGTERM, and when its parent dies."""
+"""The embedded cluster stops every process it started: on SIGTERM, and when its parent dies."""
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
 import textwrap
 import time
 
-import httpx
 import psutil
 import pytest
 
+from harness.platform.kubernetes.driver import KubernetesDriver, Target
+from harness.platform.local.client import start_daemon
+from harness.platform.local.spec import ClusterSpec
+from harness.scenario import validate
+
 pytestmark = pytest.mark.slow
 
-SPEC = json.dumps({"replicas": 2, "service": {"device_time_ms": 5, "cold_start": 0}})
+SCENARIO = {
+    "name": "cleanup",
+    "service": {"replicas": 2, "device_time_ms": 5, "cold_start": 0},
+    "load": {"rate_rps": 1, "duration": "1s"},
+}
 
 
 def _children_of(pid: int) -> list[psutil.Process]:
@@ -23,17 +30,6 @@ def _children_of(pid: int) -> list[psutil.Process]:
         return psutil.Process(pid).children(recursive=True)
     except psutil.NoSuchProcess:
         return []
-
-
-def _wait_replicas(api: str, n: int, timeout_s: float = 60) -> list[int]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        state = httpx.get(f"{api}/state", timeout=5).json()
-        ready = [r for r in state["replicas"] if r["ready"]]
-        if len(ready) >= n:
-            return [r["port"] for r in ready]
-        time.sleep(0.2)
-    raise AssertionError("replicas never became Ready")
 
 
 def _gone(procs: list[psutil.Process], timeout_s: float = 30) -> bool:
@@ -46,38 +42,46 @@ def _gone(procs: list[psutil.Process], timeout_s: float = 30) -> bool:
 
 
 def test_sigterm_stops_daemon_and_replicas(tmp_path):
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.platform.local", "--spec", SPEC, "--log-dir", str(tmp_path)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    hello = json.loads(proc.stdout.readline())
-    _wait_replicas(hello["api"], 2)
-    replicas = _children_of(proc.pid)
-    assert len(replicas) >= 2
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=30) == 0
-    assert _gone(replicas)
+    scenario = validate(SCENARIO, "test")
+    spec = ClusterSpec(platform=scenario.platform.model_dump(mode="json"))
+    proc, _ = start_daemon(spec, str(tmp_path / "logs"), str(tmp_path / "kubeconfig"))
+    try:
+        driver = KubernetesDriver(scenario, Target(str(tmp_path / "kubeconfig")), time.monotonic())
+        driver.deploy()  # waits for both replicas to be Ready
+        family = _children_of(proc.pid)
+        assert len([p for p in family if "harness.service" in " ".join(p.cmdline())]) == 2
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        assert _gone(family)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def test_parent_death_stops_everything(tmp_path):
-    # A parent that starts the daemon the way kibench does, then is SIGKILLed (no chance to clean up).
+    # A parent that starts the cluster the way kibench does, then is SIGKILLed (no chance to clean up).
     script = textwrap.dedent(
         f"""
-        import json, sys, time
+        import sys, time
         from harness.platform.local.client import LocalPlatform
-        from harness.platform.local.spec import DaemonSpec
-        spec = DaemonSpec(**json.loads({SPEC!r}))
-        platform = LocalPlatform(spec, 60, {str(tmp_path)!r})
+        from harness.scenario import validate
+        scenario = validate({SCENARIO!r}, "test")
+        platform = LocalPlatform.from_scenario(scenario, time.monotonic(), {str(tmp_path / "logs")!r})
         platform.deploy()
         print(platform.proc.pid, flush=True)
         time.sleep(600)
         """
     )
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    daemon_pid = int(parent.stdout.readline())
-    family = [psutil.Process(daemon_pid), *_children_of(daemon_pid)]
-    assert len(family) >= 3
-    parent.kill()
-    parent.wait(timeout=10)
-    assert _gone(family), "daemon or replicas outlived their parent"
+    try:
+        daemon_pid = int(parent.stdout.readline())
+        family = [psutil.Process(daemon_pid), *_children_of(daemon_pid)]
+        assert len(family) >= 3
+        parent.kill()
+        parent.wait(timeout=10)
+        assert _gone(family), "daemon or replicas outlived their parent"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()

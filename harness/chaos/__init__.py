@@ -1,4 +1,4 @@
-"""Chaos Toolkit integration: scheduled experiments under load, and the local provider module.
+"""Chaos Toolkit integration: scheduled experiments under load, and kibench's own activities.
 
 In: the scenario's ``faults`` (``plan_faults`` loads and validates every experiment before anything
 starts) and, during the run, a ``ChaosContext`` of callbacks and paths from the orchestrator.

@@ -1,6 +1,7 @@
-"""Every experiment in chaos/ runs to completion against a real local platform (slow: ~60 s in all).
+"""Every experiment in chaos/ runs to completion against the embedded cluster (slow: ~60 s in all).
 
-Each file runs through the harness's scheduler (real chaoslib, real provider, real daemon) with its
+Each file runs through the harness's scheduler (real chaoslib, chaostoolkit-kubernetes and kibench's own
+activities, the cluster reached through its kubeconfig, as ``kibench run`` passes it) with its
 waits compressed through ``vars``; standalone-style, ``slo_holds`` sends its own requests because no
 load is running.  The experiment must complete without deviating and its rollbacks must succeed.
 """
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from harness.chaos import ChaosContext, ChaosRun, plan_faults
+from harness.chaos import ChaosRun, chaos_context, plan_faults
 from harness.scenario import FaultSpec
 from tests.chaos.conftest import ROOT
 
@@ -32,8 +33,8 @@ COMPRESSED: dict[str, dict[str, Any]] = {
 
 
 @pytest.mark.parametrize("name", sorted(COMPRESSED))
-def test_experiment_completes_without_deviation(name: str, tmp_path: Path, local_platform) -> None:
-    local_platform.wait_healthy()
+def test_experiment_completes_without_deviation(name: str, tmp_path: Path, kube_platform) -> None:
+    kube_platform.wait_healthy()
     events: list[dict[str, Any]] = []
     t0 = time.monotonic()
 
@@ -46,7 +47,9 @@ def test_experiment_completes_without_deviation(name: str, tmp_path: Path, local
     plan = plan_faults([FaultSpec(at=0, experiment=f"chaos/{name}.yaml", vars=COMPRESSED[name])], "test", ROOT)
     (tmp_path / "logs").mkdir()
     # No load runs here: no live traffic file, so slo_holds sends requests of its own (as under `chaos run`).
-    chaos = ChaosRun(plan, ChaosContext(tmp_path, log, now_s, {"kibench_api_url": local_platform.api_url}))
+    context = chaos_context(tmp_path, kube_platform.details, log, now_s)
+    del context.configuration["kibench_live_stats"]  # as under `chaos run`: slo_holds measures for itself
+    chaos = ChaosRun(plan, context)
     chaos.start(load_start_s=now_s())
     deadline = time.monotonic() + 150
     while time.monotonic() < deadline and not any(e["kind"] == "chaos_end" for e in events):
@@ -59,4 +62,4 @@ def test_experiment_completes_without_deviation(name: str, tmp_path: Path, local
     assert end["rollbacks_failed"] == 0 and not failed
     methods = [e for e in events if e["kind"] == "chaos_action" and e["phase"] == "method"]
     assert methods and methods[0]["activity"] == "action", events
-    local_platform.wait_healthy(timeout_s=90)
+    kube_platform.wait_healthy(timeout_s=90)

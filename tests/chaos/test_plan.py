@@ -51,7 +51,7 @@ def test_chaos_validate_accepts_the_experiment(path: Path, tmp_path: Path) -> No
 
 
 def test_chaos_validate_rejects_an_argument_the_provider_does_not_take(tmp_path: Path) -> None:
-    """The check above can fail: a misspelt argument of a harness.chaos.local function is caught."""
+    """The check above can fail: a misspelt argument of a provider function is caught."""
     bad = tmp_path / "bad.yaml"
     bad.write_text((ROOT / "chaos" / "pod-kill.yaml").read_text().replace("rand: true", "random: true"))
     result = subprocess.run(

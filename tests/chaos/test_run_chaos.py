@@ -1,8 +1,9 @@
 """End to end: ``kibench run`` with scheduled faults on the local platform (slow: 40-60 s each).
 
-Each test runs the real CLI in a subprocess (real Locust load, real daemon, real chaoslib) and
-checks the run folder: the pod-kill metrics in summary.json agree with events.jsonl and the request
-rows, an interrupted run still plays its rollbacks, and a rolling update under load loses nothing.
+Each test runs the real CLI in a subprocess (real Locust load, the embedded cluster, real chaoslib and
+chaostoolkit-kubernetes) and checks the run folder: the pod-kill metrics in summary.json agree with
+events.jsonl and the request rows, an interrupted run still plays its rollbacks, and a rolling update
+under load loses nothing.
 """
 
 from __future__ import annotations
@@ -79,8 +80,17 @@ def test_pod_kill_recovery_metrics_agree_with_events(kibench: list[str], tmp_pat
     assert (folder / "plots" / "latency.png").stat().st_size > 10_000
 
 
+def _with(provider: dict[str, Any], **arguments: Any) -> dict[str, Any]:
+    return {**provider, "arguments": {**provider["arguments"], **arguments}}
+
+
 def test_an_interrupted_run_still_plays_the_rollbacks(kibench: list[str], tmp_path: Path) -> None:
-    scale = {"type": "python", "module": "harness.chaos.local", "func": "scale_deployment"}
+    scale = {
+        "type": "python",
+        "module": "chaosk8s.deployment.actions",
+        "func": "scale_deployment",
+        "arguments": {"name": "${kibench_deployment}", "ns": "${kibench_namespace}"},
+    }
     experiment = {
         "title": "scale up and wait",
         "description": "scales to 4 and waits; the rollback scales back to 3",
@@ -93,8 +103,9 @@ def test_an_interrupted_run_still_plays_the_rollbacks(kibench: list[str], tmp_pa
                     "tolerance": True,
                     "provider": {
                         "type": "python",
-                        "module": "harness.chaos.local",
+                        "module": "chaosk8s.deployment.probes",
                         "func": "deployment_available_and_healthy",
+                        "arguments": {"name": "${kibench_deployment}", "ns": "${kibench_namespace}"},
                     },
                 }
             ],
@@ -103,11 +114,11 @@ def test_an_interrupted_run_still_plays_the_rollbacks(kibench: list[str], tmp_pa
             {
                 "type": "action",
                 "name": "scale-up",
-                "provider": {**scale, "arguments": {"replicas": 4}},
+                "provider": _with(scale, replicas=4),
                 "pauses": {"after": 120},
             }
         ],
-        "rollbacks": [{"type": "action", "name": "scale-back", "provider": {**scale, "arguments": {"replicas": 3}}}],
+        "rollbacks": [{"type": "action", "name": "scale-back", "provider": _with(scale, replicas=3)}],
     }
     (tmp_path / "scale-and-wait.yaml").write_text(yaml.safe_dump(experiment))
     scenario = {
@@ -163,7 +174,8 @@ def test_a_rolling_update_under_load_loses_no_request(kibench: list[str], tmp_pa
     [fault] = summary["faults"]
     assert fault["status"] == "completed" and not fault["deviated"]
     assert _events(folder, "rollout_finished"), "the rollout did not finish within the run"
-    replaced = {e["pod"] for e in _events(folder, "pod_created") if e.get("revision", 1) > 1}
+    created = _events(folder, "pod_created")  # revision: the pod's template hash (pod-template-hash)
+    replaced = {e["pod"] for e in created if e["revision"] != created[0]["revision"]}
     assert len(replaced) >= 3, "every replica should have been replaced by the new revision"
     assert fault["requests_in_window"] > 100
     assert fault["failed_requests"] == 0

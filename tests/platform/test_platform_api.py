@@ -1,47 +1,51 @@
-"""The daemon's JSON API contract (docs/local-api.md) and the environment replicas get."""
+"""What a replica gets from its pod spec, the private API's contract (docs/local-api.md), and Pending pods.
+
+The container's environment comes from the Deployment kibench renders (a Secret for the admin token, the
+downward API for the pod name) plus what the embedded runtime assigns (the loopback address and port); the
+private API refuses what it cannot do with a 4xx naming the field; a pod that fits no node stays Pending
+with a FailedScheduling event, and deleting its node through the Kubernetes API leaves its pods Pending.
+"""
 
 from __future__ import annotations
 
+import base64
+
+import httpx
 import psutil
 import pytest
 
 
 @pytest.mark.slow
-def test_state_events_errors_and_replica_environment(start_daemon):
-    daemon = start_daemon(replicas=1, platform={"nodes": {"count": 1, "gpu_slots": 2}})
-    (replica,) = daemon.wait_ready(1)
-    state = daemon.state()
-    assert state["balancer_url"] == daemon.balancer_url and state["api_url"] == daemon.api_url
-    assert len(state["admin_token"]) >= 20 and state["hpa"] == {"enabled": False}
-    (node,) = state["nodes"]
-    assert {k: v for k, v in node.items() if k != "created_s"} == {
-        "name": "local-node-0", "ready": True, "cordoned": False, "gpu_slots": 2, "gpu_used": 1,
-    }  # fmt: skip
-    assert {"name", "node", "port", "phase", "ready", "created_s", "ready_s", "restarts", "version"} <= set(replica)
-    env = psutil.Process(daemon.pid(replica["name"])).environ()
-    assert env["KIBENCH_ADMIN_TOKEN"] == state["admin_token"]
-    assert env["KIBENCH_REPLICA"] == replica["name"] and env["KIBENCH_PORT"] == str(replica["port"])
-    assert replica["name"] in env["KIBENCH_STATE_DIR"]
+def test_replica_environment_private_api_errors_and_pending_pods(start_cluster):
+    cluster = start_cluster(replicas=1, platform={"nodes": {"count": 1, "gpu_slots": 2}})
+    (replica,) = cluster.wait_ready(1)
+    pod = cluster.pod(replica.name)
+    env = psutil.Process(cluster.pid(replica.name)).environ()
+    secret = cluster.core.read_namespaced_secret(f"{cluster.name}-admin", "default")
+    assert env["KIBENCH_ADMIN_TOKEN"] == base64.b64decode(secret.data["token"]).decode()
+    assert env["KIBENCH_REPLICA"] == replica.name == env["HOSTNAME"]
+    assert env["KIBENCH_HOST"] == pod["status"]["podIP"] and env["KIBENCH_PORT"] == "8000"
+    assert replica.name in env["KIBENCH_STATE_DIR"] and "KIBENCH_SERVICE_CONFIG" in env
 
-    page = daemon.http.get(f"{daemon.api_url}/events?since=2").json()
-    assert page["next"] == len(daemon.events()) and page["events"] == daemon.events()[2:]
-    assert daemon.http.get(f"{daemon.api_url}/events?since=x").status_code == 400
-    assert daemon.post("/scale", {"replicas": -1}).status_code == 422
-    assert daemon.post("/scale", {"replicas": True}).status_code == 422
-    assert daemon.post("/nodes/local-node-9/fail").status_code == 404
-    assert daemon.post("/nodes/local-node-0/fail", {"duration_s": "soon"}).status_code == 422
-    assert daemon.post("/rollout", {"service": {}}).status_code == 422
-    assert daemon.post("/rollout", {"service": {"no_such_field": 1}}).status_code == 422
-    bad_json = daemon.http.post(f"{daemon.api_url}/scale", content=b"{", headers={"content-type": "application/json"})
-    assert bad_json.status_code == 400 and "JSON" in bad_json.json()["error"]
+    assert httpx.post(f"{cluster.hello['api']}/kibench/v1/shutdown", verify=False).status_code == 401
+    assert cluster.fail_node("local-node-9").status_code == 404
+    assert cluster.private("POST", "/kibench/v1/nodes/local-node-0/fail", {"duration_s": "soon"}).status_code == 422
+    recovered = cluster.private("POST", "/kibench/v1/nodes/local-node-0/recover")  # a Ready node: nothing to do
+    assert recovered.status_code == 200, recovered.text
+    assert cluster.private("GET", "/kibench/v1/healthz").status_code == 200
 
-    daemon.post("/scale", {"replicas": 3})  # one node with 2 GPU slots: the third pod stays Pending
-    daemon.wait_for(lambda: daemon.events("pod_unschedulable"), 10, "pod_unschedulable")
-    pending = [r for r in daemon.state()["replicas"] if r["phase"] == "Pending"]
-    assert len(pending) == 1 and pending[0]["node"] is None
-    assert daemon.post("/nodes/local-node-0/cordon").status_code == 200
-    assert daemon.state()["nodes"][0]["cordoned"] is True
-    assert daemon.http.delete(f"{daemon.api_url}/nodes/local-node-0").status_code == 200
-    daemon.wait_for(lambda: daemon.events("node_removed"), 5, "node_removed")
-    daemon.wait_for(lambda: all(r["node"] is None for r in daemon.state()["replicas"]), 10, "every pod Pending")
-    assert daemon.state()["nodes"] == []
+    cluster.driver.scale(3)  # one node with 2 GPU slots: the third pod stays Pending
+    cluster.wait_for(lambda: cluster.events("pod_unschedulable"), 15, "pod_unschedulable")
+    pending = [p for p in cluster.pods() if not p["spec"].get("nodeName")]
+    assert len(pending) == 1 and pending[0]["status"]["phase"] == "Pending"
+    [failed] = [
+        e
+        for e in cluster.k8s_events("FailedScheduling")
+        if e["involvedObject"]["name"] == pending[0]["metadata"]["name"]
+    ][:1]
+    assert failed["message"] == "0/1 nodes are available: 1 Insufficient nvidia.com/gpu."
+
+    cluster.core.delete_node("local-node-0")
+    cluster.wait_for(lambda: cluster.events("node_removed"), 10, "node_removed")
+    cluster.wait_for(lambda: all(not p["spec"].get("nodeName") for p in cluster.pods()), 20, "every pod Pending")
+    assert cluster.core.list_node().items == []

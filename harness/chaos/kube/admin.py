@@ -91,9 +91,9 @@ def admin_post(
     url = f"http://{pod.status.pod_ip}:{_port(pod)}/admin/{route}"
     try:
         response = httpx.post(url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=timeout_s)
-    except httpx.TimeoutException:
-        return None
-    except httpx.HTTPError as exc:
+    except (httpx.ReadTimeout, httpx.WriteTimeout):
+        return None  # delivered; the pod did not answer in time (a hung pod never does)
+    except httpx.HTTPError as exc:  # a connect timeout too: nothing reached the pod
         if unreachable_ok:
             return None
         raise ActivityFailed(

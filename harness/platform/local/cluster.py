@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import secrets
 import shutil
 import tempfile
 from collections.abc import Coroutine
@@ -61,7 +60,6 @@ class Cluster:
         self.log_dir = log_dir
         if log_dir:
             os.makedirs(log_dir, exist_ok=True)
-        self.admin_token = secrets.token_urlsafe(24)
         self.state_root = tempfile.mkdtemp(prefix="kibench-pods-")
         self.ips = PodIPs()
         self.recorder = EventRecorder(store)

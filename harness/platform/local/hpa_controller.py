@@ -175,7 +175,7 @@ class HpaController:
         self.states[meta["uid"]] = decision.state
         scaled = None
         if decision.desired_replicas != current:
-            message = f"New size: {decision.desired_replicas}; reason: {decision.reason}"
+            message = f"New size: {decision.desired_replicas}; reason: {rescale_reason(spec, decision, current)}"
             self.cluster.recorder.record(hpa, "SuccessfulRescale", message, component="horizontal-pod-autoscaler")
             self.store.mutate(
                 DEPLOYMENTS, ns, ref["name"], lambda d: d["spec"].update(replicas=decision.desired_replicas)
@@ -207,6 +207,23 @@ class HpaController:
                 set_condition(status, "ScalingActive", False, "FailedGetMetrics", error)
 
         self.store.mutate(HPAS, hpa["metadata"]["namespace"], hpa["metadata"]["name"], fn)
+
+
+def rescale_reason(spec: HpaSpec, decision: Decision, current: int) -> str:
+    """The reason in a SuccessfulRescale Event, worded as upstream's controller words it: the metric that
+    proposed the most replicas "above target" on the way up, "All metrics below target" on the way down."""
+    if decision.desired_replicas < current:
+        return "All metrics below target"
+    pairs = zip(spec.metrics, decision.proposals, strict=False)
+    proposed = [(p.replicas, m) for m, p in pairs if p.replicas is not None]
+    if not proposed:
+        return decision.reason
+    metric = max(proposed, key=lambda item: item[0])[1]
+    if metric.type == "Pods":
+        return f"pods metric {metric.name} above target"
+    if metric.utilization_pct is not None:
+        return f"{metric.name} resource utilization (percentage of request) above target"
+    return f"{metric.name} resource above target"
 
 
 def _current_metrics(spec: HpaSpec, decision: Decision) -> list[Obj]:

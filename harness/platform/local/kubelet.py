@@ -220,7 +220,6 @@ class Kubelet:
             "KIBENCH_PORT": str(rt.port),
             "KIBENCH_REPLICA": rt.name,
             "HOSTNAME": rt.name,
-            "KIBENCH_ADMIN_TOKEN": self.cluster.admin_token,
             "KIBENCH_STATE_DIR": rt.state_dir,
         }
         env = images.environment(container, pod, rt.ip, extra, self._secret)
