@@ -568,6 +568,9 @@ class Scenario(_Model):
     load: LoadSpec
     target: TargetSpec | None = Field(None, description="send the load to this running endpoint; deploy nothing")
     slos: dict[str, list[str]] = Field(default_factory=dict, description="k6-style thresholds per metric")
+    slo_defaults: bool = Field(
+        True, description="add the default SLOs (errors, load generator and rate self-checks) unless slos override"
+    )
     faults: list[FaultSpec] = Field(default_factory=list, description="Chaos Toolkit experiments on a schedule")
 
     @model_validator(mode="before")

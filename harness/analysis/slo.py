@@ -1,7 +1,9 @@
 """Evaluate SLO thresholds (k6 syntax, parsed by ``harness.thresholds``) against a run's metrics.
 
-In: ``Threshold`` list and ``Metrics``.  Out: one ``SloResult`` per threshold (value, pass) and
-``latency_limit_ms``, the latency bound that defines goodput.
+In: ``Threshold`` list and ``Metrics``.  Out: one ``SloResult`` per threshold (value, pass; whether it
+is a default SLO and whether it is a self-check of the measurement) and ``latency_limit_ms``, the latency
+bound that defines goodput.  A gauge outside the catalogue (a platform's own, e.g. ``platform_saturated``)
+is read from the gauges like any other.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.analysis.defaults import SELF_CHECK_METRICS
 from harness.analysis.metrics import Metrics
 from harness.thresholds import METRICS, Threshold
 
@@ -24,6 +27,8 @@ class SloResult:
     passed: bool
     aggregation: str
     limit: float
+    default: bool = False  # a default SLO (harness.analysis.defaults), not the scenario's own
+    self_check: bool = False  # judges the measurement (generator, platform), not the service
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -33,7 +38,7 @@ class SloResult:
 
 def value_of(threshold: Threshold, metrics: Metrics) -> float | None:
     """The aggregate a threshold compares (None when there is no data)."""
-    kind = METRICS[threshold.metric][0]
+    kind = METRICS.get(threshold.metric, ("gauge", ""))[0]
     if kind == "gauge":
         return metrics.gauges.get(threshold.metric)
     if kind == "counter":
@@ -68,13 +73,14 @@ def aggregate(threshold: Threshold, values: np.ndarray) -> float | None:
     return float(funcs[agg](values)) if agg in funcs else None
 
 
-def evaluate(thresholds: list[Threshold], metrics: Metrics) -> list[SloResult]:
-    """Every threshold with its measured value and verdict."""
+def evaluate(thresholds: list[Threshold], metrics: Metrics, default: bool = False) -> list[SloResult]:
+    """Every threshold with its measured value and verdict (``default``: these are default SLOs)."""
     out = []
     for th in thresholds:
         value = value_of(th, metrics)
         value = None if value is None else round(value, 6)
-        out.append(SloResult(th.metric, th.expression, value, th.holds(value), th.label, th.limit))
+        self_check = th.metric in SELF_CHECK_METRICS
+        out.append(SloResult(th.metric, th.expression, value, th.holds(value), th.label, th.limit, default, self_check))
     return out
 
 

@@ -1,8 +1,13 @@
 """Turn a run folder into ``summary.json`` and a verdict.
 
 In: a run folder path.  Out: the summary (schema_version 1: run id, scenario, platform, environment,
-metrics, SLO results, verdict) written to ``summary.json``, and the exit code: 0 when every SLO
-holds, 1 when one fails (130 is the orchestrator's, for interrupted runs).
+metrics, SLO results, verdict, verdict_reason, warnings) written to ``summary.json``, and the exit code:
+0 when every SLO holds, 1 when the service missed one, 4 when a self-check failed (verdict.py; 3 and
+130 are the orchestrator's, for platform errors and interrupted runs).
+
+The SLOs are the scenario's own followed by the default SLOs that apply (defaults.py), each marked
+``default`` and ``self_check``; the warnings come from reading the files (runfolder.py), the load
+self-checks (loadchecks.py) and the reviewer's caveats (caveats.py).
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from harness.analysis.caveats import add_caveats
+from harness.analysis.defaults import default_thresholds
 from harness.analysis.faults import fault_gauges, fault_metrics
 from harness.analysis.loadchecks import add_load_checks
 from harness.analysis.metrics import compute, trend_summary
@@ -18,7 +25,8 @@ from harness.analysis.runfolder import RunData, read_run
 from harness.analysis.scaling import scaling_metrics
 from harness.analysis.slo import evaluate, latency_limit_ms
 from harness.analysis.timeseries import write_per_second
-from harness.errors import EXIT_OK, EXIT_SLO_FAILED, RunFolderError, ScenarioError
+from harness.analysis.verdict import judge
+from harness.errors import RunFolderError, ScenarioError
 from harness.model import SCHEMA_VERSION
 from harness.scenario import Scenario, load_scenario
 
@@ -32,8 +40,10 @@ def analyze(root: str | Path) -> tuple[dict[str, Any], int]:
     metrics.gauges.update(scaling_metrics(data, scenario))
     faults = fault_metrics(data, scenario)
     metrics.gauges.update(fault_gauges(faults))
-    results = evaluate(thresholds, metrics)
-    passed = all(r.passed for r in results)
+    defaults = default_thresholds(scenario, metrics, data.load_stats, bool(data.meta.get("complete", False)))
+    results = evaluate(thresholds, metrics) + evaluate(defaults, metrics, default=True)
+    verdict = judge(results)
+    add_caveats(data, scenario, metrics, faults)
     summary = {
         "schema_version": SCHEMA_VERSION,
         "run_id": data.meta.get("run_id"),
@@ -51,12 +61,13 @@ def analyze(root: str | Path) -> tuple[dict[str, Any], int]:
         },
         "slos": [r.to_json() for r in results],
         "faults": faults,
-        "verdict": "pass" if passed else "fail",
+        "verdict": verdict.verdict,
+        "verdict_reason": verdict.reason,
         "warnings": data.warnings,
     }
     write_per_second(data)
     data.files.summary.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    return summary, EXIT_OK if passed else EXIT_SLO_FAILED
+    return summary, verdict.exit_code
 
 
 def _scenario(data: RunData) -> Scenario:
