@@ -1,9 +1,10 @@
 """The ``kibench`` command line (a thin typer app).
 
 In: argv.  Out: exit codes per DESIGN.md (0 pass, 1 SLO failed, 2 bad input, 3 platform error,
-130 interrupted).  A ``HarnessError`` prints its message (what, where, how to fix), never a traceback.
+4 self-check failed: the measurement is not trustworthy, 130 interrupted).  A ``HarnessError`` prints
+its message (what, where, how to fix), never a traceback.
 
-    kibench run FILE [--set path=VALUE]... [--results DIR]
+    kibench run FILE [--set path=VALUE]... [--results DIR] [--no-default-slos] [--dry-run]
     kibench validate FILE [--set ...]
     kibench schema
     kibench report RUN_DIR
@@ -15,7 +16,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -40,12 +41,16 @@ def run(
     set_: SetOpt = None,
     results: Annotated[Path, typer.Option("--results", help="Folder for run folders")] = Path("results"),
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the planned faults; start nothing")] = False,
+    no_default_slos: Annotated[
+        bool, typer.Option("--no-default-slos", help="No default SLOs (same as slo_defaults: false)")
+    ] = False,
 ) -> None:
-    """Run a scenario and write results/<run-id>/; exit 0 when every SLO holds, 1 when one fails."""
+    """Run a scenario and write results/<run-id>/; exit 0 when every SLO holds, 1 when one fails, 4 when a
+    self-check says the measurement is not trustworthy."""
     from harness.run import exit_code_name, run_scenario
     from harness.scenario import load_scenario
 
-    scenario = load_scenario(file, set_ or [])
+    scenario = load_scenario(file, [*(set_ or []), *(["slo_defaults=false"] if no_default_slos else [])])
     if dry_run:  # validates every experiment too (exit 2 when one is bad)
         from harness.chaos import plan_faults, plan_lines
 
@@ -57,16 +62,27 @@ def run(
     if outcome.summary is not None:
         for slo in outcome.summary["slos"]:
             mark = "pass" if slo["pass"] else "FAIL"
-            console.print(f"  {mark}  {slo['metric']} {slo['expression']}  (value {slo['value']})")
+            tags = [t for t in ("default", "self-check") if slo.get(t.replace("-", "_"))]
+            tag = f" [{', '.join(tags)}]" if tags else ""
+            console.print(f"  {mark}  {slo['metric']} {slo['expression']}{tag}  (value {slo['value']})", markup=False)
         for f in outcome.summary.get("faults", []):  # docs/chaos.md
             line = f"  fault {f['name']}: {f['status']}, {f['failed_requests']} failed requests, "
             line += f"capacity back in {f['time_to_capacity_s']} s, SLO back in {f['time_to_slo_s']} s"
             console.print(line, markup=False)
+        _print_findings(outcome.summary)
     if outcome.error:
         err_console.print(f"error: {outcome.error}")
     console.print(f"run folder: {outcome.run_dir}")
     console.print(f"verdict: {exit_code_name(outcome.exit_code)} (exit {outcome.exit_code})")
     raise typer.Exit(outcome.exit_code)
+
+
+def _print_findings(summary: dict[str, Any]) -> None:
+    """The run's warnings and, when it failed, why (harness/analysis/caveats.py, verdict.py)."""
+    for warning in summary.get("warnings", []):
+        console.print(f"  warning: {warning}", markup=False)
+    if summary.get("verdict_reason"):
+        console.print(f"  why: {summary['verdict_reason']}", markup=False)
 
 
 @app.command()
@@ -97,6 +113,7 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run folder, e.g. resu
     summary, code = analyze(run_dir)
     for path in build_report(run_dir):
         console.print(f"wrote {path}")
+    _print_findings(summary)
     console.print(f"verdict: {summary['verdict']} (exit {code})")
     raise typer.Exit(code)
 

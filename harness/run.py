@@ -2,7 +2,7 @@
 
 In: a validated ``Scenario`` and a results folder.  Out: ``results/<run-id>/`` (DESIGN.md's run
 folder) and a ``RunOutcome`` with the exit code: 0 SLOs met, 1 an SLO failed, 3 platform/load
-failure, 130 interrupted.
+failure, 4 a self-check failed (the measurement is not trustworthy), 130 interrupted.
 
 Order: load and validate the fault experiments (exit 2, no run folder) → write scenario.yaml + run.json
 → deploy the platform → start the observer (timeline, events) → start the load process and show
@@ -231,9 +231,8 @@ def _write_meta(files: RunFiles, meta: dict[str, Any]) -> None:
 
 
 def exit_code_name(code: int) -> str:
-    return {0: "pass", 1: "SLO failed", 2: "bad input", 3: "platform error", EXIT_INTERRUPTED: "interrupted"}.get(
-        code, f"exit {code}"
-    )
+    names = {0: "pass", 1: "SLO failed", 2: "bad input", 3: "platform error", 4: "self-check failed"}
+    return {**names, EXIT_INTERRUPTED: "interrupted"}.get(code, f"exit {code}")
 
 
 __all__ = ["RunOutcome", "environment", "exit_code_name", "run_scenario"]

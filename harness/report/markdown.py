@@ -1,6 +1,7 @@
 """``report.md``: verdict, SLO table, metrics table and plots of one run.
 
 In: the summary dict (summary.json) and plot paths relative to the run folder.  Out: Markdown text.
+Default SLOs are marked ``(default)``, self-checks of the measurement ``(self-check)``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ def render_markdown(summary: dict[str, Any], plots: list[Path]) -> str:
         "",
         f"- scenario: **{summary['scenario']}** on platform **{summary['platform']}**, started {summary['started_at']}",
         f"- verdict: **{summary['verdict'].upper()}**" + ("" if summary.get("complete") else " (run incomplete)"),
+        *([f"- why: {summary['verdict_reason']}"] if summary.get("verdict_reason") else []),
         "",
         "## SLOs",
         "",
@@ -31,8 +33,9 @@ def render_markdown(summary: dict[str, Any], plots: list[Path]) -> str:
         "|---|---|---|---|",
     ]
     for slo in summary["slos"]:
-        result = "pass" if slo["pass"] else "**FAIL**"
-        lines.append(f"| {slo['metric']} | `{slo['expression']}` | {_fmt(slo['value'])} | {result} |")
+        result = ("pass" if slo["pass"] else "**FAIL**") + (" (self-check)" if slo.get("self_check") else "")
+        default = " (default)" if slo.get("default") else ""  # harness/analysis/defaults.py
+        lines.append(f"| {slo['metric']} | `{slo['expression']}`{default} | {_fmt(slo['value'])} | {result} |")
     if not summary["slos"]:
         lines.append("| – | no SLOs in the scenario | – | – |")
     lines += ["", "## Metrics", "", "| metric | value |", "|---|---|"]
