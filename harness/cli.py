@@ -74,6 +74,9 @@ def run(
         from harness.report import append_summary, run_summary_md
 
         append_summary(summary_md, run_summary_md(outcome.summary))
+    if outcome.summary is not None:
+        console.print(f"  resilience score {outcome.summary['metrics'].get('resilience_score')}; "
+                      f"report {outcome.run_dir / 'report.html'}", markup=False)  # fmt: skip
     console.print(f"run folder: {outcome.run_dir}")
     console.print(f"verdict: {exit_code_name(outcome.exit_code)} (exit {outcome.exit_code})")
     raise typer.Exit(outcome.exit_code)

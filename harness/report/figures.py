@@ -61,8 +61,9 @@ def timeline_png(summary: dict[str, Any], per_s: pd.DataFrame, timeline: pd.Data
     windows = {p["name"]: p["window_s"] for p in summary.get("phases", [])}
     for slo in summary.get("slos", []):
         base = str(slo["metric"]).split("{")[0]
-        if base != "latency_ms" or slo.get("aggregation") in ("min",):
-            continue
+        agg = str(slo.get("aggregation", ""))
+        if base != "latency_ms" or not (agg.startswith("p(") or agg in ("avg", "med")):
+            continue  # max/min bounds would squash the percentile lines
         phase = slo.get("phase")
         label = f"SLO {slo['metric']} {slo['expression']}"
         if phase and phase in windows:
