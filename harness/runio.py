@@ -142,11 +142,14 @@ def request_parts(files: RunFiles) -> list[Path]:
     if not files.requests.is_dir():
         return []
     by_worker: dict[str, list[tuple[int, Path]]] = {}
+    other = []  # parts named otherwise (written by another tool): read, not checked for gaps
     for part in files.requests.glob("*.parquet"):
         match = _PART.match(part.name)
         if match:
             by_worker.setdefault(match["worker"], []).append((int(match["n"]), part))
-    out = []
+        else:
+            other.append(part)
+    out = sorted(other)
     for worker, parts in sorted(by_worker.items()):
         parts.sort()
         numbers = [n for n, _ in parts]

@@ -129,3 +129,20 @@ def test_unknown_phase_and_whole_run_metrics_are_refused_at_validation():
     data["slos"] = {"latency_ms": [{"threshold": "p(95) < 1", "severity": "minor"}]}
     with pytest.raises(ScenarioError, match="severity"):
         validate(data, "s.yaml")
+
+
+@pytest.mark.parametrize(
+    "load",
+    [{"rate_rps": 5, "duration": "10s"},
+     {"stages": [{"duration": "5s", "target_rps": 5}, {"duration": "5s", "target_rps": 1}]},
+     {"shape": {"kind": "spike", "base_rps": 1, "peak_rps": 5, "rise": "2s", "hold": "5s", "fall": "2s"}},
+     {"shape": {"kind": "step", "start_rps": 1, "step_rps": 2, "steps": 3, "step_duration": "5s"}},
+     {"shape": {"kind": "sine", "min_rps": 1, "max_rps": 5, "period": "20s", "duration": "20s"}},
+     {"shape": {"kind": "trace", "points": [[0, 1], [10, 5]]}},
+     {"model": "closed", "users": 2, "duration": "10s"}],
+)  # fmt: skip
+def test_scenario_knows_every_phase_the_load_shapes_produce(load):
+    from harness.load.shapes import segments_for
+
+    scenario = validate({"name": "x", "load": load}, "s.yaml")
+    assert {seg.phase for seg in segments_for(scenario.load)} <= set(scenario.phase_names())
