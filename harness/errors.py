@@ -10,7 +10,8 @@ and exits with ``error.exit_code``.
     ├── PlatformError (3)              the platform or infrastructure failed
     │   └── PlatformTimeout (3)        the platform did not get ready in time
     ├── LoadError (3)                  the load process failed
-    ├── RunFolderError (2)             a run folder is missing files or has the wrong schema
+    ├── RunFolderError (2)             a run folder is missing files, is damaged or has the wrong schema
+    ├── UnlikeRunsError (2)            kibench compare: the runs differ in schema, scenario or workload
     └── Interrupted (130)              SIGINT/SIGTERM; partial results are kept
 
 Exit codes 1 and 4 are verdicts, not errors: they are returned, not raised.
@@ -74,6 +75,10 @@ class LoadError(HarnessError):
 
 class RunFolderError(InputError):
     """A run folder that is missing, incomplete or of another schema_version."""
+
+
+class UnlikeRunsError(InputError):
+    """Runs that ``kibench compare`` refuses to compare (the message names every difference)."""
 
 
 class Interrupted(HarnessError):
