@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SCENARIO ?= scenarios/smoke.yaml
 
-.PHONY: run test lint install clean
+.PHONY: run test lint install clean browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -22,7 +22,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
-test: $(STAMP) lint
+browser:
+	@bash scripts/ensure-browser.sh
+
+test: $(STAMP) lint browser
 	$(BIN)/python -m pytest
 
 clean:

@@ -1,12 +1,14 @@
 """The ``kibench`` command line (a thin typer app).
 
 In: argv.  Out: exit codes per DESIGN.md (0 pass, 1 SLO failed, 2 bad input, 3 platform error,
-130 interrupted).  A ``HarnessError`` prints its message (what, where, how to fix), never a traceback.
+4 self-check failed: the measurement is not trustworthy, 130 interrupted).  A ``HarnessError`` prints
+its message (what, where, how to fix), never a traceback.
 
-    kibench run FILE [--set path=VALUE]... [--results DIR]
+    kibench run FILE [--set path=VALUE]... [--results DIR] [--no-default-slos] [--dry-run]
     kibench validate FILE [--set ...]
     kibench schema
-    kibench report RUN_DIR
+    kibench report RUN_DIR [--summary-md PATH]
+    kibench compare BASELINE CANDIDATE [--margin METRIC=N%]... [--strict] [--out DIR] [--summary-md PATH]
     kibench serve [--port N] [--profile NAME] [--device-time-ms MS] [--cold-start-s S]
 """
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -28,6 +30,10 @@ app = typer.Typer(
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
+SummaryMdOpt = Annotated[
+    Path | None,
+    typer.Option("--summary-md", help="Append a compact Markdown summary here (e.g. $GITHUB_STEP_SUMMARY)"),
+]
 SetOpt = Annotated[
     list[str] | None,
     typer.Option("--set", help="Override a scenario field: path.to.field=VALUE (VALUE is YAML). Repeatable."),
@@ -40,12 +46,17 @@ def run(
     set_: SetOpt = None,
     results: Annotated[Path, typer.Option("--results", help="Folder for run folders")] = Path("results"),
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the planned faults; start nothing")] = False,
+    no_default_slos: Annotated[
+        bool, typer.Option("--no-default-slos", help="No default SLOs (same as slo_defaults: false)")
+    ] = False,
+    summary_md: SummaryMdOpt = None,
 ) -> None:
-    """Run a scenario and write results/<run-id>/; exit 0 when every SLO holds, 1 when one fails."""
+    """Run a scenario and write results/<run-id>/; exit 0 when every SLO holds, 1 when one fails, 4 when a
+    self-check says the measurement is not trustworthy."""
     from harness.run import exit_code_name, run_scenario
     from harness.scenario import load_scenario
 
-    scenario = load_scenario(file, set_ or [])
+    scenario = load_scenario(file, [*(set_ or []), *(["slo_defaults=false"] if no_default_slos else [])])
     if dry_run:  # validates every experiment too (exit 2 when one is bad)
         from harness.chaos import plan_faults, plan_lines
 
@@ -57,16 +68,34 @@ def run(
     if outcome.summary is not None:
         for slo in outcome.summary["slos"]:
             mark = "pass" if slo["pass"] else "FAIL"
-            console.print(f"  {mark}  {slo['metric']} {slo['expression']}  (value {slo['value']})")
+            tags = [t for t in ("default", "self-check") if slo.get(t.replace("-", "_"))]
+            tag = f" [{', '.join(tags)}]" if tags else ""
+            console.print(f"  {mark}  {slo['metric']} {slo['expression']}{tag}  (value {slo['value']})", markup=False)
         for f in outcome.summary.get("faults", []):  # docs/chaos.md
             line = f"  fault {f['name']}: {f['status']}, {f['failed_requests']} failed requests, "
             line += f"capacity back in {f['time_to_capacity_s']} s, SLO back in {f['time_to_slo_s']} s"
             console.print(line, markup=False)
+        _print_findings(outcome.summary)
     if outcome.error:
         err_console.print(f"error: {outcome.error}")
+    if summary_md is not None and outcome.summary is not None:
+        from harness.report import append_summary, run_summary_md
+
+        append_summary(summary_md, run_summary_md(outcome.summary))
+    if outcome.summary is not None:
+        console.print(f"  resilience score {outcome.summary['metrics'].get('resilience_score')}; "
+                      f"report {outcome.run_dir / 'report.html'}", markup=False)  # fmt: skip
     console.print(f"run folder: {outcome.run_dir}")
     console.print(f"verdict: {exit_code_name(outcome.exit_code)} (exit {outcome.exit_code})")
     raise typer.Exit(outcome.exit_code)
+
+
+def _print_findings(summary: dict[str, Any]) -> None:
+    """The run's warnings and, when it failed, why (harness/analysis/caveats.py, verdict.py)."""
+    for warning in summary.get("warnings", []):
+        console.print(f"  warning: {warning}", markup=False)
+    if summary.get("verdict_reason"):
+        console.print(f"  why: {summary['verdict_reason']}", markup=False)
 
 
 @app.command()
@@ -89,16 +118,68 @@ def schema() -> None:
 
 
 @app.command()
-def report(run_dir: Annotated[Path, typer.Argument(help="A run folder, e.g. results/<run-id>")]) -> None:
-    """Rebuild summary.json, report.md and plots from a run folder's files alone."""
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder, e.g. results/<run-id>")],
+    summary_md: SummaryMdOpt = None,
+) -> None:
+    """Rebuild summary.json, report.md/.html, junit.xml and plots from a run folder's files alone."""
     from harness.analysis import analyze
-    from harness.report import build_report
+    from harness.report import append_summary, build_report, run_summary_md
 
     summary, code = analyze(run_dir)
     for path in build_report(run_dir):
         console.print(f"wrote {path}")
+    _print_findings(summary)
+    if summary_md is not None:
+        append_summary(summary_md, run_summary_md(summary))
     console.print(f"verdict: {summary['verdict']} (exit {code})")
     raise typer.Exit(code)
+
+
+@app.command()
+def compare(
+    baseline: Annotated[str, typer.Argument(help="Run folder, folder of repeats, or comma-separated run folders")],
+    candidate: Annotated[str, typer.Argument(help="Run folder, folder of repeats, or comma-separated run folders")],
+    margin: Annotated[
+        list[str] | None, typer.Option("--margin", help="METRIC=N%, e.g. latency_ms.p95=5%. Repeatable.")
+    ] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 on INCONCLUSIVE too")] = False,
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for compare.json/.md/.html, junit.xml")] = None,
+    window: Annotated[float | None, typer.Option("--window", help="Window length in s (default 10)")] = None,
+    warmup: Annotated[float | None, typer.Option("--warmup", help="Warm-up in s (default: 10, <= 20% of load)")] = None,
+    resamples: Annotated[int, typer.Option("--resamples", min=100, help="Bootstrap resamples")] = 2000,
+    seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed")] = 0,
+    allow_diff: Annotated[
+        list[str] | None, typer.Option("--allow-diff", help="Scenario field that may differ, e.g. service. Repeatable.")
+    ] = None,
+    summary_md: SummaryMdOpt = None,
+) -> None:
+    """Compare a candidate with a baseline; exit 1 on a regression (--strict: also on INCONCLUSIVE)."""
+    from harness.compare import Settings, compare_runs, parse_margin, write_compare_json
+    from harness.report import append_summary, compare_summary_md, write_compare_reports
+
+    settings = Settings(dict(parse_margin(m) for m in margin or []), strict, window, warmup, resamples, seed,
+                        tuple(allow_diff or ()))  # fmt: skip
+    result = compare_runs(baseline, candidate, settings)
+    folder = out or _compare_folder(result)
+    written = [write_compare_json(folder, result), *write_compare_reports(folder, result)]
+    for m in result["metrics"]:
+        console.print(f"  {m['verdict']:<12} {m['name']:<16} {m['change_label']}  (margin ±{m['margin_label']})")
+    for warning in result["warnings"]:
+        console.print(f"  warning: {warning}", markup=False)
+    if summary_md is not None:
+        append_summary(summary_md, compare_summary_md(result))
+    console.print(f"wrote {', '.join(str(p) for p in written)}", markup=False)
+    console.print(f"verdict: {result['verdict']} (exit {result['exit_code']})")
+    raise typer.Exit(result["exit_code"])
+
+
+def _compare_folder(result: dict) -> Path:
+    """Default output: compare-<baseline id>-vs-<candidate id> next to the candidate's first run folder."""
+    first = Path(result["candidate"]["paths"][0])
+    ids = [result[side]["run_ids"] for side in ("baseline", "candidate")]
+    names = [i[0] + (f"+{len(i) - 1}" if len(i) > 1 else "") for i in ids]
+    return first.parent / f"compare-{names[0]}-vs-{names[1]}"
 
 
 @app.command()

@@ -10,10 +10,16 @@ and exits with ``error.exit_code``.
     ├── PlatformError (3)              the platform or infrastructure failed
     │   └── PlatformTimeout (3)        the platform did not get ready in time
     ├── LoadError (3)                  the load process failed
-    ├── RunFolderError (2)             a run folder is missing files or has the wrong schema
+    ├── RunFolderError (2)             a run folder is missing files, is damaged or has the wrong schema
+    ├── UnlikeRunsError (2)            kibench compare: the runs differ in schema, scenario or workload
     └── Interrupted (130)              SIGINT/SIGTERM; partial results are kept
 
-Exit code 1 (an SLO failed) is a verdict, not an error: it is returned, not raised.
+Exit codes 1 and 4 are verdicts, not errors: they are returned, not raised.
+
+    0    every SLO holds (pass)
+    1    the service missed an SLO (or a regression gate failed)
+    4    a self-check failed: the measurement is not trustworthy (the load generator or the platform
+         was the bottleneck, arrivals were not sent); it wins over 1 (harness/analysis/verdict.py)
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ EXIT_OK = 0
 EXIT_SLO_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_PLATFORM = 3
+EXIT_SELF_CHECK = 4
 EXIT_INTERRUPTED = 130
 
 
@@ -68,6 +75,10 @@ class LoadError(HarnessError):
 
 class RunFolderError(InputError):
     """A run folder that is missing, incomplete or of another schema_version."""
+
+
+class UnlikeRunsError(InputError):
+    """Runs that ``kibench compare`` refuses to compare (the message names every difference)."""
 
 
 class Interrupted(HarnessError):

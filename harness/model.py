@@ -14,6 +14,16 @@ from typing import Any, Protocol
 
 SCHEMA_VERSION = 1
 
+#: The load's first seconds are a warm-up (connections, caches, the autoscaler's first look): the
+#: ``steady_state`` phase and ``kibench compare`` start after it.  10 s, at most a fifth of the load.
+WARMUP_S = 10.0
+WARMUP_MAX_SHARE = 0.2
+
+
+def default_warmup_s(load_duration_s: float) -> float:
+    """The warm-up of a load of this length: ``min(WARMUP_S, WARMUP_MAX_SHARE * duration)``."""
+    return min(WARMUP_S, WARMUP_MAX_SHARE * max(load_duration_s, 0.0))
+
 
 @dataclass(frozen=True)
 class Replica:

@@ -2,7 +2,7 @@
 
 In: a validated ``Scenario`` and a results folder.  Out: ``results/<run-id>/`` (DESIGN.md's run
 folder) and a ``RunOutcome`` with the exit code: 0 SLOs met, 1 an SLO failed, 3 platform/load
-failure, 130 interrupted.
+failure, 4 a self-check failed (the measurement is not trustworthy), 130 interrupted.
 
 Order: load and validate the fault experiments (exit 2, no run folder) → write scenario.yaml + run.json
 → deploy the platform → start the observer (timeline, events) → start the load process and show
@@ -14,7 +14,6 @@ itself cannot be interrupted, and whatever was recorded is analysed and reported
 
 from __future__ import annotations
 
-import json
 import os
 import platform as pyplatform
 import secrets
@@ -41,6 +40,7 @@ from harness.observe import Observer
 from harness.platform import create_platform
 from harness.progress import Progress
 from harness.report import build_report
+from harness.runio import write_atomic, write_json
 from harness.scenario import Scenario, dump
 
 #: A run whose platform has not answered this many samples (one a second) in a row ends with exit 3.
@@ -107,7 +107,7 @@ def run_scenario(scenario: Scenario, results_dir: str | Path, console: Console |
     files = RunFiles(Path(results_dir) / run_id)
     files.root.mkdir(parents=True, exist_ok=False)
     files.logs.mkdir()
-    files.scenario.write_text(dump(scenario), encoding="utf-8")
+    write_atomic(files.scenario, dump(scenario))
     meta = {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
@@ -197,6 +197,7 @@ def _execute(
 
 def _load_events(observer: Observer, scenario: Scenario, chaos: ChaosRun | None = None) -> Any:
     segments = segments_for(scenario.load)
+    dropped = [0]  # the load's cumulative dropped arrivals, logged when it grows (per-second plot, per phase)
 
     def on_line(msg: dict[str, Any]) -> None:
         kind = msg.get("event")
@@ -214,9 +215,14 @@ def _load_events(observer: Observer, scenario: Scenario, chaos: ChaosRun | None 
                     start_rps=seg.start_rps,
                     end_rps=seg.end_rps,
                 )
-        elif kind == "progress" and chaos is not None:
-            p95_ms = msg.get("p95_10s_ms")
-            chaos.record_traffic(float(msg["t_s"]), int(msg.get("requests") or 0), int(msg.get("errors") or 0), p95_ms)
+        elif kind == "progress":
+            if int(msg.get("dropped") or 0) > dropped[0]:
+                dropped[0] = int(msg["dropped"])
+                observer.log("dropped_arrivals", at_s=float(msg["t_s"]), dropped=dropped[0])
+            if chaos is not None:
+                p95_ms = msg.get("p95_10s_ms")
+                errors = int(msg.get("errors") or 0)
+                chaos.record_traffic(float(msg["t_s"]), int(msg.get("requests") or 0), errors, p95_ms)
         elif kind == "load_end":
             observer.log("load_end", at_s=float(msg["t_s"]), requests=msg.get("requests"), dropped=msg.get("dropped"))
 
@@ -241,13 +247,12 @@ def _restore_env(name: str, value: str | None) -> None:
 
 
 def _write_meta(files: RunFiles, meta: dict[str, Any]) -> None:
-    files.run_meta.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    write_json(files.run_meta, meta)
 
 
 def exit_code_name(code: int) -> str:
-    return {0: "pass", 1: "SLO failed", 2: "bad input", 3: "platform error", EXIT_INTERRUPTED: "interrupted"}.get(
-        code, f"exit {code}"
-    )
+    names = {0: "pass", 1: "SLO failed", 2: "bad input", 3: "platform error", 4: "self-check failed"}
+    return {**names, EXIT_INTERRUPTED: "interrupted"}.get(code, f"exit {code}")
 
 
 __all__ = ["RunOutcome", "environment", "exit_code_name", "run_scenario"]

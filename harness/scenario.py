@@ -563,6 +563,22 @@ class FaultSpec(_Model):
     settle: Duration = Field(5.0, gt=0, description="how long the SLOs must hold again for time_to_slo_s")
 
 
+class SloSpec(_Model):
+    """One SLO with its weight in the resilience score (k6's object form: ``{threshold: "p(95) < 500"}``)."""
+
+    threshold: str = Field(description="k6 threshold expression, e.g. 'p(95) < 500'")
+    severity: Literal["critical", "warning"] = Field("critical", description="critical weighs 3, warning 1")
+    weight: float | None = Field(None, gt=0, description="weight in the resilience score (default: the severity's)")
+
+
+class CostSpec(_Model):
+    """Prices that turn the replicas a run held into cost_usd (docs/reports.md#cost)."""
+
+    gpu_hour_usd: float = Field(0.0, ge=0, description="price of one GPU for an hour (each replica holds pod.gpus)")
+    cpu_hour_usd: float = Field(0.0, ge=0, description="price of one core for an hour (each replica: pod.cpu_request)")
+    node_hour_usd: float = Field(0.0, ge=0, description="price of one node for an hour (nodes in the timeline)")
+
+
 class Scenario(_Model):
     """A complete benchmark scenario."""
 
@@ -572,8 +588,14 @@ class Scenario(_Model):
     service: ServiceSpec = ServiceSpec()
     load: LoadSpec
     target: TargetSpec | None = Field(None, description="send the load to this running endpoint; deploy nothing")
-    slos: dict[str, list[str]] = Field(default_factory=dict, description="k6-style thresholds per metric")
+    slos: dict[str, list[str | SloSpec]] = Field(
+        default_factory=dict, description="k6-style thresholds per metric (or metric{phase:NAME})"
+    )
+    slo_defaults: bool = Field(
+        True, description="add the default SLOs (errors, load generator and rate self-checks) unless slos override"
+    )
     faults: list[FaultSpec] = Field(default_factory=list, description="Chaos Toolkit experiments on a schedule")
+    cost: CostSpec | None = Field(None, description="prices for cost_usd, cost_per_1k_requests, cost_per_1m_tokens")
 
     @model_validator(mode="before")
     @classmethod
@@ -596,7 +618,27 @@ class Scenario(_Model):
 
     def thresholds(self) -> list[thresholds.Threshold]:
         """Every SLO, parsed (already validated at load time)."""
-        return [thresholds.parse(m, e) for m, exprs in self.slos.items() for e in exprs]
+        return [_parse_slo(m, e) for m, exprs in self.slos.items() for e in exprs]
+
+    def phase_names(self) -> list[str]:
+        """Phases an SLO may name: the load shape's (as harness.load.shapes names them), ``spike`` for a
+        spike shape, each fault's window (its name) and ``steady_state`` (docs/reports.md#phases)."""
+        shape = self.load.resolved_shape
+        kind = "closed" if shape is None else shape.kind
+        spike = ["before", "rise", "peak", "fall", "after", "spike"]
+        names = {"constant": ["steady"], "spike": spike}.get(kind, [kind])
+        if isinstance(shape, StagesShape):
+            names = [f"stage-{i}" for i in range(len(shape.stages))]
+        elif isinstance(shape, StepShape):
+            names = [f"step-{i}" for i in range(shape.steps)]
+        faults = [f.name or Path(f.experiment).stem for f in self.faults]
+        return [*names, *faults, "steady_state"]
+
+
+def _parse_slo(metric: str, entry: str | SloSpec) -> thresholds.Threshold:
+    if isinstance(entry, SloSpec):
+        return thresholds.parse(metric, entry.threshold, entry.severity, entry.weight)
+    return thresholds.parse(metric, entry)
 
 
 def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
@@ -625,12 +667,16 @@ def validate(data: dict[str, Any], source: str) -> Scenario:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         raise _scenario_error(exc, source) from None
+    phases = scenario.phase_names()
     for metric, exprs in scenario.slos.items():
         for i, expr in enumerate(exprs):
             try:
-                thresholds.parse(metric, expr)
+                threshold = _parse_slo(metric, expr)
             except ThresholdError as exc:
                 raise ScenarioError(source, f"slos.{metric}[{i}]", str(exc)) from None
+            if threshold.phase is not None and threshold.phase not in phases:
+                problem = f"this scenario has no phase {threshold.phase!r}; its phases: {', '.join(phases)}"
+                raise ScenarioError(source, f"slos.{metric}", problem)
     return scenario
 
 

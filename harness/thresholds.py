@@ -53,7 +53,26 @@ METRICS: dict[str, tuple[MetricKind, str]] = {
     "time_to_capacity_s": ("gauge", "fault -> Ready replicas back to the level before it (worst fault)"),
     "time_to_slo_s": ("gauge", "fault -> SLOs hold again for a settle window (worst fault)"),
     "detection_s": ("gauge", "hung replica -> first liveness failure (worst fault)"),
+    "gpu_hours": ("gauge", "GPU-hours held by scheduled replicas during the load (pod.gpus each)"),
+    "cost_usd": ("gauge", "cost of the load window at the scenario's cost: prices (GPU, CPU, node hours)"),
+    "cost_per_1k_requests": ("gauge", "cost_usd per 1,000 successful requests"),
+    "cost_per_1m_tokens": ("gauge", "cost_usd per 1,000,000 output tokens (streamed completions)"),
+    "idle_fraction": ("gauge", "share of Ready replica-seconds with no request in flight on that replica"),
+    "resilience_score": ("gauge", "0-100: weighted share of the other SLOs that hold (critical 3, warning 1)"),
 }
+
+#: Metrics that also exist per phase (``latency_ms{phase:spike}``); the others describe the whole run.
+PHASE_METRICS = frozenset(
+    (
+        "latency_ms", "latency_raw_ms", "send_lag_ms", "errors", "requests", "error_rate", "availability",
+        "throughput_rps", "goodput_rps", "dropped_arrivals", "ttft_ms", "itl_ms", "itl_max_ms",
+        "output_tokens_per_s", "peak_ready_replicas", "replica_seconds", "gpu_hours", "cost_usd",
+        "cost_per_1k_requests", "cost_per_1m_tokens", "idle_fraction",
+    )
+)  # fmt: skip
+
+#: Severity -> weight in the resilience score (krkn's critical 3 / warning 1).
+SEVERITY_WEIGHTS = {"critical": 3.0, "warning": 1.0}
 
 AGGREGATIONS: dict[MetricKind, tuple[str, ...]] = {
     "trend": ("avg", "min", "med", "max", "p(N)"),
@@ -72,6 +91,11 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     "!=": operator.ne,
 }
 
+_KEY = re.compile(
+    r"^\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*(?:\{\s*(?P<tag>[^:{}]*?)\s*:\s*(?P<value>[^{}]*?)\s*\})?\s*$"
+)
+_PHASE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+
 _EXPR = re.compile(
     r"^\s*(?P<agg>avg|min|med|max|count|rate|value|p\(\s*(?P<pct>\d+(?:\.\d+)?)\s*\))"
     r"\s*(?P<op><=|>=|===|==|!=|<|>)\s*(?P<num>[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*$"
@@ -88,6 +112,14 @@ class Threshold:
     percentile: float | None  # set when aggregation == "p"
     op: str
     limit: float
+    phase: str | None = None  # ``latency_ms{phase:spike}``: the value is taken on that phase's requests
+    severity: str = "critical"
+    weight: float = SEVERITY_WEIGHTS["critical"]
+
+    @property
+    def key(self) -> str:
+        """The metric as written in the scenario: ``latency_ms`` or ``latency_ms{phase:spike}``."""
+        return self.metric if self.phase is None else f"{self.metric}{{phase:{self.phase}}}"
 
     def holds(self, value: float | None) -> bool:
         """True when the measured value satisfies the threshold; a missing value never does."""
@@ -101,11 +133,29 @@ class Threshold:
         return f"p({self.percentile:g})" if self.aggregation == "p" else self.aggregation
 
 
-def parse(metric: str, expression: str) -> Threshold:
-    """Parse one k6 threshold expression for ``metric``; raise ThresholdError with the fix."""
+def split_key(key: str) -> tuple[str, str | None]:
+    """``latency_ms{phase:spike}`` -> (``latency_ms``, ``spike``); k6's tag syntax, only the ``phase`` tag."""
+    match = _KEY.match(key)
+    if not match:
+        raise ThresholdError(f"cannot parse the metric {key!r}; write e.g. 'latency_ms' or 'latency_ms{{phase:spike}}'")
+    if match["tag"] is None:
+        return match["name"], None
+    if match["tag"] != "phase":
+        raise ThresholdError(f"{key!r}: only the phase tag is supported, e.g. '{match['name']}{{phase:spike}}'")
+    if not _PHASE.match(match["value"]):
+        raise ThresholdError(f"{key!r}: the phase name must be letters, digits, . _ : - (got {match['value']!r})")
+    return match["name"], match["value"]
+
+
+def parse(key: str, expression: str, severity: str = "critical", weight: float | None = None) -> Threshold:
+    """Parse one k6 threshold expression for ``key`` (a metric, optionally ``{phase:NAME}``);
+    raise ThresholdError with the fix.  ``weight`` defaults to the severity's (critical 3, warning 1)."""
+    metric, phase = split_key(key)
     if metric not in METRICS:
         known = ", ".join(sorted(METRICS))
         raise ThresholdError(f"unknown metric {metric!r}; known metrics: {known}")
+    if phase is not None and metric not in PHASE_METRICS:
+        raise ThresholdError(f"{metric} describes the whole run and has no per-phase value; drop {{phase:{phase}}}")
     match = _EXPR.match(expression)
     if not match:
         raise ThresholdError(
@@ -123,4 +173,7 @@ def parse(metric: str, expression: str) -> Threshold:
     allowed = AGGREGATIONS[kind]
     if (agg == "p" and "p(N)" not in allowed) or (agg != "p" and agg not in allowed):
         raise ThresholdError(f"{expression!r}: {metric} is a {kind} metric; use one of {', '.join(allowed)}")
-    return Threshold(metric, expression.strip(), agg, pct, match["op"], float(match["num"]))
+    if severity not in SEVERITY_WEIGHTS:
+        raise ThresholdError(f"severity {severity!r}: use one of {', '.join(SEVERITY_WEIGHTS)}")
+    w = SEVERITY_WEIGHTS[severity] if weight is None else float(weight)
+    return Threshold(metric, expression.strip(), agg, pct, match["op"], float(match["num"]), phase, severity, w)

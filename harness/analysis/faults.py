@@ -39,6 +39,8 @@ _READY_LOST = ("pod_unready", "pod_deleted", "container_exited")
 def fault_metrics(data: RunData, scenario: Scenario) -> list[dict[str, Any]]:
     """Recovery metrics of every fault that started (see the module docstring)."""
     starts = sorted(data.events_of("chaos_start"), key=lambda e: float(e["t_s"]))
+    if not starts:
+        return []
     ready = _ready_series(data.events)
     requests = _request_times(data.requests)
     thresholds = [t for t in scenario.thresholds() if t.metric in _SLO_METRICS]

@@ -1,22 +1,26 @@
 """Read a run folder's files into pandas.
 
-In: ``RunFiles``.  Out: the requests frame (every readable Parquet part; a part a hard kill left
-without its footer is skipped and reported), the timeline frame, the event list, run.json and the
-load processes' stats.  Raises ``RunFolderError`` when the folder is not a run folder.
+In: ``RunFiles``.  Out: the requests frame (every readable Parquet part, sorted by intended send time;
+a last part a hard kill left without its footer is skipped and reported), the timeline frame, the event
+list, run.json and the load processes' stats.  Raises ``RunFolderError`` (exit 2, naming the file) when
+the folder is not a run folder or is damaged: a torn run.json, timeline or load-<worker>.json, a missing
+or torn part in the middle of a worker's parts (``harness.runio``).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
-from harness.errors import RunFolderError
-from harness.model import REQUEST_COLUMNS, SCHEMA_VERSION, RunFiles
+from harness.model import REQUEST_COLUMNS, RunFiles
+from harness.runio import read_events, read_load_stats, read_meta, read_requests, read_timeline
+
+#: Columns analysis reads (``bytes_out`` and ``worker`` are for users' own analyses).
+ANALYSIS_COLUMNS = [c for c in REQUEST_COLUMNS if c not in ("bytes_out", "worker")]
 
 
 @dataclass
@@ -38,46 +42,25 @@ class RunData:
 def read_run(root: str | Path) -> RunData:
     """Load a run folder; missing optional files give empty frames and a warning."""
     files = RunFiles(Path(root))
-    if not files.root.is_dir():
-        raise RunFolderError(f"{files.root}: no such run folder; pass a folder under results/")
-    if not files.run_meta.exists():
-        raise RunFolderError(f"{files.run_meta}: missing; this is not a kibench run folder")
-    meta = json.loads(files.run_meta.read_text(encoding="utf-8"))
-    if meta.get("schema_version") != SCHEMA_VERSION:
-        raise RunFolderError(
-            f"{files.run_meta}: schema_version {meta.get('schema_version')!r}, this kibench reads {SCHEMA_VERSION}"
-        )
+    meta = read_meta(files)
     warnings: list[str] = []
     requests = _read_requests(files, warnings)
-    timeline = pd.read_parquet(files.timeline) if files.timeline.exists() else pd.DataFrame()
+    table = read_timeline(files.timeline)
+    timeline = pd.DataFrame() if table is None else table.to_pandas()
     if timeline.empty:
         warnings.append("timeline.parquet is missing or empty")
-    events = _read_events(files.events, warnings)
-    stats = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(files.root.glob("load-*.json"))]
+    events = read_events(files.events, warnings)
+    stats = read_load_stats(files)
     return RunData(files, meta, requests, timeline, events, stats, warnings)
 
 
 def _read_requests(files: RunFiles, warnings: list[str]) -> pd.DataFrame:
-    frames = []
-    for part in sorted(files.requests.glob("*.parquet")) if files.requests.is_dir() else []:
-        try:
-            frames.append(pq.read_table(part).to_pandas())
-        except Exception as exc:  # noqa: BLE001 - a torn part from a hard kill: skip it, say so
-            warnings.append(f"skipped unreadable {part.name} ({type(exc).__name__})")
-    if not frames:
+    table = read_requests(files, ANALYSIS_COLUMNS, warnings)
+    if table is None:
         warnings.append("no request rows recorded")
-        return pd.DataFrame(columns=list(REQUEST_COLUMNS))
-    return pd.concat(frames, ignore_index=True).sort_values("t_intended_s", ignore_index=True)
-
-
-def _read_events(path: Path, warnings: list[str]) -> list[dict[str, Any]]:
-    if not path.exists():
-        warnings.append("events.jsonl is missing")
-        return []
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            warnings.append("skipped a torn line in events.jsonl")
-    return out
+        return pd.DataFrame(columns=ANALYSIS_COLUMNS)
+    t = table.column("t_intended_s").to_numpy()
+    if np.any(t[1:] < t[:-1]):
+        table = table.take(np.argsort(t, kind="stable"))
+    del t
+    return table.to_pandas(self_destruct=True, split_blocks=True)  # frees each Arrow column as it converts

@@ -1,26 +1,39 @@
 """Turn a run folder into ``summary.json`` and a verdict.
 
 In: a run folder path.  Out: the summary (schema_version 1: run id, scenario, platform, environment,
-metrics, SLO results, verdict) written to ``summary.json``, and the exit code: 0 when every SLO
-holds, 1 when one fails (130 is the orchestrator's, for interrupted runs).
+metrics, SLO results, verdict, verdict_reason, warnings) written to ``summary.json``, and the exit code:
+0 when every SLO holds, 1 when the service missed one, 4 when a self-check failed (verdict.py; 3 and
+130 are the orchestrator's, for platform errors and interrupted runs).
+
+The SLOs are the scenario's own followed by the default SLOs that apply (defaults.py), each marked
+``default`` and ``self_check``; the warnings come from reading the files (runfolder.py), the load
+self-checks (loadchecks.py) and the reviewer's caveats (caveats.py).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
+from harness.analysis.caveats import add_caveats
+from harness.analysis.cost import BusyIntervals, cost_gauges
+from harness.analysis.defaults import default_thresholds
 from harness.analysis.faults import fault_gauges, fault_metrics
 from harness.analysis.loadchecks import add_load_checks
-from harness.analysis.metrics import compute, trend_summary
+from harness.analysis.metrics import Metrics, compute, trend_summary
+from harness.analysis.phases import phases as phase_metrics
 from harness.analysis.platformchecks import add_platform_checks
 from harness.analysis.runfolder import RunData, read_run
 from harness.analysis.scaling import scaling_metrics
+from harness.analysis.score import evaluate_scored
 from harness.analysis.slo import evaluate, latency_limit_ms
 from harness.analysis.timeseries import write_per_second
-from harness.errors import EXIT_OK, EXIT_SLO_FAILED, RunFolderError, ScenarioError
+from harness.analysis.verdict import judge
+from harness.errors import RunFolderError, ScenarioError
 from harness.model import SCHEMA_VERSION
+from harness.runio import write_json
 from harness.scenario import Scenario, load_scenario
 
 
@@ -33,8 +46,14 @@ def analyze(root: str | Path) -> tuple[dict[str, Any], int]:
     metrics.gauges.update(scaling_metrics(data, scenario))
     faults = fault_metrics(data, scenario)
     metrics.gauges.update(fault_gauges(faults))
-    results = evaluate(thresholds, metrics)
-    passed = all(r.passed for r in results)
+    busy = BusyIntervals.from_requests(data.requests)
+    metrics.gauges.update(_cost(data, scenario, metrics, busy))
+    phases = phase_metrics(data, scenario, faults, metrics, latency_limit_ms(thresholds), busy)
+    by_phase = {p.name: p.metrics for p in phases}
+    defaults = default_thresholds(scenario, metrics, data.load_stats, bool(data.meta.get("complete", False)))
+    results = evaluate_scored(thresholds, metrics, by_phase) + evaluate(defaults, metrics, by_phase, default=True)
+    verdict = judge(results)
+    add_caveats(data, scenario, metrics, faults)
     summary = {
         "schema_version": SCHEMA_VERSION,
         "run_id": data.meta.get("run_id"),
@@ -53,12 +72,23 @@ def analyze(root: str | Path) -> tuple[dict[str, Any], int]:
         },
         "slos": [r.to_json() for r in results],
         "faults": faults,
-        "verdict": "pass" if passed else "fail",
+        "phases": [p.to_json() for p in phases],
+        "verdict": verdict.verdict,
+        "verdict_reason": verdict.reason,
         "warnings": data.warnings,
     }
     write_per_second(data)
-    data.files.summary.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    return summary, EXIT_OK if passed else EXIT_SLO_FAILED
+    write_json(data.files.summary, summary)
+    return summary, verdict.exit_code
+
+
+def _cost(data: RunData, scenario: Scenario, metrics: Metrics, busy: BusyIntervals | None) -> dict[str, float | None]:
+    """Cost and idle gauges over the load window (harness/analysis/cost.py)."""
+    start, end = metrics.window_s
+    req = data.requests
+    ok = int(req["ok"].astype(bool).sum()) if len(req) else 0
+    tokens = pd.to_numeric(req["tokens_out"], errors="coerce").sum() if len(req) and "tokens_out" in req else 0.0
+    return cost_gauges(data.timeline, scenario, start, end, ok, float(tokens) or None, busy)
 
 
 def _balancing(data: RunData, scenario: Scenario) -> str | None:

@@ -21,7 +21,6 @@ load (tens of ms of stalled sends).
 from __future__ import annotations
 
 import gc
-import json
 import os
 import time
 from typing import Any
@@ -36,6 +35,7 @@ from harness.load.rows import Rows
 from harness.load.shapes import Schedule, requested_arrivals
 from harness.load.users import UserContext, user_classes
 from harness.load.workloads import Requests
+from harness.runio import write_json
 from harness.scenario import CompletionsWorkload, PredictWorkload
 
 SATURATED_CPU = 0.9
@@ -200,6 +200,5 @@ class LoadSession:
             "max_concurrency": self.concurrency,
             "cpu": self.cpu.to_json(),
         }
-        with open(os.path.join(cfg.out_dir, f"load-{cfg.worker}.json"), "w", encoding="utf-8") as fh:
-            json.dump(stats, fh, indent=2)
+        write_json(os.path.join(cfg.out_dir, f"load-{cfg.worker}.json"), stats)
         return stats

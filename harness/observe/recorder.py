@@ -20,6 +20,7 @@ import pandas as pd
 
 from harness.errors import PlatformError
 from harness.model import Event, Platform, PlatformState, RunFiles
+from harness.runio import write_with
 
 TIMELINE_COLUMNS = (
     "t_s", "desired_replicas", "ready_replicas", "pods_total", "pods_pending", "nodes_total", "nodes_ready",
@@ -101,7 +102,7 @@ class Observer:
         with self._lock:
             extra = sorted({k for row in self.rows for k in row} - set(TIMELINE_COLUMNS))  # hpa_*, platform_*
             frame = pd.DataFrame(self.rows, columns=[*TIMELINE_COLUMNS, *extra])
-        frame.to_parquet(self.files.timeline, index=False)
+        write_with(self.files.timeline, lambda tmp: frame.to_parquet(tmp, index=False))  # never torn
         self._last_write = time.monotonic()
 
     def stop(self) -> None:

@@ -1,6 +1,7 @@
 """``report.md``: verdict, SLO table, metrics table and plots of one run.
 
 In: the summary dict (summary.json) and plot paths relative to the run folder.  Out: Markdown text.
+Default SLOs are marked ``(default)``, self-checks of the measurement ``(self-check)``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ def render_markdown(summary: dict[str, Any], plots: list[Path]) -> str:
         f"- scenario: **{summary['scenario']}** on platform **{summary['platform']}**, started {summary['started_at']}"
         + (f"; load balanced {summary['balancing']}" if summary.get("balancing") else ""),
         f"- verdict: **{summary['verdict'].upper()}**" + ("" if summary.get("complete") else " (run incomplete)"),
+        *([f"- why: {summary['verdict_reason']}"] if summary.get("verdict_reason") else []),
+        f"- resilience score: {_fmt(m.get('resilience_score'))} / 100 · full report: report.html · CI: junit.xml",
         "",
         "## SLOs",
         "",
@@ -32,8 +35,9 @@ def render_markdown(summary: dict[str, Any], plots: list[Path]) -> str:
         "|---|---|---|---|",
     ]
     for slo in summary["slos"]:
-        result = "pass" if slo["pass"] else "**FAIL**"
-        lines.append(f"| {slo['metric']} | `{slo['expression']}` | {_fmt(slo['value'])} | {result} |")
+        result = ("pass" if slo["pass"] else "**FAIL**") + (" (self-check)" if slo.get("self_check") else "")
+        default = " (default)" if slo.get("default") else ""  # harness/analysis/defaults.py
+        lines.append(f"| {slo['metric']} | `{slo['expression']}`{default} | {_fmt(slo['value'])} | {result} |")
     if not summary["slos"]:
         lines.append("| – | no SLOs in the scenario | – | – |")
     lines += ["", "## Metrics", "", "| metric | value |", "|---|---|"]
@@ -43,6 +47,15 @@ def render_markdown(summary: dict[str, Any], plots: list[Path]) -> str:
     lines += ["", "| latency (ms) | " + " | ".join(m["latency_ms"]) + " |", "|---" * (len(m["latency_ms"]) + 1) + "|"]
     for key in ("latency_ms", "latency_raw_ms", "send_lag_ms"):
         lines.append(f"| {key} | " + " | ".join(_fmt(v) for v in m[key].values()) + " |")
+    if summary.get("phases"):  # per-phase metrics (harness/analysis/phases.py, docs/reports.md)
+        header = "| phase | kind | window (s) | requests | req/s | error rate | p50 ms | p95 ms | p99 ms |"
+        lines += ["", "## Phases", "", header, "|---" * 9 + "|"]
+        for p in summary["phases"]:
+            pm, lat = p["metrics"], p["metrics"].get("latency_ms") or {}
+            cells = (pm.get("requests"), pm.get("throughput_rps"), pm.get("error_rate"), lat.get("p50"),
+                     lat.get("p95"), lat.get("p99"))  # fmt: skip
+            window = f"{_fmt(p['window_s'][0])}–{_fmt(p['window_s'][1])}"
+            lines.append(f"| {p['name']} | {p['kind']} | {window} | " + " | ".join(_fmt(c) for c in cells) + " |")
     if summary.get("faults"):  # per-fault recovery metrics (harness/analysis/faults.py, docs/chaos.md)
         header = "| fault | status | injected (s) | failed requests | to capacity (s) | to SLO (s) | detection (s) |"
         lines += ["", "## Faults", "", header, "|---|---|---|---|---|---|---|"]

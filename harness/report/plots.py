@@ -15,6 +15,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from harness.runio import write_with  # noqa: E402
+
 
 def _read(path: Path) -> pd.DataFrame:
     return pd.read_parquet(path) if path.exists() else pd.DataFrame()
@@ -52,9 +54,8 @@ def plot_latency(root: Path, summary: dict[str, Any]) -> Path:
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="upper left", fontsize=8)
     out = root / "plots" / "latency.png"
-    out.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(out, dpi=100)
+    write_with(out, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
     plt.close(fig)
     return out
 
