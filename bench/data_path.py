@@ -163,8 +163,23 @@ def kibench_run(scenario: Any, results: str) -> dict[str, Any]:
     from harness.run import run_scenario
 
     outcome = run_scenario(scenario, results, console=None)
-    summary = outcome.summary or {}
+    summary = dict(outcome.summary or {})
+    summary["run_dir"] = str(outcome.run_dir)
     return summary
+
+
+def _ready_during_load(run_dir: str) -> tuple[int | None, int | None]:
+    """(fewest, most) Ready replicas in the timeline between load_start and load_end."""
+    import pandas as pd
+
+    events = [json.loads(line) for line in Path(run_dir, "events.jsonl").read_text().splitlines() if line.strip()]
+    start = next((e["t_s"] for e in events if e["kind"] == "load_start"), None)
+    end = next((e["t_s"] for e in events if e["kind"] == "load_end"), None)
+    timeline = pd.read_parquet(Path(run_dir, "timeline.parquet"))
+    if start is None or end is None:
+        return None, None
+    rows = timeline[(timeline["t_s"] >= start) & (timeline["t_s"] <= end)]["ready_replicas"]
+    return (int(rows.min()), int(rows.max())) if len(rows) else (None, None)
 
 
 def _sustained(summary: dict[str, Any], limit_ms: float) -> bool:
@@ -210,6 +225,7 @@ def collapse(results: str) -> dict[str, Any]:
         "platform_saturated": m.get("platform_saturated"),
         "host_cpu_idle_min": m.get("host_cpu_idle_min"),
         "platform_loop_lag_p99_ms": m.get("platform_loop_lag_p99_ms"),
+        "ready_replicas_min_max": _ready_during_load(summary["run_dir"]),
     }
     print(f"(d) 32 replicas, 400 req/s, 50 ms device: {json.dumps(out)}", flush=True)
     return out

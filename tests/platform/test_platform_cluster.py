@@ -71,9 +71,13 @@ def test_failed_node_pods_come_back_elsewhere_after_the_eviction_delay(start_clu
     victim = cluster.state().replicas[0]
     assert cluster.fail_node(victim.node).status_code == 200  # hard loss, no return
     cluster.wait_for(lambda: cluster.events("node_down"), 5, "node_down")
+
+    def lost_pod_unready():  # the node goes Unknown first, then its pods NotReady (two updates, as upstream)
+        return next(r for r in cluster.state().replicas if r.name == victim.name and not r.ready)
+
+    lost = cluster.wait_for(lost_pod_unready, 5, "the lost node's pod NotReady")
     state = cluster.state()
-    lost = next(r for r in state.replicas if r.name == victim.name)
-    assert lost.phase == "Unknown" and not lost.ready
+    assert lost.phase == "Unknown"
     assert not next(n for n in state.nodes if n.name == victim.node).ready
     survivor = next(r.name for r in state.replicas if r.name != victim.name)
     assert cluster.replica_hits(10) == {survivor: 10}
