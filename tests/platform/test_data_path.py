@@ -70,6 +70,6 @@ def test_a_starved_host_is_reported_as_the_bottleneck(kibench, tmp_path):
     assert metrics["platform_saturated"] == 1.0 and metrics["host_cpu_idle_min"] < 5.0, metrics
     assert any("results are host-bound" in w for w in summary["warnings"]), summary["warnings"]
     [check] = [s for s in summary["slos"] if s["metric"] == "platform_saturated"]
-    assert check["default"] and check["self_check"] and not check["passed"]
+    assert check["default"] and check["self_check"] and not check["pass"]
     assert done.returncode == 4, done.stdout[-2000:] + done.stderr[-2000:]
     assert "not trustworthy" in summary["verdict_reason"]
