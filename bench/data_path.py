@@ -1,6 +1,6 @@
 """What the embedded cluster's data path costs, side by side in one run (issue 18's speed figures).
 
-    .venv/bin/python bench/data_path.py [--only a,c,d] [--seconds 8] [--rounds 3] [--connections 32]
+    .venv/bin/python bench/data_path.py [--only a,c,d,e] [--seconds 8] [--rounds 3] [--connections 32]
 
 (a) Through the Service ÷ straight to the replica: one replica of the reference service on the ``noop``
     profile (zero device time) behind a Service; a closed-loop HTTP/1.1 keep-alive client (asyncio + httptools,
@@ -14,6 +14,10 @@
     found by bisection, with each process's CPU share at that rate.
 (d) 32 replicas of a 50 ms device at 400 req/s for 30 s (the old collapse): throughput, dropped arrivals,
     Ready replicas and ``platform_saturated``.
+(e) No congestion collapse: 4 replicas of a 20 ms device, batch size 1 (capacity 200 req/s), a queue of 32
+    requests each, offered 1x and then 2x their capacity for 20 s each: goodput (2xx completed inside the
+    load window, per second) at 2x over goodput at 1x (goal >= 0.9), the statuses of the rest (the service
+    sheds with 429 once its queue is full) and the fewest Ready replicas.
 """
 
 from __future__ import annotations
@@ -98,8 +102,15 @@ def _forwarder_pid(daemon_pid: int) -> int | None:
     return None
 
 
-def _scenario(name: str, replicas: int, profile: str | None, device_ms: float, balancing: str, **load: Any) -> Any:
-    service: dict[str, Any] = {"replicas": replicas, "cold_start": 0, "device_time_ms": device_ms, "max_queue": 4096}
+def _scenario(
+    name: str, replicas: int, profile: str | None, device_ms: float, balancing: str, max_queue: int = 4096, **load: Any
+) -> Any:
+    service: dict[str, Any] = {
+        "replicas": replicas,
+        "cold_start": 0,
+        "device_time_ms": device_ms,
+        "max_queue": max_queue,
+    }
     if profile:
         service["profile"] = profile
     data = {
@@ -231,6 +242,37 @@ def collapse(results: str) -> dict[str, Any]:
     return out
 
 
+def overload(results: str) -> dict[str, Any]:
+    import pandas as pd
+
+    out: dict[str, Any] = {}
+    for factor in (1, 2):
+        sc = _scenario(
+            f"bench-e-{factor}x", 4, None, 20.0, "connection", max_queue=32, rate_rps=200 * factor,
+            duration="20s", max_concurrency=2048,
+        )  # fmt: skip
+        summary = kibench_run(sc, results)
+        parts = sorted(Path(summary["run_dir"], "requests.parquet").glob("*.parquet"))
+        rows = pd.concat([pd.read_parquet(p) for p in parts]) if parts else pd.DataFrame()
+        m = summary.get("metrics") or {}
+        duration_s = float(m.get("load_duration_s") or 20.0)
+        done_s = rows["t_sent_s"] + rows["latency_raw_ms"] / 1000.0 if len(rows) else pd.Series(dtype=float)
+        start_s = float(rows["t_intended_s"].min()) if len(rows) else 0.0
+        inside = rows[rows["ok"].astype(bool) & (done_s <= start_s + duration_s)] if len(rows) else rows
+        out[f"{factor}x"] = {
+            "offered_rps": 200 * factor,
+            "goodput_rps": round(len(inside) / duration_s, 1),
+            "statuses": {str(k): int(v) for k, v in rows["status"].value_counts().items()} if len(rows) else {},
+            "dropped_arrivals": m.get("dropped_arrivals"),
+            "ready_replicas_min_max": _ready_during_load(summary["run_dir"]),
+            "platform_saturated": m.get("platform_saturated"),
+        }
+        print(f"(e) {factor}x: {json.dumps(out[f'{factor}x'])}", flush=True)
+    if out["1x"]["goodput_rps"]:
+        out["goodput_ratio_2x_over_1x"] = round(out["2x"]["goodput_rps"] / out["1x"]["goodput_rps"], 3)
+    return out
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--client":
         host, port, seconds, connections = sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
@@ -243,7 +285,7 @@ def main() -> None:
         print(asyncio.run(_client(host, port, seconds, connections)))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="a,c,d")
+    parser.add_argument("--only", default="a,c,d,e")
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
@@ -258,6 +300,8 @@ def main() -> None:
         report["c"] = highest_rate(results)
     if "d" in parts:
         report["d"] = collapse(results)
+    if "e" in parts:
+        report["e"] = overload(results)
     print(json.dumps(report, indent=2))
 
 

@@ -2,7 +2,8 @@
 
 In: ``RunData`` (the timeline's ``platform_*`` columns, sampled once a second from the embedded cluster's
 self-check, and the load window from the events) and the ``Metrics`` so far.  Out: gauges usable in SLOs
-and a warning in plain words when the results are host-bound:
+and a warning in plain words when the results are host-bound (naming the probe failures that timed out
+while the host was saturated: the ``probe_failed`` events with ``host_saturated``):
 
 - ``host_cpu_idle_min``: the lowest idle CPU of the host (% of all cores) in a sample during the load;
 - ``platform_loop_lag_p99_ms``: p99 over the samples of how late the daemon's event loop woke (its probes,
@@ -68,6 +69,13 @@ def add_platform_checks(data: RunData, metrics: Metrics) -> Metrics:
             causes.append(f"the platform's event loop was up to {lag.max():.0f} ms late (probes and controllers wait)")
         if ((daemon >= PROCESS_BUSY_CORES) | (forwarder >= PROCESS_BUSY_CORES)).any():
             causes.append("the platform's control plane or data path used a whole core")
+        starved = [e for e in data.events_of("probe_failed") if e.get("host_saturated")]
+        if starved:
+            pods = sorted({str(e.get("pod")) for e in starved})
+            causes.append(
+                f"{len(starved)} probe failure(s) timed out while the host was saturated ({', '.join(pods[:5])}): "
+                "replicas turned unready or restarted because of the host, not the service"
+            )
         data.warnings.append(
             f"results are host-bound: in {share:.0%} of the samples {'; '.join(causes)}; latencies include waiting "
             "for a CPU, so they measure this machine as much as the service (lower the rate or the replica count, "

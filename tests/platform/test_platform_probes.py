@@ -27,7 +27,10 @@ def test_readiness_failure_takes_a_replica_out_of_the_service_and_back(start_clu
         assert unready[0]["pod"] == first and unready[0]["reason"] == "readiness_probe"
         assert not is_true(cluster.pod(first), "Ready") and is_true(cluster.pod(second), "Ready")
         assert cluster.replica_hits(20) == {second: 20}
-        assert any(e["message"] == "Readiness probe failed" for e in cluster.k8s_events("Unhealthy"))
+        messages = [e["message"] for e in cluster.k8s_events("Unhealthy")]
+        assert any(m.startswith("Readiness probe failed: Get ") and "deadline exceeded" in m for m in messages)
+        [failed] = cluster.events("probe_failed")[:1]
+        assert failed["pod"] == first and failed["probe"] == "readiness" and failed["host_saturated"] is False
     finally:
         os.kill(pid, signal.SIGCONT)
     cluster.wait_ready(2, 15)

@@ -219,6 +219,11 @@ class Translator:
         elif reason == "Killing" and " probe, will be restarted" in message:
             probe = "startup_probe" if "startup" in message else "liveness_probe"
             self.emit(t, "pod_liveness_failed", pod=involved.get("name"), probe=probe)
+        elif reason == "Unhealthy" and " probe failed" in message:
+            probe = message.split(" probe failed", 1)[0].lower()
+            saturated = "the host was saturated" in message  # the embedded kubelet's note (selfcheck.HOST_SATURATED)
+            self.emit(t, "probe_failed", pod=involved.get("name"), probe=probe, message=message,
+                      host_saturated=saturated)  # fmt: skip
         elif reason == "FailedScheduling":
             self.emit(t, "pod_unschedulable", pod=involved.get("name"), reason=message)
         elif reason == "TriggeredScaleUp":

@@ -32,7 +32,8 @@ import httpx
 from harness.platform.local import images
 from harness.platform.local.objects import PODS, SECRETS, Obj, rfc3339, set_condition
 from harness.platform.local.pods import CrashBackoff, kill_now, spawn, stop_process
-from harness.platform.local.probes import ProbeCounter, run_probe, run_startup_probe
+from harness.platform.local.probes import TIMEOUT_TEXT, ProbeCounter, run_probe, run_startup_probe
+from harness.platform.local.selfcheck import HOST_SATURATED
 from harness.scenario import ProbeSpec
 
 if TYPE_CHECKING:
@@ -259,10 +260,12 @@ class Kubelet:
             return f"http://{rt.ip}:{_port(container, get.get('port', rt.port))}{get.get('path', '/')}"
 
         startup = probe_spec(container, "startup", timing)
-        if startup is not None and not await run_startup_probe(self._client, url("startup"), startup, alive):
-            if alive():
-                self._probe_failed(rt, pod, proc, "Startup")
-            return
+        if startup is not None:
+            started, why = await run_startup_probe(self._client, url("startup"), startup, alive)
+            if not started:
+                if alive():
+                    self._probe_failed(rt, pod, proc, "Startup", why)
+                return
         rt.started = True
         self._write(rt)
         loops = []
@@ -275,19 +278,28 @@ class Kubelet:
         liveness = probe_spec(container, "liveness", timing)
         if liveness is not None:
 
-            def on_live(ok: bool) -> None:
+            def on_live(ok: bool, why: str | None) -> None:
                 if not ok:
-                    self._probe_failed(rt, pod, proc, "Liveness")
+                    self._probe_failed(rt, pod, proc, "Liveness", why)
 
             loops.append(
                 run_probe(self._client, url("liveness"), liveness, ProbeCounter.liveness(liveness), on_live, alive)
             )
         await asyncio.gather(*loops)
 
-    def _on_ready(self, rt: PodRuntime, pod: Obj) -> Callable[[bool], None]:
-        def on_change(ok: bool) -> None:
+    def _unhealthy(self, rt: PodRuntime, pod: Obj, probe: str, why: str | None) -> None:
+        """The ``Unhealthy`` Event of a failed probe; a timeout while the host was saturated says so."""
+        message = f"{probe} probe failed" + (f": {why}" if why else "")
+        if why and TIMEOUT_TEXT in why:
+            busy = self.cluster.selfcheck.saturated_now()
+            if busy:
+                message += f" ({HOST_SATURATED}: {busy})"
+        self.cluster.recorder.record(pod, "Unhealthy", message, "Warning", host=rt.node)
+
+    def _on_ready(self, rt: PodRuntime, pod: Obj) -> Callable[[bool, str | None], None]:
+        def on_change(ok: bool, why: str | None) -> None:
             if not ok:
-                self.cluster.recorder.record(pod, "Unhealthy", "Readiness probe failed", "Warning", host=rt.node)
+                self._unhealthy(rt, pod, "Readiness", why)
             self._set_ready(rt, pod, ok)
 
         return on_change
@@ -298,13 +310,15 @@ class Kubelet:
         rt.ready = ready
         self._write(rt)
 
-    def _probe_failed(self, rt: PodRuntime, pod: Obj, proc: asyncio.subprocess.Process, probe: str) -> None:
+    def _probe_failed(
+        self, rt: PodRuntime, pod: Obj, proc: asyncio.subprocess.Process, probe: str, why: str | None
+    ) -> None:
         """A failed liveness (or startup) probe: the kubelet kills the container, which is restarted."""
         if rt.proc is not proc or rt.terminating:
             return
         name = pod["spec"]["containers"][0]["name"]
         record = self.cluster.recorder.record
-        record(pod, "Unhealthy", f"{probe} probe failed", "Warning", host=rt.node)
+        self._unhealthy(rt, pod, probe, why)
         record(pod, "Killing", f"Container {name} failed {probe.lower()} probe, will be restarted", host=rt.node)
         rt.kill_reason = f"{probe.lower()}_probe"
         self.cluster.spawn(stop_process(proc, grace_s(pod)))

@@ -50,13 +50,21 @@ class ProbeCounter:
         return ok
 
 
-async def probe_once(client: httpx.AsyncClient, url: str, timeout_s: float) -> bool:
-    """One HTTP GET probe: passed when the answer is 2xx/3xx within ``timeout_s``."""
+TIMEOUT_TEXT = "context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
+
+
+async def probe_once(client: httpx.AsyncClient, url: str, timeout_s: float) -> str | None:
+    """One HTTP GET probe: ``None`` when it passed (2xx/3xx within ``timeout_s``), else why it failed,
+    worded as the kubelet's prober words it (the ``Unhealthy`` Event's message)."""
     try:
         response = await client.get(url, timeout=timeout_s)
-    except (httpx.HTTPError, OSError):
-        return False
-    return 200 <= response.status_code < 400
+    except httpx.TimeoutException:
+        return f'Get "{url}": {TIMEOUT_TEXT}'
+    except (httpx.HTTPError, OSError) as exc:
+        return f'Get "{url}": {type(exc).__name__}: {exc}'
+    if 200 <= response.status_code < 400:
+        return None
+    return f"HTTP probe failed with statuscode: {response.status_code}"
 
 
 async def run_probe(
@@ -64,30 +72,35 @@ async def run_probe(
     url: str,
     spec: ProbeSpec,
     counter: ProbeCounter,
-    on_change: Callable[[bool], None],
+    on_change: Callable[[bool, str | None], None],
     alive: Callable[[], bool],
 ) -> None:
-    """Probe until ``alive()`` is false (the container stopped); the caller cancels the task too."""
+    """Probe until ``alive()`` is false (the container stopped); the caller cancels the task too.
+    ``on_change(ok, why)`` gets the last failure's message when the result turns to failed."""
     await asyncio.sleep(spec.initial_delay)
     while alive():
-        ok = await probe_once(client, url, spec.timeout)
+        why = await probe_once(client, url, spec.timeout)
         if not alive():
             return
-        changed = counter.record(ok)
+        changed = counter.record(why is None)
         if changed is not None:
-            on_change(changed)
+            on_change(changed, why)
         await asyncio.sleep(spec.period)
 
 
-async def run_startup_probe(client: httpx.AsyncClient, url: str, spec: ProbeSpec, alive: Callable[[], bool]) -> bool:
-    """A startup probe: ``True`` at its first success, ``False`` after ``failure_threshold`` failures."""
+async def run_startup_probe(
+    client: httpx.AsyncClient, url: str, spec: ProbeSpec, alive: Callable[[], bool]
+) -> tuple[bool, str | None]:
+    """A startup probe: ``(True, None)`` at its first success, ``(False, why)`` after ``failure_threshold``
+    failures (``why``: the last one's message)."""
     await asyncio.sleep(spec.initial_delay)
-    failures = 0
+    failures, why = 0, None
     while alive():
-        if await probe_once(client, url, spec.timeout):
-            return True
+        why = await probe_once(client, url, spec.timeout)
+        if why is None:
+            return True, None
         failures += 1
         if failures >= spec.failure_threshold:
-            return False
+            return False, why
         await asyncio.sleep(spec.period)
-    return False
+    return False, why

@@ -27,6 +27,10 @@ if TYPE_CHECKING:
     from harness.platform.local.cluster import Cluster
 
 TICK_S = 0.05
+RECENT_S = 1.0  # how far back ``saturated_now`` looks
+HOST_IDLE_MIN_PCT = 5.0  # as harness.analysis.platformchecks judges a sample
+LOOP_LAG_MAX_S = 0.1
+HOST_SATURATED = "the host was saturated, so the probe may have waited for a CPU rather than for the pod"
 
 
 def _cpu_s(proc: psutil.Process | None) -> float:
@@ -44,6 +48,9 @@ class SelfCheck:
         self.me = psutil.Process(os.getpid())
         self.lag_max_s = 0.0
         self._mark = self._marks()
+        self._recent_at, self._recent_cpu = time.monotonic(), psutil.cpu_times()
+        self._recent_lag_s = self._last_lag_s = 0.0
+        self._recent_idle_pct = self._last_idle_pct = 100.0
 
     def _marks(self) -> dict[str, float]:
         forwarder = self.cluster.balancers.proc
@@ -71,7 +78,31 @@ class SelfCheck:
         while True:
             start = loop.time()
             await asyncio.sleep(TICK_S)
-            self.lag_max_s = max(self.lag_max_s, loop.time() - start - TICK_S)
+            lag = loop.time() - start - TICK_S
+            self.lag_max_s = max(self.lag_max_s, lag)
+            self._recent_lag_s = max(self._recent_lag_s, lag)
+            if time.monotonic() - self._recent_at >= RECENT_S:
+                self._roll()
+
+    def _roll(self) -> None:
+        """Close one ``RECENT_S`` window of host idle CPU and loop lag (kept with the one before it)."""
+        now, cpu = time.monotonic(), psutil.cpu_times()
+        total = sum(cpu) - sum(self._recent_cpu)
+        idle = 100.0 * (cpu.idle - self._recent_cpu.idle) / total if total > 0 else 100.0
+        self._last_idle_pct, self._recent_idle_pct = self._recent_idle_pct, idle
+        self._last_lag_s, self._recent_lag_s = self._recent_lag_s, 0.0
+        self._recent_at, self._recent_cpu = now, cpu
+
+    def saturated_now(self) -> str | None:
+        """Why the host or the daemon counts as saturated over the last one or two seconds, or ``None``."""
+        idle = min(self._recent_idle_pct, self._last_idle_pct)
+        lag_s = max(self._recent_lag_s, self._last_lag_s)
+        causes = []
+        if idle < HOST_IDLE_MIN_PCT:
+            causes.append(f"{idle:.0f}% idle CPU")
+        if lag_s > LOOP_LAG_MAX_S:
+            causes.append(f"the platform's event loop {lag_s * 1000:.0f} ms late")
+        return ", ".join(causes) or None
 
     def read(self) -> dict[str, float]:
         now, old = self._marks(), self._mark
