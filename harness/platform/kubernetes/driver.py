@@ -155,19 +155,19 @@ class KubernetesDriver:
         want = self.scenario.service.replicas
         timeout = self.scenario.platform.ready_timeout
         ready = wait_until(lambda: sum(1 for p in self.informers["pods"].items() if _ready(p)) >= want, timeout)
-        url = wait_until(self.service_url, 5.0)
-        if ready and url:
-            return str(url)
-        if ready:
-            raise PlatformError(
-                f"the replicas are Ready but Service {self.target.namespace}/{self.name} has no external address "
-                "(status.loadBalancer.ingress) for the load to reach; the embedded cluster publishes one, a real "
-                "cluster does for a LoadBalancer Service only, and kibench does not yet port-forward or run its "
-                "load inside the cluster (docs/kubernetes.md, what is not built yet)"
+        if not ready:
+            raise PlatformTimeout(
+                f"replicas not Ready within platform.ready_timeout ({timeout:g}s)"
+                f"{self._why_not_ready()}; raise it or check the pods' logs"
             )
-        raise PlatformTimeout(
-            f"replicas not Ready within platform.ready_timeout ({timeout:g}s)"
-            f"{self._why_not_ready()}; raise it or check the pods' logs"
+        url = wait_until(self.service_url, 5.0)
+        if url:
+            return str(url)
+        raise PlatformError(
+            f"the replicas are Ready but Service {self.target.namespace}/{self.name} has no external address "
+            "(status.loadBalancer.ingress) for the load to reach; the embedded cluster publishes one, a real "
+            "cluster does for a LoadBalancer Service only, and kibench does not yet port-forward or run its "
+            "load inside the cluster (docs/kubernetes.md, what is not built yet)"
         )
 
     def _why_not_ready(self) -> str:
