@@ -130,4 +130,3 @@ class ClusterPlatform:
                 f"deleted it; the cluster finishes it on its own (kubectl --context {self.cluster.context} get "
                 f"namespace {self.namespace})"
             )
-

@@ -136,9 +136,7 @@ class Guard:
         except ApiException as exc:
             raise _failed(exc, f"changing {kind.describe(ns, name)}") from exc
 
-    def delete(
-        self, kind_name: str, name: str, namespace: str | None = None, grace_period_s: int | None = None
-    ) -> Obj:
+    def delete(self, kind_name: str, name: str, namespace: str | None = None, grace_period_s: int | None = None) -> Obj:
         """Delete the object if it is this run's (``ClusterRefused`` otherwise; ``PlatformError`` when absent)."""
         kind = rest.kind_of(kind_name)
         ns = self._ns(kind, namespace)
