@@ -66,3 +66,20 @@ def test_keep_leaves_the_namespace(bare):
         platform.deploy()
     platform.teardown()
     assert platform.namespace in namespaces(bare)
+
+
+def test_in_a_named_namespace_clean_up_deletes_the_run_s_objects_and_nothing_else(bare):
+    with bare.api() as api:
+        client.CoreV1Api(api).create_namespace({"metadata": {"name": "team"}})
+        client.AppsV1Api(api).create_namespaced_deployment("team", deployment("alices", {"owner": "alice"}))
+    platform = ClusterPlatform(scenario_on(bare.kubeconfig, namespace="team", ready_timeout=0.5), RUN_ID,
+                               time.monotonic())  # fmt: skip
+    with pytest.raises(PlatformTimeout):
+        platform.deploy()
+    with bare.api() as api:
+        core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+        assert {d.metadata.name for d in apps.list_namespaced_deployment("team").items} == {"alices", "guard-svc"}
+        platform.teardown()
+        assert [d.metadata.name for d in apps.list_namespaced_deployment("team").items] == ["alices"]
+        assert core.list_namespaced_secret("team").items == [] and core.list_namespaced_service("team").items == []
+    assert "team" in namespaces(bare)  # a named namespace is never deleted

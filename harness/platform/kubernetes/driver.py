@@ -13,7 +13,8 @@ run's label, and nothing without it is changed or deleted (``ClusterRefused``, e
 - ``state()`` and ``events(since)`` read the informers' caches (no API call): replicas, nodes, the HPA's
   current metrics, and the run events ``translate`` derives from the watches;
 - ``kill_pod``, ``scale``, ``rollout`` (the ``restartedAt`` annotation, as ``kubectl rollout restart``),
-  ``cordon`` and ``drain_node`` (cordon + the eviction API, retried while a PDB blocks) act through the API;
+  ``cordon`` and ``drain_node`` (cordon + the eviction API, retried while a PDB blocks; only on a cluster the
+  run owns, ``owns_cluster``: the embedded one) act through the API;
 - ``teardown()`` stops the watches (and, with ``cleanup``, deletes the objects of the manifests that are the
   run's, then waits, bounded, until the run's pods are gone).
 """
@@ -225,16 +226,17 @@ class KubernetesDriver:
         for manifest in reversed(self.manifests.all()):
             kind, name = manifest["kind"], manifest["metadata"]["name"]
             done[f"{kind} {name}"] = self.guard.remove(kind, name)
-        core = client.CoreV1Api(self.connect())
-        selector = scope.selector(self.run_label)
+        core, apps = client.CoreV1Api(self.connect()), client.AppsV1Api(self.connect())
+        ns, selector = self.target.namespace, scope.selector(self.run_label)
 
-        def gone() -> bool:
-            return not core.list_namespaced_pod(self.target.namespace, label_selector=selector).items
+        def gone() -> bool:  # the Deployment's ReplicaSets and pods go by garbage collection
+            pods = core.list_namespaced_pod(ns, label_selector=selector).items
+            return not pods and not apps.list_namespaced_replica_set(ns, label_selector=selector).items
 
         if not wait_until(gone, timeout_s, interval_s=0.5):
             raise PlatformTimeout(
-                f"the run's pods in namespace {self.target.namespace} were still there {timeout_s:g}s after their "
-                f"Deployment was deleted; see kubectl get pods -n {self.target.namespace} -l {selector}"
+                f"the run's pods or ReplicaSets in namespace {ns} were still there {timeout_s:g}s after their "
+                f"Deployment was deleted; see kubectl get rs,pods -n {ns} -l {selector}"
             )
         return done
 
