@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,9 +41,31 @@ class Cluster:
     def api(self) -> client.ApiClient:
         return config.new_client_from_config(config_file=str(self.kubeconfig))
 
-    def kibench_namespaces(self) -> list[str]:
+    def namespaces(self, selector: str | None = None) -> list[str]:
         with self.api() as api:
-            return [n.metadata.name for n in client.CoreV1Api(api).list_namespace(label_selector=MANAGED).items]
+            return [n.metadata.name for n in client.CoreV1Api(api).list_namespace(label_selector=selector).items]
+
+    def kibench_namespaces(self) -> list[str]:
+        return self.namespaces(MANAGED)
+
+    def resource_version(self) -> str:
+        """The store-wide resourceVersion once it has stopped moving (any write moves it)."""
+        last = ""
+        for _ in range(40):
+            with self.api() as api:
+                now = str(client.CoreV1Api(api).list_namespace().metadata.resource_version)
+            if now == last:
+                return now
+            last = now
+            time.sleep(0.5)
+        return last
+
+    @staticmethod
+    def wait_for(predicate: Callable[[], object], what: str, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not predicate():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            time.sleep(0.25)
 
     def run(self, tmp: Path, *args: str, timeout: float = 150) -> subprocess.CompletedProcess[str]:
         return subprocess.run(self.argv(tmp, *args), capture_output=True, text=True, timeout=timeout, env=self.env())
@@ -116,6 +138,7 @@ def test_a_deployment_of_another_in_the_named_namespace_is_refused_and_untouched
     finally:
         with cluster.api() as api:
             client.CoreV1Api(api).delete_namespace("team")
+        cluster.wait_for(lambda: "team" not in cluster.namespaces(), "namespace team to go")
 
 
 def test_a_context_the_kubeconfig_does_not_have_is_refused(cluster, tmp_path):
@@ -126,15 +149,12 @@ def test_a_context_the_kubeconfig_does_not_have_is_refused(cluster, tmp_path):
 
 
 def test_dry_run_prints_the_plan_and_touches_nothing(cluster, tmp_path):
-    with cluster.api() as api:
-        before = client.CoreV1Api(api).list_namespace().metadata.resource_version
+    before = cluster.resource_version()
     proc = cluster.run(tmp_path, "--dry-run", timeout=60)
     assert proc.returncode == 0, output(proc)
     assert "# cluster: context 'kibench-local'" in proc.stdout and "kind: Deployment" in proc.stdout
     assert "cluster checked (read only)" in proc.stdout
-    with cluster.api() as api:
-        after = client.CoreV1Api(api).list_namespace().metadata.resource_version
-    assert after == before and not (tmp_path / "results").exists()
+    assert cluster.resource_version() == before and not (tmp_path / "results").exists()
 
 
 def test_sigint_mid_run_deletes_the_run_s_namespace(cluster, tmp_path):
@@ -163,7 +183,4 @@ def test_keep_leaves_the_run_s_namespace_and_says_how_to_delete_it(cluster, tmp_
         pods = core.list_namespaced_pod(namespace, label_selector=scope.selector(scope.run_label(run_dir.name))).items
         assert len(pods) == 2
         core.delete_namespace(namespace)
-    deadline = time.monotonic() + 60
-    while cluster.kibench_namespaces() and time.monotonic() < deadline:
-        time.sleep(0.25)
-    assert cluster.kibench_namespaces() == []
+    cluster.wait_for(lambda: not cluster.kibench_namespaces(), "the kept namespace to go")
