@@ -110,19 +110,21 @@ def _dry_run(file: Path, scenario: Any) -> None:
 
     faults = plan_lines(plan_faults(scenario.faults, source=str(file)), scenario.load.duration_s)
     run_id = new_run_id(scenario, datetime.now(UTC))
-    lines, manifests = dry_run(scenario, run_id)
-    mark = "# " if lines else ""
+    plan = dry_run(scenario, run_id)
+    mark = "# " if plan.lines else ""
     for line in faults:
         console.print(f"{mark}{line}", markup=False)
-    if lines:
+    if plan.lines:
         console.print(f"# plan for run id {run_id} (a run makes its own id; the names that contain it differ)",
                       markup=False)  # fmt: skip
-        for line in lines:
+        for line in plan.lines:
             console.print(f"# {line}", markup=False)
+    if plan.refusal is not None:
+        raise plan.refusal  # exit 2: a run would be refused (the plan above says what it would have done)
     console.print(f"{mark}dry run of {scenario.name!r}: nothing was started, created or changed", markup=False)
-    if manifests:
+    if plan.manifests:
         console.file.flush()
-        sys.stdout.write("---\n" + manifests)
+        sys.stdout.write("---\n" + plan.manifests)
         sys.stdout.flush()
     raise typer.Exit(0)
 

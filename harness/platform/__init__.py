@@ -10,8 +10,10 @@ for ``kibench run --dry-run``, the lines and manifests of the plan (``dry_run``)
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.errors import ClusterRefused
 from harness.model import Platform
 from harness.scenario import Scenario
 
@@ -34,19 +36,33 @@ def create_platform(
     return LocalPlatform.from_scenario(scenario, t0_monotonic=t0_monotonic, log_dir=log_dir, run_id=run_id)
 
 
-def dry_run(scenario: Scenario, run_id: str, check: bool = True) -> tuple[list[str], str]:
-    """What a run would do on its platform, touching nothing: (lines, manifests as YAML).
+@dataclass(frozen=True)
+class DryRun:
+    """What ``kibench run --dry-run`` shows of the platform: plan lines, manifests (YAML) and a refusal, if any."""
+
+    lines: list[str] = field(default_factory=list)
+    manifests: str = ""
+    refusal: ClusterRefused | None = None
+
+
+def dry_run(scenario: Scenario, run_id: str, check: bool = True) -> DryRun:
+    """What a run would do on its platform, touching nothing.
 
     Only ``platform.kind: kubernetes`` has a plan to show (the embedded cluster is made and dropped by each run);
-    ``check`` reads the cluster (GET only) and raises ``ClusterRefused`` where a run would refuse."""
+    ``check`` reads the cluster (GET only) and records where a run would be refused.  A kubeconfig without the
+    scenario's context raises ``ClusterRefused`` at once."""
     if scenario.target is not None or scenario.platform.kind != "kubernetes":
-        return [], ""
+        return DryRun()
     from harness.platform.kubernetes import plan
 
     built, driver = plan.build(scenario, run_id)
+    refusal = None
     if check:
-        plan.check(built, driver, scenario.platform.namespace)
-    return built.lines, built.yaml()
+        try:
+            plan.check(built, driver, scenario.platform.namespace)
+        except ClusterRefused as exc:
+            refusal = exc
+    return DryRun(built.lines, built.yaml(), refusal)
 
 
-__all__ = ["create_platform", "dry_run"]
+__all__ = ["DryRun", "create_platform", "dry_run"]
