@@ -122,7 +122,10 @@ def test_a_deployment_of_another_in_the_named_namespace_is_refused_and_untouched
     }  # fmt: skip
     with cluster.api() as api:
         client.CoreV1Api(api).create_namespace({"metadata": {"name": "team"}})
-        before = client.AppsV1Api(api).create_namespaced_deployment("team", foreign)
+        client.AppsV1Api(api).create_namespaced_deployment("team", foreign)
+    cluster.resource_version()  # the deployment controller has written its status
+    with cluster.api() as api:
+        before = client.AppsV1Api(api).read_namespaced_deployment("smoke-svc", "team")
     try:
         proc = cluster.run(tmp_path, "--set", "platform.namespace=team", timeout=60)
         assert proc.returncode == 2, output(proc)
