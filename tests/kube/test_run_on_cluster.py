@@ -1,6 +1,7 @@
 """End to end: ``kibench run --set platform.kind=kubernetes`` against an embedded cluster started on its own, through
 its kubeconfig, exactly as against yours: a run passes and leaves nothing behind, another's Deployment is refused
-and left untouched, a wrong context is refused, SIGINT cleans up, ``--keep`` keeps, ``--dry-run`` touches nothing.
+and left untouched, a wrong context is refused, SIGINT while deploying or under load cleans up, ``--keep`` keeps,
+``--dry-run`` touches nothing.
 
 One cluster serves the whole module; runs are shortened (10 s of load for the full run, less elsewhere).
 """
@@ -170,6 +171,17 @@ def test_sigint_mid_run_deletes_the_run_s_namespace(cluster, tmp_path):
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=90)
     assert proc.returncode == 130, output(proc, out)
+    assert cluster.kibench_namespaces() == []
+
+
+def test_sigint_while_deploying_deletes_the_run_s_namespace(cluster, tmp_path):
+    proc = subprocess.Popen(cluster.argv(tmp_path, "--set", "load.duration=60s"), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=cluster.env())  # fmt: skip
+    cluster.wait_for(cluster.kibench_namespaces, "the run's namespace", timeout_s=30)  # made first: deploy is on
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=90)
+    assert proc.returncode == 130, output(proc, out)
+    assert "load:" not in out  # interrupted before the load started
     assert cluster.kibench_namespaces() == []
 
 
