@@ -259,12 +259,17 @@ def _analyze_and_report(files: RunFiles, console: Console) -> tuple[dict[str, An
 _CLUSTER_ENV = ("KUBECONFIG", "KUBERNETES_CONTEXT")
 
 
-def kubectl_prefix(details: dict[str, Any]) -> str:
-    """``kubectl --kubeconfig K [--context C] [-n NS]`` for the run's cluster and namespace."""
-    parts = ["kubectl", "--kubeconfig", str(details["kubeconfig"])]
+def kubectl_prefix(details: dict[str, Any], namespace: bool = True) -> str:
+    """``kubectl --kubeconfig K [--context C] [-n NS]`` for the run's cluster (and namespace).
+
+    A kubeconfig of several files (``$KUBECONFIG`` with ``:``) goes in the environment: ``--kubeconfig`` takes one."""
+    kubeconfig = str(details["kubeconfig"])
+    parts = (
+        [f"KUBECONFIG={kubeconfig}", "kubectl"] if os.pathsep in kubeconfig else ["kubectl", "--kubeconfig", kubeconfig]
+    )
     if details.get("context"):
         parts += ["--context", str(details["context"])]
-    if details.get("namespace") not in (None, "", "default"):
+    if namespace and details.get("namespace") not in (None, "", "default"):
         parts += ["-n", str(details["namespace"])]
     return " ".join(parts)
 
@@ -274,9 +279,9 @@ def _cluster_line(details: dict[str, Any]) -> str:
     ns, label = details.get("namespace"), details.get("run_label")
     if details.get("keep"):
         fate = "kept after the run (--keep): delete it with " + (
-            f"kubectl --context {details.get('context')} delete namespace {ns}"
+            f"{kubectl_prefix(details, namespace=False)} delete namespace {ns}"
             if details.get("own_namespace")
-            else f"kubectl --context {details.get('context')} -n {ns} delete all,secret,hpa,pdb -l {label}"
+            else f"{kubectl_prefix(details)} delete all,secret,hpa,pdb -l {label}"
         )
     elif details.get("own_namespace"):
         fate = "the run's own namespace, deleted at the end (--keep keeps it)"

@@ -190,8 +190,8 @@ def test_keep_leaves_the_run_s_namespace_and_says_how_to_delete_it(cluster, tmp_
     assert proc.returncode in (0, 1), output(proc)
     (run_dir,) = (tmp_path / "results").iterdir()
     namespace = scope.run_namespace(run_dir.name)
-    assert f"kept after the run (--keep): delete it with kubectl --context kibench-local delete namespace {namespace}" \
-        in proc.stdout  # fmt: skip
+    command = f"kubectl --kubeconfig {cluster.kubeconfig} --context kibench-local delete namespace {namespace}"
+    assert f"kept after the run (--keep): delete it with {command}" in proc.stdout.replace("\n", "")
     assert cluster.kibench_namespaces() == [namespace]
     with cluster.api() as api:
         core = client.CoreV1Api(api)
