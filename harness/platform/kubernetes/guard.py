@@ -119,7 +119,7 @@ class Guard:
     def _require_ours(self, kind: rest.Kind, ns: str | None, name: str, verb: str) -> Obj:
         existing = self.get(kind.kind, name, ns)
         if existing is None:
-            raise PlatformError(f"cannot {verb} {kind.describe(ns, name)}: it does not exist")
+            raise PlatformError(f"cannot {verb} {kind.describe(ns, name)}: it does not exist (404 NotFound)")
         if not self.ours(existing):
             raise ClusterRefused(self.refusal(kind, ns, name, existing, verb))
         return existing
