@@ -1,7 +1,8 @@
 # The kibench reference inference service, CPU image (the emulated device needs no GPU).
 #
-#   docker build -t kibench-service .
-#   docker run --rm -p 8000:8000 -e KIBENCH_PROFILE=llama-3.1-8b-h100 kibench-service
+#   docker build -t kibench-service:0.1.0 .          # the name and tag kibench's manifests use (SERVICE_IMAGE)
+#   docker run --rm -p 8000:8000 -e KIBENCH_PROFILE=llama-3.1-8b-h100 kibench-service:0.1.0
+#   kind load docker-image kibench-service:0.1.0      # platform.kind kubernetes on kind (docs/kubernetes.md)
 #
 # Configuration comes from the environment: KIBENCH_PORT, KIBENCH_PROFILE (a named profile, see
 # docs/service.md), KIBENCH_BACKEND (emulated | torch), KIBENCH_DEVICE_TIME_MS, KIBENCH_COLD_START_S,

@@ -4,7 +4,7 @@ In: argv.  Out: exit codes per DESIGN.md (0 pass, 1 SLO failed, 2 bad input, 3 p
 4 self-check failed: the measurement is not trustworthy, 130 interrupted).  A ``HarnessError`` prints
 its message (what, where, how to fix), never a traceback.
 
-    kibench run FILE [--set path=VALUE]... [--results DIR] [--no-default-slos] [--dry-run]
+    kibench run FILE [--set path=VALUE]... [--results DIR] [--no-default-slos] [--dry-run] [--keep]
     kibench validate FILE [--set ...]
     kibench schema
     kibench report RUN_DIR [--summary-md PATH]
@@ -45,7 +45,18 @@ def run(
     file: Annotated[Path, typer.Argument(help="Scenario YAML file")],
     set_: SetOpt = None,
     results: Annotated[Path, typer.Option("--results", help="Folder for run folders")] = Path("results"),
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="List the planned faults; start nothing")] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Print the plan (faults; on kind kubernetes the context, namespace, objects and their manifests); "
+            "start, create and change nothing",
+        ),
+    ] = False,
+    keep: Annotated[
+        bool,
+        typer.Option("--keep", help="platform.kind kubernetes: leave the run's namespace (or objects) on the cluster"),
+    ] = False,
     no_default_slos: Annotated[
         bool, typer.Option("--no-default-slos", help="No default SLOs (same as slo_defaults: false)")
     ] = False,
@@ -58,13 +69,8 @@ def run(
 
     scenario = load_scenario(file, [*(set_ or []), *(["slo_defaults=false"] if no_default_slos else [])])
     if dry_run:  # validates every experiment too (exit 2 when one is bad)
-        from harness.chaos import plan_faults, plan_lines
-
-        for line in plan_lines(plan_faults(scenario.faults, source=str(file)), scenario.load.duration_s):
-            console.print(line, markup=False)
-        console.print(f"dry run of {scenario.name!r}: nothing was started", markup=False)
-        raise typer.Exit(0)
-    outcome = run_scenario(scenario, results, console)
+        _dry_run(file, scenario)
+    outcome = run_scenario(scenario, results, console, keep=keep)
     if outcome.summary is not None:
         for slo in outcome.summary["slos"]:
             mark = "pass" if slo["pass"] else "FAIL"
@@ -88,6 +94,39 @@ def run(
     console.print(f"run folder: {outcome.run_dir}")
     console.print(f"verdict: {exit_code_name(outcome.exit_code)} (exit {outcome.exit_code})")
     raise typer.Exit(outcome.exit_code)
+
+
+def _dry_run(file: Path, scenario: Any) -> None:
+    """Print the faults' plan and, on a cluster, the platform's plan and manifests; exit 0.
+
+    On kind kubernetes the plan lines are YAML comments, so the whole output is a YAML stream that
+    ``kubectl apply --dry-run=client -f -`` reads; the cluster is read (GET only) to report what a run would
+    refuse (exit 2 then)."""
+    from datetime import UTC, datetime
+
+    from harness.chaos import plan_faults, plan_lines
+    from harness.platform import dry_run
+    from harness.run import new_run_id
+
+    faults = plan_lines(plan_faults(scenario.faults, source=str(file)), scenario.load.duration_s)
+    run_id = new_run_id(scenario, datetime.now(UTC))
+    plan = dry_run(scenario, run_id)
+    mark = "# " if plan.lines else ""
+    for line in faults:
+        console.print(f"{mark}{line}", markup=False)
+    if plan.lines:
+        console.print(f"# plan for run id {run_id} (a run makes its own id; the names that contain it differ)",
+                      markup=False)  # fmt: skip
+        for line in plan.lines:
+            console.print(f"# {line}", markup=False)
+    if plan.refusal is not None:
+        raise plan.refusal  # exit 2: a run would be refused (the plan above says what it would have done)
+    console.print(f"{mark}dry run of {scenario.name!r}: nothing was started, created or changed", markup=False)
+    if plan.manifests:
+        console.file.flush()
+        sys.stdout.write("---\n" + plan.manifests)
+        sys.stdout.flush()
+    raise typer.Exit(0)
 
 
 def _print_findings(summary: dict[str, Any]) -> None:

@@ -6,7 +6,9 @@ and exits with ``error.exit_code``.
     HarnessError (3)
     ├── InputError (2)                 bad input a user can fix
     │   ├── ScenarioError (2)          scenario file: names file, field path and fix
-    │   └── ThresholdError (2)         an SLO expression that does not parse
+    │   ├── ThresholdError (2)         an SLO expression that does not parse
+    │   └── ClusterRefused (2)         kind kubernetes: not the context the scenario names, or an object that is
+    │                                  not this run's (kibench neither creates, changes nor deletes it)
     ├── PlatformError (3)              the platform or infrastructure failed
     │   └── PlatformTimeout (3)        the platform did not get ready in time
     ├── LoadError (3)                  the load process failed
@@ -55,6 +57,12 @@ class ScenarioError(InputError):
 
 class ThresholdError(InputError):
     """An SLO threshold expression that does not parse or does not fit its metric."""
+
+
+class ClusterRefused(InputError):
+    """kibench refuses to act on a cluster: its kubeconfig does not select the context the scenario names,
+    the namespace named does not exist, or an object kibench would create, change or delete is not this
+    run's (it lacks the run's label).  Nothing was touched; the message names the object and the fix."""
 
 
 class PlatformError(HarnessError):

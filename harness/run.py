@@ -5,11 +5,14 @@ folder) and a ``RunOutcome`` with the exit code: 0 SLOs met, 1 an SLO failed, 3 
 failure, 4 a self-check failed (the measurement is not trustworthy), 130 interrupted.
 
 Order: load and validate the fault experiments (exit 2, no run folder) → write scenario.yaml + run.json
-→ deploy the platform → start the observer (timeline, events) → start the load process and show
+→ deploy the platform (``platform.kind: kubernetes``: in the run's own namespace on your cluster, see
+harness/platform/kubernetes/cluster.py) → start the observer (timeline, events) → start the load process and show
 progress; each fault's experiment starts at its time after load_start (harness.chaos) → stop load,
 chaos (running experiments are interrupted, their rollbacks run), observer, platform (always, in
 ``finally``) → analysis (summary.json) → report.  SIGINT/SIGTERM interrupt any step before clean-up; clean-up
-itself cannot be interrupted, and whatever was recorded is analysed and reported.
+itself cannot be interrupted (a platform clean-up that a signal cut short is finished once more, shielded), and
+whatever was recorded is analysed and reported.  ``keep`` (``kibench run --keep``) leaves what the run made on a
+cluster in place.
 """
 
 from __future__ import annotations
@@ -97,14 +100,18 @@ class _Signals:
                 signal.signal(sig, old)
 
 
-def run_scenario(scenario: Scenario, results_dir: str | Path, console: Console | None = None) -> RunOutcome:
-    """Run the scenario end to end; never leaves a process behind."""
+def run_scenario(
+    scenario: Scenario, results_dir: str | Path, console: Console | None = None, keep: bool = False
+) -> RunOutcome:
+    """Run the scenario end to end; never leaves a process behind (nor, unless ``keep``, an object on a cluster)."""
     console = console or Console(stderr=False)
     plan = plan_faults(scenario.faults, source=f"scenario {scenario.name!r}")  # bad experiment: exit 2, no run
     t0 = time.monotonic()
     started = datetime.now(UTC)
     run_id = new_run_id(scenario, started)
     files = RunFiles(Path(results_dir) / run_id)
+    # Reads local files only; a kubeconfig without the scenario's context is refused here (exit 2, no run folder).
+    platform = create_platform(scenario, t0_monotonic=t0, log_dir=str(files.logs), run_id=run_id, keep=keep)
     files.root.mkdir(parents=True, exist_ok=False)
     files.logs.mkdir()
     write_atomic(files.scenario, dump(scenario))
@@ -120,10 +127,9 @@ def run_scenario(scenario: Scenario, results_dir: str | Path, console: Console |
     }
     _write_meta(files, meta)
     console.print(f"run {run_id}: deploying on the {meta['platform']} platform", highlight=False)
-    platform = create_platform(scenario, t0_monotonic=t0, log_dir=str(files.logs))
     signals = _Signals()
     error: HarnessError | None = None
-    saved_kubeconfig = os.environ.get("KUBECONFIG")
+    saved_env = {name: os.environ.get(name) for name in _CLUSTER_ENV}
     with signals.installed():
         try:
             _execute(scenario, platform, files, t0, console, plan)
@@ -131,7 +137,12 @@ def run_scenario(scenario: Scenario, results_dir: str | Path, console: Console |
             error = exc
         finally:
             signals.shielded = True
-            _restore_env("KUBECONFIG", saved_kubeconfig)
+            for name, value in saved_env.items():
+                _restore_env(name, value)
+        try:  # idempotent: finishes a clean-up that a signal cut short, now that signals cannot
+            platform.teardown()
+        except HarnessError as exc:
+            error = error or exc
         if signals.received is not None and not isinstance(error, Interrupted):
             error = Interrupted(f"interrupted by {signal.Signals(signals.received).name}; partial results were kept")
         meta["complete"] = error is None
@@ -153,11 +164,17 @@ def _execute(
         deployment = platform.deploy()
         observer = Observer(platform, files, t0)
         observer.start()
-        observer.log("deployed", target_url=deployment.target_url, platform=deployment.platform_kind)
+        where = {k: deployment.details[k] for k in ("context", "namespace") if k in deployment.details}
+        observer.log("deployed", target_url=deployment.target_url, platform=deployment.platform_kind,
+                     **(where if deployment.platform_kind == "kubernetes" else {}))  # fmt: skip
         kubeconfig = deployment.details.get("kubeconfig")
         if kubeconfig:  # chaosk8s (in-process) and kubectl find the run's cluster through it
             os.environ["KUBECONFIG"] = str(kubeconfig)
-            console.print(f"watch it: kubectl --kubeconfig {kubeconfig} get pods -w", highlight=False)
+            if deployment.details.get("context"):  # chaosk8s and harness.chaos.kube honour it
+                os.environ["KUBERNETES_CONTEXT"] = str(deployment.details["context"])
+            console.print(f"watch it: {kubectl_prefix(deployment.details)} get pods -w", highlight=False)
+        if deployment.platform_kind == "kubernetes":
+            console.print(_cluster_line(deployment.details), highlight=False)
         config = config_from_spec(scenario.load, deployment.target_url, str(files.root), t0, scenario.target)
         if plan:  # experiments start at their times after load_start (see _load_events)
             context = chaos_context(files.root, deployment.details, observer.log, observer.now_s)
@@ -237,6 +254,40 @@ def _analyze_and_report(files: RunFiles, console: Console) -> tuple[dict[str, An
         console.print(f"analysis failed: {exc}", highlight=False)
         return None, exc.exit_code
     return summary, code
+
+
+_CLUSTER_ENV = ("KUBECONFIG", "KUBERNETES_CONTEXT")
+
+
+def kubectl_prefix(details: dict[str, Any], namespace: bool = True) -> str:
+    """``kubectl --kubeconfig K [--context C] [-n NS]`` for the run's cluster (and namespace).
+
+    A kubeconfig of several files (``$KUBECONFIG`` with ``:``) goes in the environment: ``--kubeconfig`` takes one."""
+    kubeconfig = str(details["kubeconfig"])
+    parts = (
+        [f"KUBECONFIG={kubeconfig}", "kubectl"] if os.pathsep in kubeconfig else ["kubectl", "--kubeconfig", kubeconfig]
+    )
+    if details.get("context"):
+        parts += ["--context", str(details["context"])]
+    if namespace and details.get("namespace") not in (None, "", "default"):
+        parts += ["-n", str(details["namespace"])]
+    return " ".join(parts)
+
+
+def _cluster_line(details: dict[str, Any]) -> str:
+    """Where the run works on a cluster and what happens to it at the end."""
+    ns, label = details.get("namespace"), details.get("run_label")
+    if details.get("keep"):
+        fate = "kept after the run (--keep): delete it with " + (
+            f"{kubectl_prefix(details, namespace=False)} delete namespace {ns}"
+            if details.get("own_namespace")
+            else f"{kubectl_prefix(details)} delete all,secret,hpa,pdb -l {label}"
+        )
+    elif details.get("own_namespace"):
+        fate = "the run's own namespace, deleted at the end (--keep keeps it)"
+    else:
+        fate = f"objects labelled {label}, deleted at the end (--keep keeps them)"
+    return f"namespace {ns} on context {details.get('context')}: {fate}"
 
 
 def _restore_env(name: str, value: str | None) -> None:

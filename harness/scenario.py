@@ -15,7 +15,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from harness import thresholds
 from harness.errors import ScenarioError, ThresholdError
@@ -195,10 +204,30 @@ class HpaSettings(_Model):
         return self
 
 
-class PlatformSpec(_Model):
-    """Where the service runs.  ``local`` is the embedded platform (no cluster, no Docker)."""
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_CLUSTER_FIELDS = ("context", "namespace", "kubeconfig")
 
-    kind: Literal["local"] = "local"
+
+class PlatformSpec(_Model):
+    """Where the service runs.  ``local`` is the embedded platform (no cluster, no Docker); ``kubernetes`` is
+    the cluster a kubeconfig names (docs/kubernetes.md): ``context``, ``namespace`` and ``kubeconfig`` belong to it."""
+
+    kind: Literal["local", "kubernetes"] = Field(
+        "local", description="local: the embedded cluster kibench starts; kubernetes: your cluster, via a kubeconfig"
+    )
+    context: str | None = Field(
+        None,
+        description="kind kubernetes: the kubeconfig context to use (default: its current-context); "
+        "a kubeconfig without this context is refused",
+    )
+    namespace: str | None = Field(
+        None,
+        description="kind kubernetes: an existing namespace to work in (never deleted); "
+        "default: a namespace of the run's own, kibench-<run-id>, deleted at the end",
+    )
+    kubeconfig: str | None = Field(
+        None, description="kind kubernetes: the kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)"
+    )
     ready_timeout: Duration = Field(60.0, description="how long to wait for the initial replicas to be Ready")
     balancing: Literal["connection", "request"] = Field(
         "connection",
@@ -211,6 +240,24 @@ class PlatformSpec(_Model):
     rollout: RolloutSpec = RolloutSpec()
     pdb: DisruptionBudgetSpec | None = Field(None, description="PodDisruptionBudget honoured by drains")
     hpa: HpaSettings = HpaSettings()
+
+    @field_validator(*_CLUSTER_FIELDS)
+    @classmethod
+    def _cluster_only(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        if info.data.get("kind") != "kubernetes":
+            raise ValueError(
+                f"only platform.kind kubernetes uses {info.field_name}; set platform.kind: kubernetes or remove it"
+            )
+        if not value.strip():
+            raise ValueError(f"{info.field_name} is empty; give a name or remove the field")
+        if info.field_name == "namespace" and (len(value) > 63 or not _DNS_LABEL.match(value)):
+            raise ValueError(
+                f"{value!r} is not a namespace name (lowercase letters, digits and '-', at most 63, "
+                "starting and ending with a letter or digit); fix it, or leave namespace out to get kibench-<run-id>"
+            )
+        return value
 
 
 _PROFILE_DIR = Path(__file__).parent / "service" / "profiles"  # the named profiles (data files, see docs/service.md)

@@ -163,7 +163,7 @@ def start_kube_platform(log_dir: Path, scenario: Scenario) -> KubePlatform:
     kubeconfig = log_dir / "kubeconfig"
     spec = ClusterSpec(platform=scenario.platform.model_dump(mode="json"))
     proc, hello = start_daemon(spec, str(log_dir), str(kubeconfig))
-    driver = KubernetesDriver(scenario, Target(str(kubeconfig)), time.monotonic())
+    driver = KubernetesDriver(scenario, Target(str(kubeconfig)), time.monotonic(), owns_cluster=True)
     api = k8s_config.new_client_from_config(config_file=str(kubeconfig))
     platform = KubePlatform(kubeconfig, hello, proc, driver, api, scenario.service.replicas)
     try:

@@ -223,7 +223,7 @@ def start_embedded(
     kubeconfig = log_dir / "kubeconfig"
     spec = ClusterSpec(platform=scenario.platform.model_dump(mode="json"))
     proc, hello = start_daemon(spec, str(log_dir), str(kubeconfig))
-    driver = KubernetesDriver(scenario, Target(str(kubeconfig)), time.monotonic())
+    driver = KubernetesDriver(scenario, Target(str(kubeconfig)), time.monotonic(), owns_cluster=True)
     if command is not None:
         driver.manifests.deployment["spec"]["template"]["spec"]["containers"][0]["command"] = command
     embedded = Embedded(kubeconfig, hello, proc, driver, log_dir)

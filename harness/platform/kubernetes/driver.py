@@ -1,17 +1,22 @@
 """The one platform driver: the scenario's service on any Kubernetes API, through the official client.
 
-In: a resolved ``Scenario``, a kubeconfig (the embedded cluster's, or a real cluster's), the namespace,
-and the run's clock.  Out: an object implementing ``harness.model.Platform``:
+In: a resolved ``Scenario``, a kubeconfig and context (the embedded cluster's, or a real cluster's), the
+namespace, the run's id and clock, and whether the run owns the whole cluster.  Out: an object implementing
+``harness.model.Platform``.  Every write goes through ``guard.Guard``: objects are created stamped with the
+run's label, and nothing without it is changed or deleted (``ClusterRefused``, exit 2, names it).
 
-- ``deploy()`` applies the manifests (``manifests.render``: Deployment, Service, HPA autoscaling/v2,
+- ``deploy()`` refuses when an object of the manifests' names exists and is not the run's, then creates them
+  (``manifests.render``: Deployment, Service, HPA autoscaling/v2,
   PDB, plus a Secret with the service's admin token), follows pods, nodes, the Deployment, the HPA and
   Events through watches (``informer``), waits until the initial replicas are Ready and returns the
   Service's URL (its ``status.loadBalancer.ingress``, which the embedded cluster publishes on loopback);
 - ``state()`` and ``events(since)`` read the informers' caches (no API call): replicas, nodes, the HPA's
   current metrics, and the run events ``translate`` derives from the watches;
 - ``kill_pod``, ``scale``, ``rollout`` (the ``restartedAt`` annotation, as ``kubectl rollout restart``),
-  ``cordon`` and ``drain_node`` (cordon + the eviction API, retried while a PDB blocks) act through the API;
-- ``teardown()`` stops the watches (and, with ``cleanup``, deletes what ``deploy`` created).
+  ``cordon`` and ``drain_node`` (cordon + the eviction API, retried while a PDB blocks; only on a cluster the
+  run owns, ``owns_cluster``: the embedded one) act through the API;
+- ``teardown()`` stops the watches (and, with ``cleanup``, deletes the objects of the manifests that are the
+  run's, then waits, bounded, until the run's pods are gone).
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from kubernetes.client.exceptions import ApiException
 
 from harness.errors import PlatformError, PlatformTimeout
 from harness.model import Deployment, Event, NodeState, PlatformState, Replica
-from harness.platform.kubernetes import manifests
+from harness.platform.kubernetes import manifests, scope
+from harness.platform.kubernetes.guard import Guard
 from harness.platform.kubernetes.informer import Informer, wait_until
 from harness.platform.kubernetes.translate import Translator, cond, container, is_true, monotonic_to_wall
 from harness.scenario import Scenario
@@ -49,12 +55,22 @@ class KubernetesDriver:
     """Deploys and follows the reference service on the cluster a kubeconfig names."""
 
     def __init__(
-        self, scenario: Scenario, target: Target, t0_monotonic: float, kind: str = "kubernetes", cleanup: bool = False
+        self,
+        scenario: Scenario,
+        target: Target,
+        t0_monotonic: float,
+        kind: str = "kubernetes",
+        cleanup: bool = False,
+        run_id: str | None = None,
+        owns_cluster: bool = False,
     ) -> None:
         self.scenario = scenario
         self.target = target
         self.kind = kind
         self.cleanup = cleanup
+        self.run_label = scope.run_label(run_id or f"{scenario.name}-{secrets.token_hex(2)}")
+        self.owns_cluster = owns_cluster
+        self._guard: Guard | None = None
         self.t0 = t0_monotonic
         self.name = manifests.dns_name(f"{scenario.name}-svc")
         self.admin_token = secrets.token_urlsafe(24)
@@ -78,19 +94,26 @@ class KubernetesDriver:
                 raise PlatformError(f"kubeconfig {self.target.kubeconfig}: {exc}") from exc
         return self.api
 
+    @property
+    def guard(self) -> Guard:
+        """The one door of every write (created with the connection)."""
+        api = self.connect()
+        if self._guard is None or self._guard.api is not api:
+            self._guard = Guard(api, self.target.namespace, self.run_label, self.owns_cluster)
+        return self._guard
+
+    def labelled(self) -> list[Obj]:
+        """Every manifest as it is created: stamped with the run's labels."""
+        return [scope.stamp(m, self.run_label) for m in self.manifests.all()]
+
     def deploy(self, wait_ready: bool = True) -> Deployment:
         """Apply the manifests and start the watches; with ``wait_ready``, return once the replicas are Ready."""
         api = self.connect()
         core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+        self.guard.preflight(self.manifests.all())  # nothing is created next to another's object of the same name
         self._watch(core, apps)
-        try:
-            for manifest in self.manifests.all():
-                self._create(manifest)
-        except ApiException as exc:
-            raise PlatformError(
-                f"creating the service's objects in namespace {self.target.namespace!r} failed: "
-                f"{exc.status} {_message(exc)}"
-            ) from exc
+        for manifest in self.manifests.all():
+            self.guard.create(manifest)
         url = self._wait_ready() if wait_ready else str(wait_until(self.service_url, 10.0) or "")
         details = {
             "kubeconfig": self.target.kubeconfig,
@@ -100,15 +123,10 @@ class KubernetesDriver:
         }
         return Deployment(url, self.kind, details)
 
-    def _create(self, manifest: Obj) -> None:
-        from kubernetes.utils import create_from_dict
-
-        create_from_dict(self.connect(), manifest, namespace=self.target.namespace)
-
     def _watch(self, core: client.CoreV1Api, apps: client.AppsV1Api) -> None:
         ns, t = self.target.namespace, self.translator
         auto = client.AutoscalingV2Api(self.connect())
-        selector = f"{manifests.INSTANCE_LABEL}={self.name}"
+        selector = f"{manifests.INSTANCE_LABEL}={self.name},{scope.selector(self.run_label)}"
         specs = {
             "pods": (core.list_namespaced_pod, t.pod, {"namespace": ns, "label_selector": selector}),
             "nodes": (core.list_node, t.node, {}),
@@ -138,12 +156,19 @@ class KubernetesDriver:
         want = self.scenario.service.replicas
         timeout = self.scenario.platform.ready_timeout
         ready = wait_until(lambda: sum(1 for p in self.informers["pods"].items() if _ready(p)) >= want, timeout)
+        if not ready:
+            raise PlatformTimeout(
+                f"replicas not Ready within platform.ready_timeout ({timeout:g}s)"
+                f"{self._why_not_ready()}; raise it or check the pods' logs"
+            )
         url = wait_until(self.service_url, 5.0)
-        if ready and url:
+        if url:
             return str(url)
-        raise PlatformTimeout(
-            f"replicas not Ready within platform.ready_timeout ({timeout:g}s)"
-            f"{self._why_not_ready()}; raise it or check the pods' logs"
+        raise PlatformError(
+            f"the replicas are Ready but Service {self.target.namespace}/{self.name} has no external address "
+            "(status.loadBalancer.ingress) for the load to reach; the embedded cluster publishes one, a real "
+            "cluster does for a LoadBalancer Service only, and kibench does not yet port-forward or run its "
+            "load inside the cluster (docs/kubernetes.md, what is not built yet)"
         )
 
     def _why_not_ready(self) -> str:
@@ -171,33 +196,49 @@ class KubernetesDriver:
         return None
 
     def teardown(self) -> None:
+        """Stop the watches; with ``cleanup``, delete the run's objects; close the connection (idempotent)."""
         with self._lock:
-            for informer in self.informers.values():  # every watch ends at once, not one after the other
-                informer.stop(wait=False)
-            for informer in self.informers.values():
-                informer.stop()
-            self.informers.clear()
-            if self.cleanup and self.api is not None:
-                self._delete_all()
-            if self.api is not None:
-                self.api.close()
-                self.api = None
+            self.stop_watching()
+            try:
+                if self.cleanup and self.api is not None:
+                    self.delete_objects()
+            finally:
+                self.close()
 
-    def _delete_all(self) -> None:
-        from contextlib import suppress
+    def stop_watching(self) -> None:
+        for informer in self.informers.values():  # every watch ends at once, not one after the other
+            informer.stop(wait=False)
+        for informer in self.informers.values():
+            informer.stop()
+        self.informers.clear()
 
-        api, ns = self.connect(), self.target.namespace
-        core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
-        calls = [
-            lambda: client.AutoscalingV2Api(api).delete_namespaced_horizontal_pod_autoscaler(self.name, ns),
-            lambda: client.PolicyV1Api(api).delete_namespaced_pod_disruption_budget(self.name, ns),
-            lambda: core.delete_namespaced_service(self.name, ns),
-            lambda: apps.delete_namespaced_deployment(self.name, ns),
-            lambda: core.delete_namespaced_secret(f"{self.name}-admin", ns),
-        ]
-        for call in calls:
-            with suppress(ApiException):
-                call()
+    def close(self) -> None:
+        if self.api is not None:
+            self.api.close()
+            self.api = None
+            self._guard = None
+
+    def delete_objects(self, timeout_s: float = 60.0) -> dict[str, str]:
+        """Delete the manifests' objects that are the run's (newest first), then wait for the run's pods to go.
+
+        Returns what happened to each (``deleted``, ``absent``, ``foreign``: another's object, left alone)."""
+        done = {}
+        for manifest in reversed(self.manifests.all()):
+            kind, name = manifest["kind"], manifest["metadata"]["name"]
+            done[f"{kind} {name}"] = self.guard.remove(kind, name)
+        core, apps = client.CoreV1Api(self.connect()), client.AppsV1Api(self.connect())
+        ns, selector = self.target.namespace, scope.selector(self.run_label)
+
+        def gone() -> bool:  # the Deployment's ReplicaSets and pods go by garbage collection
+            pods = core.list_namespaced_pod(ns, label_selector=selector).items
+            return not pods and not apps.list_namespaced_replica_set(ns, label_selector=selector).items
+
+        if not wait_until(gone, timeout_s, interval_s=0.5):
+            raise PlatformTimeout(
+                f"the run's pods or ReplicaSets in namespace {ns} were still there {timeout_s:g}s after their "
+                f"Deployment was deleted; see kubectl get rs,pods -n {ns} -l {selector}"
+            )
+        return done
 
     # ---- what the run reads ---------------------------------------------------------------
     def state(self) -> PlatformState:
@@ -270,27 +311,20 @@ class KubernetesDriver:
         return client.CoreV1Api(self.connect())
 
     def kill_pod(self, name: str, grace_period_s: int | None = None) -> None:
-        try:
-            self._core().delete_namespaced_pod(name, self.target.namespace, grace_period_seconds=grace_period_s)
-        except ApiException as exc:
-            raise PlatformError(f"deleting pod {name!r}: {exc.status} {_message(exc)}") from exc
+        self.guard.delete("Pod", name, grace_period_s=grace_period_s)
 
     def scale(self, replicas: int) -> None:
-        try:
-            client.AppsV1Api(self.connect()).patch_namespaced_deployment_scale(
-                self.name, self.target.namespace, {"spec": {"replicas": replicas}}
-            )
-        except ApiException as exc:
-            raise PlatformError(f"scaling deployment {self.name!r}: {exc.status} {_message(exc)}") from exc
+        self.guard.change("Deployment", self.name, {"spec": {"replicas": replicas}}, subresource="scale")
 
     def rollout(self) -> None:
         """Restart every pod through a rolling update, as ``kubectl rollout restart`` does."""
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
         body = {"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}}}}
-        client.AppsV1Api(self.connect()).patch_namespaced_deployment(self.name, self.target.namespace, body)
+        self.guard.change("Deployment", self.name, body)
 
     def cordon(self, node: str, on: bool = True) -> None:
-        self._core().patch_node(node, {"spec": {"unschedulable": True if on else None}})
+        """Mark the node (un)schedulable: only on a cluster the run owns (nodes are no run's objects elsewhere)."""
+        self.guard.change("Node", node, {"spec": {"unschedulable": True if on else None}})
 
     def drain_node(self, node: str, timeout_s: float = 120.0, retry_s: float = 5.0) -> None:
         """Cordon the node, then evict its pods through the eviction API until none is left (PDB honoured)."""
@@ -302,12 +336,9 @@ class KubernetesDriver:
             if not pods:
                 return
             for pod in live:
-                body = client.V1Eviction(
-                    metadata=client.V1ObjectMeta(name=pod.metadata.name, namespace=pod.metadata.namespace)
-                )
                 try:
-                    core.create_namespaced_pod_eviction(pod.metadata.name, pod.metadata.namespace, body)
-                except ApiException as exc:
+                    self.guard.evict(pod.metadata.name, pod.metadata.namespace)
+                except ApiException as exc:  # 404: gone already; 429: a PodDisruptionBudget says not now
                     if exc.status not in (404, 429):
                         raise PlatformError(f"evicting {pod.metadata.name}: {exc.status} {_message(exc)}") from exc
             time.sleep(retry_s if live else 0.2)

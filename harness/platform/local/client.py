@@ -55,8 +55,11 @@ class LocalPlatform:
 
     kind = "local"
 
-    def __init__(self, scenario: Scenario, t0_monotonic: float, log_dir: str, kubeconfig: str) -> None:
+    def __init__(
+        self, scenario: Scenario, t0_monotonic: float, log_dir: str, kubeconfig: str, run_id: str | None = None
+    ) -> None:
         self.scenario = scenario
+        self.run_id = run_id
         self.spec = ClusterSpec(platform=scenario.platform.model_dump(mode="json"))
         self.t0 = t0_monotonic
         self.log_dir = log_dir
@@ -67,13 +70,18 @@ class LocalPlatform:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_scenario(cls, scenario: Scenario, t0_monotonic: float, log_dir: str) -> LocalPlatform:
+    def from_scenario(
+        cls, scenario: Scenario, t0_monotonic: float, log_dir: str, run_id: str | None = None
+    ) -> LocalPlatform:
         kubeconfig = str(Path(log_dir).parent / "kubeconfig")
-        return cls(scenario, t0_monotonic, log_dir, kubeconfig)
+        return cls(scenario, t0_monotonic, log_dir, kubeconfig, run_id or Path(log_dir).parent.name)
 
     def deploy(self) -> Deployment:
         self.proc, self.hello = start_daemon(self.spec, self.log_dir, self.kubeconfig)
-        self.driver = KubernetesDriver(self.scenario, Target(self.kubeconfig), self.t0, kind=self.kind)
+        # The cluster was started for this run alone: everything in it is the run's (nodes too, for drains).
+        self.driver = KubernetesDriver(
+            self.scenario, Target(self.kubeconfig), self.t0, kind=self.kind, run_id=self.run_id, owns_cluster=True
+        )
         try:
             deployment = self.driver.deploy()
         except Exception:
