@@ -5,7 +5,8 @@ Usage: .venv/bin/python bench/daemon_cpu.py scenarios/spike.yaml [--results DIR]
 Runs ``kibench run SCENARIO`` and samples, every 0.2 s, the user + system CPU time of the platform
 daemon process (``python -m harness.platform.local``; its replicas are separate processes and are not
 counted).  Prints the last sample, the run's wall time and the run's headline figures, so two
-versions of the platform can be compared side by side (DESIGN: ratios measured in one sitting).
+versions of the platform can be compared side by side (ratios measured in one sitting:
+docs/architecture.md#measuring-kibench-itself).
 """
 
 from __future__ import annotations
