@@ -697,7 +697,8 @@ def validate(data: dict[str, Any], source: str) -> Scenario:
 
 
 def _scenario_error(exc: ValidationError, source: str) -> ScenarioError:
-    err = exc.errors()[0]
+    errors = [e for e in exc.errors() if not _str_member_of_mapping(e)] or exc.errors()
+    err = errors[0]
     field = _format_loc(err["loc"])
     problem = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
@@ -709,10 +710,16 @@ def _scenario_error(exc: ValidationError, source: str) -> ScenarioError:
         problem = f"must be {_BOUNDS[err['type']]} {bound:g} (got {err['input']!r})"
     elif "input" in err and err["type"] not in ("value_error", "model_type"):
         problem = f"{problem} (got {err['input']!r})"
-    more = len(exc.errors()) - 1
+    more = len(errors) - 1
     if more:
         problem += f" ({more} more problem{'s' if more > 1 else ''} after this one)"
     return ScenarioError(source, field, problem)
+
+
+def _str_member_of_mapping(err: Any) -> bool:
+    """A mapping tried against the ``str`` member of a ``str | Model`` union (``slos``' entries): the model's
+    own errors say what is wrong with it."""
+    return err["type"] == "string_type" and err["loc"][-1:] == ("str",) and isinstance(err.get("input"), dict)
 
 
 _BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
@@ -724,7 +731,7 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif not str(part).startswith(("function-", "tagged-union[")):
+        elif not str(part).startswith(("function-", "tagged-union[")) and part not in ("str", "SloSpec"):
             out += f".{part}" if out else str(part)
     return out or "(top level)"
 

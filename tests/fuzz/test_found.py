@@ -69,3 +69,10 @@ def test_a_case_file_that_is_not_utf8_is_rejected(tmp_path):  # was UnicodeDecod
     path.write_bytes(b"\x80- name: x\n")
     with pytest.raises(InputError, match="not UTF-8 text"):
         load_case_file(path)
+
+
+def test_a_misspelt_key_of_an_slo_object_is_named_not_hidden_behind_the_string_form():
+    slo = {"threshold": "p(95) < 500", "severty": "warning"}  # was "slos.latency_ms[0].str: should be a string"
+    with pytest.raises(ScenarioError) as caught:
+        validate({"name": "x", "load": {"rate_rps": 1, "duration": "1s"}, "slos": {"latency_ms": [slo]}}, "f.yaml")
+    assert caught.value.field == "slos.latency_ms[0].severty" and "unknown field" in caught.value.problem
