@@ -270,8 +270,8 @@ class ServiceSpec(_Model):
     @field_validator("profile")
     @classmethod
     def _known_profile(cls, value: Any) -> Any:
-        if isinstance(value, str) and not (_PROFILE_DIR / f"{value}.yaml").is_file():
-            names = sorted(p.stem for p in _PROFILE_DIR.glob("*.yaml"))
+        names = sorted(p.stem for p in _PROFILE_DIR.glob("*.yaml"))
+        if isinstance(value, str) and value not in names:  # by name, not by path: no OSError, no '../'
             raise ValueError(f"unknown profile {value!r}; use one of {', '.join(names)} or a mapping with kind")
         return value
 

@@ -49,27 +49,28 @@ _PART = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
 def field_path(data: Any, field: str) -> list[str | int] | None:
     """The path an error's field names through ``data`` (union labels skipped), or None when it names
     nothing there.  A missing key of a mapping that exists counts (a required field left out), and so does
-    a missing item of a list that exists (a tuple too short)."""
-    parts: list[str | int] = [int(i) if i else name for i, name in _PART.findall(field)]
-    node, path = data, []
-    for n, part in enumerate(parts):
-        last = n == len(parts) - 1
-        if isinstance(node, dict) and (part in node or str(part) in node):
-            key = part if part in node else str(part)
-            node = node[key]
-            path.append(key)
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-            path.append(part)
-        elif part in _UNION_LABELS:
-            continue
-        elif last and (isinstance(node, dict) or (isinstance(node, list) and isinstance(part, int))):
-            path.append(part)  # a required key, or an item of a fixed-length tuple, that is missing
-        elif last and isinstance(node, str):
-            path.append(part)  # a shorthand's field: ``platform: NAME`` is ``platform: {kind: NAME}``
-        else:
-            return None
-    return path
+    a missing item of a list that exists (a tuple too short) and the field of a shorthand (``platform:
+    NAME`` is ``platform: {kind: NAME}``)."""
+    return _follow(data, [int(i) if i else name for i, name in _PART.findall(field)])
+
+
+def _follow(node: Any, parts: list[str | int]) -> list[str | int] | None:
+    if not parts:
+        return []
+    part, rest = parts[0], parts[1:]
+    found: list[str | int] | None = None
+    if isinstance(node, dict) and (part in node or str(part) in node):
+        key = part if part in node else str(part)
+        tail = _follow(node[key], rest)
+        found = None if tail is None else [key, *tail]
+    elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+        tail = _follow(node[part], rest)
+        found = None if tail is None else [part, *tail]
+    elif not rest and (isinstance(node, dict | str) or (isinstance(node, list) and isinstance(part, int))):
+        found = [part]
+    if found is None and part in _UNION_LABELS:  # a label, also where a key of that name exists (a typo)
+        found = _follow(node, rest)
+    return found
 
 
 def rejected_properly(call: Callable[[], T]) -> T | HarnessError:

@@ -8,6 +8,7 @@ import pytest
 from harness.autoscale.casefile import load_case_file
 from harness.errors import InputError, ScenarioError
 from harness.scenario import load_scenario, validate
+from tests.fuzz.support import cli
 
 LOAD = "load: {rate_rps: 1, duration: 1s}\n"
 
@@ -76,3 +77,17 @@ def test_a_misspelt_key_of_an_slo_object_is_named_not_hidden_behind_the_string_f
     with pytest.raises(ScenarioError) as caught:
         validate({"name": "x", "load": {"rate_rps": 1, "duration": "1s"}, "slos": {"latency_ms": [slo]}}, "f.yaml")
     assert caught.value.field == "slos.latency_ms[0].severty" and "unknown field" in caught.value.problem
+
+
+@pytest.mark.parametrize("name", ["9" * 400, "../profiles/noop", "noop/"])
+def test_a_profile_name_is_looked_up_by_name_not_as_a_path(name):  # a 400-character name was OSError
+    with pytest.raises(ScenarioError, match="unknown profile") as caught:
+        validate({"name": "x", "load": {"rate_rps": 1, "duration": "1s"}, "service": {"profile": name}}, "f.yaml")
+    assert caught.value.field == "service.profile"
+
+
+def test_an_experiment_path_too_long_for_the_file_system_is_rejected(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("name: x\n" + LOAD + f"faults: [{{at: 0, experiment: {'x' * 300}.yaml}}]\n", encoding="utf-8")
+    result = cli("validate", str(path))  # was an OSError traceback (File name too long)
+    assert result.code == 2 and "faults[0].experiment" in result.err and "cannot be read" in result.err
