@@ -73,7 +73,7 @@ def test_failed_node_pods_come_back_elsewhere_after_the_eviction_delay(start_clu
     cluster.wait_for(lambda: cluster.events("node_down"), 5, "node_down")
 
     def lost_pod_unready():  # the node goes Unknown first, then its pods NotReady (two updates, as upstream)
-        return next(r for r in cluster.state().replicas if r.name == victim.name and not r.ready)
+        return next((r for r in cluster.state().replicas if r.name == victim.name and not r.ready), None)
 
     lost = cluster.wait_for(lost_pod_unready, 5, "the lost node's pod NotReady")
     state = cluster.state()
