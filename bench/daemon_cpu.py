@@ -6,7 +6,8 @@ Runs ``kibench run SCENARIO`` and samples, every 0.2 s, the user + system CPU ti
 daemon process (``python -m harness.platform.local``: API server and controllers) and of its Service
 forwarder (``harness.platform.local.forwarder``: the data path, a process of its own since issue 18);
 the replicas are separate processes and are not counted.  Prints the last samples, the run's wall
-time and verdict, so two versions of the platform can be compared side by side.
+time and verdict, so two versions of the platform can be compared side by side (ratios measured in
+one sitting: docs/architecture.md#measuring-kibench-itself).
 """
 
 from __future__ import annotations

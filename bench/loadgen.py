@@ -45,6 +45,8 @@ from typing import Any
 
 import httptools
 
+from harness.procs import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -104,14 +106,6 @@ def serve(port: int, stall_every_s: float = 0.0, stall_for_s: float = 0.0) -> No
         await server.serve_forever()
 
     asyncio.run(main())
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_target(stall_every_s: float = 0.0, stall_for_s: float = 0.0) -> tuple[subprocess.Popen[str], str]:

@@ -34,18 +34,14 @@ from dataclasses import dataclass
 
 import psutil
 
+from harness.procs import free_port, poll_until
+
 HOST = "127.0.0.1"
 BODY = json.dumps({"inputs": [[0.0] * 8]}).encode()
 REQUEST = (
     f"POST /v1/predict HTTP/1.1\r\nhost: {HOST}\r\ncontent-type: application/json\r\n"
     f"content-length: {len(BODY)}\r\n\r\n"
 ).encode() + BODY
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 # ---------------------------------------------------------------- the bare app (a server of its own)
@@ -119,17 +115,18 @@ def start_bare(sleep_ms: float) -> Server:
 
 
 def _wait_ready(server: Server, path: str) -> Server:
-    deadline = time.monotonic() + 30
     request = f"GET {path} HTTP/1.1\r\nhost: {HOST}\r\n\r\n".encode()
-    while time.monotonic() < deadline:
+
+    def ready() -> bool:
         try:
             with socket.create_connection((HOST, server.port), timeout=1) as sock:
                 sock.sendall(request)
-                if sock.recv(64).startswith(b"HTTP/1.1 200"):
-                    return server
+                return sock.recv(64).startswith(b"HTTP/1.1 200")
         except OSError:
-            pass
-        time.sleep(0.1)
+            return False
+
+    if poll_until(ready, 30.0, 0.1):
+        return server
     server.stop()
     raise RuntimeError(f"server on port {server.port} did not get ready")
 

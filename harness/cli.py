@@ -1,6 +1,6 @@
 """The ``kibench`` command line (a thin typer app).
 
-In: argv.  Out: exit codes per DESIGN.md (0 pass, 1 SLO failed, 2 bad input, 3 platform error,
+In: argv.  Out: exit codes per docs/architecture.md (0 pass, 1 SLO failed, 2 bad input, 3 platform error,
 4 self-check failed: the measurement is not trustworthy, 130 interrupted).  A ``HarnessError`` prints
 its message (what, where, how to fix), never a traceback.
 

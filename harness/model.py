@@ -122,7 +122,7 @@ class Platform(Protocol):
 
 @dataclass(frozen=True)
 class RunFiles:
-    """The files of one run folder (DESIGN.md, schema_version 1)."""
+    """The files of one run folder (docs/architecture.md#the-run-folder, schema_version 1)."""
 
     root: Path
 

@@ -1,6 +1,6 @@
 """Orchestrate one run: the only module that knows the pipeline's order.
 
-In: a validated ``Scenario`` and a results folder.  Out: ``results/<run-id>/`` (DESIGN.md's run
+In: a validated ``Scenario`` and a results folder.  Out: ``results/<run-id>/`` (docs/architecture.md's run
 folder) and a ``RunOutcome`` with the exit code: 0 SLOs met, 1 an SLO failed, 3 platform/load
 failure, 4 a self-check failed (the measurement is not trustworthy), 130 interrupted.
 

@@ -10,6 +10,7 @@ Durations are written as strings (``500ms``, ``30s``, ``5m``, ``1h``) or plain n
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -46,6 +47,8 @@ def parse_duration(value: Any) -> float:
         seconds = float(match["num"]) * _UNIT_S[match["unit"]]
     if seconds < 0:
         raise ValueError(f"a duration must be >= 0 (got {value!r})")
+    if not math.isfinite(seconds):
+        raise ValueError(f"a duration must be a finite time (got {value!r})")
     return seconds
 
 
@@ -53,7 +56,7 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _int_or_percent(value: Any) -> int | str:
@@ -314,8 +317,8 @@ class ServiceSpec(_Model):
     @field_validator("profile")
     @classmethod
     def _known_profile(cls, value: Any) -> Any:
-        if isinstance(value, str) and not (_PROFILE_DIR / f"{value}.yaml").is_file():
-            names = sorted(p.stem for p in _PROFILE_DIR.glob("*.yaml"))
+        names = sorted(p.stem for p in _PROFILE_DIR.glob("*.yaml"))
+        if isinstance(value, str) and value not in names:  # by name, not by path: no OSError, no '../'
             raise ValueError(f"unknown profile {value!r}; use one of {', '.join(names)} or a mapping with kind")
         return value
 
@@ -394,7 +397,10 @@ class SineShape(_Model):
 
 def _resolve_path(value: str) -> Path:
     """A relative path is relative to the working directory (like chaos experiment files); made absolute."""
-    return Path(value).expanduser().resolve()
+    try:
+        return Path(value).expanduser().resolve()
+    except RuntimeError as exc:  # ~user of a user that does not exist
+        raise ValueError(f"cannot resolve {value!r} ({exc})") from None
 
 
 def read_trace_csv(path: Path) -> list[tuple[float, float]]:
@@ -411,10 +417,14 @@ def read_trace_csv(path: Path) -> list[tuple[float, float]]:
             continue
         cells = [c.strip() for c in text.split(",")]
         try:
-            points.append((float(cells[0]), float(cells[1])))
+            point = (float(cells[0]), float(cells[1]))
         except (ValueError, IndexError):
             if not header_allowed:
                 raise ValueError(f"{path}:{number}: expected 'time_s,rate_rps' numbers, got {line!r}") from None
+        else:
+            if not all(map(math.isfinite, point)):
+                raise ValueError(f"{path}:{number}: time and rate must be finite numbers, got {line!r}")
+            points.append(point)
         header_allowed = False
     return points
 
@@ -561,6 +571,8 @@ class LoadSpec(_Model):
                 raise ValueError("users and locustfile belong to the closed model: add model: closed")
         if self.wait_time_max is not None and self.wait_time_max < self.wait_time:
             raise ValueError("wait_time_max must be >= wait_time")
+        if not 0 < self.duration_s < math.inf:
+            raise ValueError(f"the load lasts {self.duration_s:g}s in all; it must last a finite time > 0")
         return self
 
     @property
@@ -695,12 +707,16 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ScenarioError(str(path), "", f"cannot read the file ({exc.strerror}); check the path") from exc
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(str(path), "", f"not UTF-8 text (byte {exc.start}); save the file as UTF-8") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ScenarioError(str(path), where, f"not valid YAML ({getattr(exc, 'problem', exc)})") from exc
+    except (ValueError, RecursionError) as exc:  # an integer of thousands of digits; nested too deeply
+        raise ScenarioError(str(path), "", f"not valid YAML ({_yaml_limit(exc)})") from None
     if not isinstance(data, dict):
         raise ScenarioError(str(path), "", "the file must be a YAML mapping with at least 'name' and 'load'")
     for override in overrides:
@@ -728,7 +744,8 @@ def validate(data: dict[str, Any], source: str) -> Scenario:
 
 
 def _scenario_error(exc: ValidationError, source: str) -> ScenarioError:
-    err = exc.errors()[0]
+    errors = [e for e in exc.errors() if not _str_member_of_mapping(e)] or exc.errors()
+    err = errors[0]
     field = _format_loc(err["loc"])
     problem = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
@@ -740,10 +757,16 @@ def _scenario_error(exc: ValidationError, source: str) -> ScenarioError:
         problem = f"must be {_BOUNDS[err['type']]} {bound:g} (got {err['input']!r})"
     elif "input" in err and err["type"] not in ("value_error", "model_type"):
         problem = f"{problem} (got {err['input']!r})"
-    more = len(exc.errors()) - 1
+    more = len(errors) - 1
     if more:
         problem += f" ({more} more problem{'s' if more > 1 else ''} after this one)"
     return ScenarioError(source, field, problem)
+
+
+def _str_member_of_mapping(err: Any) -> bool:
+    """A mapping tried against the ``str`` member of a ``str | Model`` union (``slos``' entries): the model's
+    own errors say what is wrong with it."""
+    return err["type"] == "string_type" and err["loc"][-1:] == ("str",) and isinstance(err.get("input"), dict)
 
 
 _BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
@@ -755,7 +778,7 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif not str(part).startswith(("function-", "tagged-union[")):
+        elif not str(part).startswith(("function-", "tagged-union[")) and part not in ("str", "SloSpec"):
             out += f".{part}" if out else str(part)
     return out or "(top level)"
 
@@ -786,9 +809,13 @@ def apply_override(data: dict[str, Any], override: str, source: str) -> dict[str
         value = yaml.safe_load(raw)
     except yaml.YAMLError as exc:
         raise ScenarioError(source, f"--set {key}", f"VALUE is not valid YAML ({exc})") from exc
+    except (ValueError, RecursionError) as exc:
+        raise ScenarioError(source, f"--set {key}", f"VALUE is not valid YAML ({_yaml_limit(exc)})") from None
     parts: list[str | int] = []
     for name, index in _PATH_PART.findall(key.strip()):
         parts.append(int(index) if index else (int(name) if name.isdigit() else name))
+    if not parts:
+        raise ScenarioError(source, f"--set {override}", "no field named; write --set path.to.field=VALUE")
     node: Any = data
     for i, part in enumerate(parts[:-1]):
         nxt = parts[i + 1]
@@ -806,6 +833,10 @@ def apply_override(data: dict[str, Any], override: str, source: str) -> dict[str
     else:
         raise ScenarioError(source, f"--set {key}", f"cannot set {last!r}; check the path")
     return data
+
+
+def _yaml_limit(exc: Exception) -> str:
+    return "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
 
 
 def json_schema() -> dict[str, Any]:

@@ -14,6 +14,7 @@ import pytest
 from harness.platform.kubernetes.driver import KubernetesDriver, Target
 from harness.platform.local.client import start_daemon
 from harness.platform.local.spec import ClusterSpec
+from harness.procs import poll_until
 from harness.scenario import validate
 
 pytestmark = pytest.mark.slow
@@ -33,12 +34,8 @@ def _children_of(pid: int) -> list[psutil.Process]:
 
 
 def _gone(procs: list[psutil.Process], timeout_s: float = 30) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in procs):
-            return True
-        time.sleep(0.2)
-    return False
+    return poll_until(lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in procs),
+                      timeout_s, 0.2)  # fmt: skip
 
 
 def test_sigterm_stops_daemon_and_replicas(tmp_path):

@@ -15,6 +15,8 @@ import pandas as pd
 import psutil
 import pytest
 
+from harness.procs import poll_until
+
 pytestmark = pytest.mark.slow
 
 RATE_RPS, DURATION_S, DEVICE_MS = 20, 15, 30
@@ -54,10 +56,7 @@ def start_long_run(tmp_path: Path, kibench: list[str], name: str) -> tuple[subpr
     results = tmp_path / "r"
     proc = subprocess.Popen([*kibench, "run", str(path), "--results", str(results)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not list(results.glob("*/requests.parquet/*.parquet")):
-        time.sleep(0.2)
-    assert list(results.glob("*/requests.parquet/*.parquet")), "load never started"
+    assert poll_until(lambda: list(results.glob("*/requests.parquet/*.parquet")), 60.0, 0.2), "load never started"
     time.sleep(3)
     return proc, results
 

@@ -269,8 +269,13 @@ def load_case_file(path: str | Path) -> list[Case]:
         raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise InputError(f"{path}: cannot read the case file ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text (byte {exc.start}); save the file as UTF-8") from None
     except yaml.YAMLError as exc:
         raise InputError(f"{path}: not valid YAML: {exc}") from exc
+    except (ValueError, RecursionError) as exc:  # a date that does not exist, a huge integer; nested too deeply
+        problem = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise InputError(f"{path}: not valid YAML: {problem}") from None
     if not isinstance(raw, list):
         raise InputError(f"{path}: a case file is a YAML list of cases (got {type(raw).__name__})")
     try:

@@ -96,7 +96,11 @@ def plan_faults(faults: Sequence[FaultSpec], source: str, base_dir: Path | None 
 
 
 def _load(path: Path, given: str, source: str, where: str, base: Path) -> dict[str, Any]:
-    if not path.is_file():
+    try:
+        is_file = path.is_file()
+    except OSError as exc:  # e.g. a name too long for the file system
+        raise ScenarioError(source, f"{where}.experiment", f"{given}: cannot be read ({exc.strerror})") from None
+    if not is_file:
         raise ScenarioError(source, f"{where}.experiment", f"{given}: no such file (relative paths start at {base})")
     try:
         experiment = load_experiment(str(path))

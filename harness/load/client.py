@@ -1,7 +1,7 @@
 """One user's HTTP/1.1 connection to the target: geventhttpclient's ``HTTPClient``, without Locust's session layers.
 
 In: the target URL, endpoint, timeouts (a ``LoadConfig``) and the request headers.  Out: ``post`` (a whole
-answer) and ``stream`` (an answer read line by line as it arrives), each returning an ``Exchange``: the time
+answer) and ``stream`` (an answer handed on piece by piece as it arrives), each returning an ``Exchange``: the time
 the request took (perf counter, ms), the status, the exception that made it a failure (None when it
 succeeded), the bytes received, the answer's headers and, when asked for, its body.  Imported only inside
 the load process (gevent).
@@ -31,13 +31,13 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import brotli
 import gevent
 from geventhttpclient import HTTPClient
-from geventhttpclient.response import HTTPConnectionClosed, HTTPParseError, HTTPSocketPoolResponse
+from geventhttpclient.response import HTTPConnectionClosed, HTTPParseError, HTTPSocketPoolResponse, HTTPSocketResponse
 from geventhttpclient.url import URL
 from locust.contrib.fasthttp import LocustBadStatusCode
 
@@ -144,8 +144,8 @@ class TargetClient:
         status = resp.status_code
         return Exchange(elapsed_ms, status, _status_error(self.url, status), len(content), resp, content)
 
-    def stream(self, body: str, on_line: Callable[[bytes], None]) -> Exchange:
-        """Send ``body``; feed each line of a 2xx answer to ``on_line`` as it arrives."""
+    def stream(self, body: str, on_chunk: Callable[[bytes], None]) -> Exchange:
+        """Send ``body``; feed each piece of a 2xx answer to ``on_chunk`` as the socket delivers it."""
         start = time.perf_counter()
         try:
             resp = self.http.request("POST", self.uri, body=body, headers=self.stream_headers)
@@ -156,9 +156,9 @@ class TargetClient:
             return self._rest(resp, start, _status_error(self.url, status))
         received, error = 0, None
         try:
-            while line := resp.readline(b"\n"):
-                received += len(line)
-                on_line(line)
+            for chunk in body_chunks(resp):
+                received += len(chunk)
+                on_chunk(chunk)
         except FAILURES as exc:  # a broken stream is a failed request
             error = exc
         return Exchange((time.perf_counter() - start) * 1000.0, status, error, received, resp)
@@ -170,3 +170,28 @@ class TargetClient:
         except FAILURES as exc:
             error, received = exc, 0
         return Exchange((time.perf_counter() - start) * 1000.0, resp.status_code, error, received, resp)
+
+
+def body_chunks(resp: HTTPSocketResponse) -> Iterator[bytes]:
+    """The body of an answer as the socket delivers it, without waiting for a line end or a block size.
+
+    geventhttpclient reads a body only by length or up to a separator (``readline``), and server-sent
+    events may end their lines with a lone CR, so an event would wait for the next LF; this takes what
+    the response's parser has buffered (``_body_buffer``, private) and otherwise receives from its socket
+    (``_sock``) as ``readline`` does."""
+    buffer = resp._body_buffer
+    while True:
+        if buffer:
+            chunk = bytes(buffer)
+            del buffer[:]
+            yield chunk
+        elif resp.message_complete:
+            return
+        elif resp._sock is None:
+            raise HTTPConnectionClosed("connection closed.")
+        else:
+            try:
+                resp.feed(resp._sock.recv(resp.block_size))
+            except BaseException:
+                resp.release()
+                raise

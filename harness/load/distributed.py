@@ -21,7 +21,6 @@ Every wait is bounded: workers must connect in 30 s, the run ends by its duratio
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import gevent
@@ -32,6 +31,7 @@ from harness.load.process import STOP_GRACE_S, drain, emit, on_stop_signals, run
 from harness.load.session import LoadSession, stop_timeout_s
 from harness.load.shapes import Schedule
 from harness.load.users import user_classes
+from harness.procs import poll_until
 
 CONNECT_TIMEOUT_S = 30.0
 FINISH_SLACK_S = 30.0
@@ -39,10 +39,8 @@ _SUMMED = ("rate_rps", "requests", "errors", "dropped", "in_flight")
 
 
 def _wait(predicate: Any, timeout_s: float, stop: list[bool]) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not predicate() and time.monotonic() < deadline and not stop:
-        gevent.sleep(0.02)
-    return bool(predicate())
+    """Poll ``predicate`` on the gevent loop until it holds, ``timeout_s`` passed or a stop was asked."""
+    return bool(poll_until(predicate, timeout_s, 0.02, sleep=gevent.sleep, give_up=lambda: bool(stop)))
 
 
 class _MasterState:

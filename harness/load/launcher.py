@@ -16,7 +16,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import threading
 from collections.abc import Callable
@@ -24,14 +23,7 @@ from dataclasses import replace
 from typing import Any
 
 from harness.load.config import LoadConfig
-from harness.procs import preexec, python_argv, stop
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now (the master binds it a moment later)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from harness.procs import free_port, preexec, python_argv, stop
 
 
 class LoadProcess:

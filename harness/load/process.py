@@ -26,6 +26,7 @@ import gevent
 from harness.errors import HarnessError
 from harness.load.config import LoadConfig
 from harness.load.session import LoadSession
+from harness.procs import poll_until
 
 STOP_GRACE_S = 2.0
 
@@ -72,9 +73,7 @@ def drain(session: LoadSession, runner: Any, grace_s: float) -> None:
     session.stop_dispatch()
     if session.cfg.locustfile:
         runner.stop()
-    deadline = time.monotonic() + grace_s
-    while session.in_flight() > 0 and time.monotonic() < deadline:
-        gevent.sleep(0.05)
+    poll_until(lambda: session.in_flight() <= 0, grace_s, 0.05, sleep=gevent.sleep)
 
 
 def run_local(cfg: LoadConfig) -> int:
@@ -88,9 +87,7 @@ def run_local(cfg: LoadConfig) -> int:
     rate = max(count * 50, 1000) if cfg.model == "open" else cfg.spawn_rate
     if cfg.model == "open":
         runner.start(count, spawn_rate=rate)
-        deadline = time.monotonic() + 10
-        while not session.users_ready() and time.monotonic() < deadline and not interrupted:
-            gevent.sleep(0.01)
+        poll_until(session.users_ready, 10.0, 0.01, sleep=gevent.sleep, give_up=lambda: bool(interrupted))
     load_start = run_time(cfg)
     emit("load_start", t_s=round(load_start, 6), duration_s=cfg.duration_s, worker=cfg.worker)
     session.begin(load_start)

@@ -15,7 +15,7 @@ on the per-request path.  Each user loops inside a single Locust task:
 - **closed model**: send, wait Locust's ``wait_time`` (through Locust's own ``wait``, so that Locust's stop
   works between requests), repeat, until the load stops.
 
-A streamed completion is read line by line as it arrives: first-token time, inter-token gaps and tokens out
+A streamed completion is read piece by piece as it arrives: first-token time, inter-token gaps and tokens out
 come from workloads.StreamStats on the run's monotonic clock, and the request's time is the whole stream.
 """
 
@@ -63,10 +63,10 @@ def send_one(client: TargetClient, ctx: UserContext, t_intended_s: float | None)
 
 
 def _stream(client: TargetClient, ctx: UserContext, body: str, t_intended_s: float | None) -> None:
-    """A streamed completion: SSE lines timed on the run's monotonic clock as they arrive."""
+    """A streamed completion: SSE chunks timed on the run's monotonic clock as they arrive."""
     t0 = ctx.cfg.t0_monotonic
     stats = StreamStats()
-    ex = client.stream(body, lambda line: stats.add_line(line, time.monotonic() - t0))
+    ex = client.stream(body, lambda chunk: stats.add(chunk, time.monotonic() - t0))
     error = ex.error
     if error is None and not stats.done:
         error = ValueError("stream ended without data: [DONE]")

@@ -1,7 +1,7 @@
 """What each request carries and how a streamed answer is measured (no Locust or network here).
 
 In: the scenario's workload (``predict`` or ``completions``), a seeded ``random.Random`` and, for
-streams, the lines of a server-sent-event body with their arrival times.  Out: request bodies
+streams, the chunks of a server-sent-event body with their arrival times.  Out: request bodies
 (``Requests.next_body``) and ``StreamStats`` (time of the first token, inter-token gaps, tokens).
 
 Completions bodies follow the OpenAI API (``prompt``, ``max_tokens``, ``stream`` with
@@ -11,9 +11,12 @@ Completions bodies follow the OpenAI API (``prompt``, ``max_tokens``, ``stream``
 lengths are in words of a small vocabulary, one word per token: a stand-in for a tokenizer that is
 exact for the reference service and close for BPE tokenizers on plain English.
 
-A stream is ``data: {json}`` events ending with ``data: [DONE]``.  Each event whose first choice
-carries text (``choices[0].text`` or ``choices[0].delta.content``) is one token-bearing chunk; tokens
-out is the final ``usage.completion_tokens`` when the server sends it, else the number of such chunks.
+A stream is server-sent events (parsed by sse.py as the spec says: an event's ``data`` may span several
+``data:`` lines, comments and ``event:``/``id:`` fields may appear, lines end with CRLF, LF or CR) whose
+data is JSON, ending with an event whose data is ``[DONE]``.  Each event whose first choice carries text
+(``choices[0].text`` or ``choices[0].delta.content``) is one token-bearing chunk, timed when the blank line
+ending it arrived; the event type is not looked at.  Tokens out is the final ``usage.completion_tokens``
+when the server sends it, else the number of such chunks.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.load.sse import Event, SseParser
 from harness.scenario import CompletionsWorkload, Lengths, PredictWorkload
 
 _TEXT = (
@@ -107,26 +111,27 @@ class StreamStats:
     gap_max_s: float = 0.0
     done: bool = False
     errors: list[str] = field(default_factory=list)
+    parser: SseParser = field(default_factory=SseParser, repr=False)
 
-    def add_line(self, line: bytes | str, t_s: float) -> None:
-        """Feed one line of the event stream, received at ``t_s``."""
-        text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
-        text = text.strip()
-        if not text.startswith("data:"):
-            return
-        data = text[5:].strip()
+    def add(self, chunk: bytes | str, t_s: float) -> None:
+        """Feed the next piece of the event stream (any chunking), received at ``t_s``."""
+        for event in self.parser.feed(chunk):
+            self._event(event, t_s)
+
+    def _event(self, event: Event, t_s: float) -> None:
+        data = event.data.strip()
         if data == "[DONE]":
             self.done = True
             return
         try:
-            event = json.loads(data)
+            payload = json.loads(data)
         except ValueError:
             self.errors.append(f"malformed event {data[:60]!r}")
             return
-        usage = event.get("usage") if isinstance(event, dict) else None
+        usage = payload.get("usage") if isinstance(payload, dict) else None
         if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
             self.usage_tokens = usage["completion_tokens"]
-        if _has_text(event):
+        if _has_text(payload):
             self._token(t_s)
 
     def _token(self, t_s: float) -> None:

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
+
+from harness.procs import free_port, poll_until
 
 pytestmark = pytest.mark.slow
 
@@ -102,28 +102,22 @@ def test_no_default_slos_flag_on_a_real_run(tmp_path):
     assert yaml.safe_load((run_dir / "scenario.yaml").read_text())["slo_defaults"] is False
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def reference_service() -> Iterator[str]:
     """One replica of the reference service with zero device time (``kibench serve --profile noop``)."""
-    port = _free_port()
+    port = free_port()
     argv = [sys.executable, "-c", "from harness.cli import main; main()", "serve", "--profile", "noop"]
     proc = subprocess.Popen([*argv, "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
+
+        def ready() -> bool:
             try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
+                return httpx.get(f"{url}/readyz", timeout=1).status_code == 200
             except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        else:
+                return False
+
+        if not poll_until(ready, 10.0, 0.1):
             pytest.fail("the reference service did not become ready")
         yield url
     finally:

@@ -29,7 +29,7 @@ from harness.chaos.runner import use_kubeconfig
 from harness.platform.kubernetes.driver import KubernetesDriver, Target
 from harness.platform.local.client import start_daemon
 from harness.platform.local.spec import ClusterSpec
-from harness.procs import stop
+from harness.procs import poll_until, stop
 from harness.scenario import Scenario, validate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,12 +124,9 @@ class KubePlatform:
 
     def wait_for(self, predicate: Callable[[], Any], timeout_s: float = 40.0, what: str = "condition") -> Any:
         """Poll ``predicate()`` until truthy; fail the test with ``what`` otherwise."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(0.1)
+        value = poll_until(predicate, timeout_s, 0.1)
+        if value:
+            return value
         pods = [(p.metadata.name, p.status.phase, _ready(p), p.spec.node_name) for p in self.pods(live_only=False)]
         pytest.fail(f"timed out after {timeout_s:g}s waiting for {what}; pods: {pods}")
 

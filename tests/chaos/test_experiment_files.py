@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from harness.chaos import ChaosRun, chaos_context, plan_faults
+from harness.procs import poll_until
 from harness.scenario import FaultSpec
 from tests.chaos.conftest import ROOT
 
@@ -51,9 +52,7 @@ def test_experiment_completes_without_deviation(name: str, tmp_path: Path, kube_
     del context.configuration["kibench_live_stats"]  # as under `chaos run`: slo_holds measures for itself
     chaos = ChaosRun(plan, context)
     chaos.start(load_start_s=now_s())
-    deadline = time.monotonic() + 150
-    while time.monotonic() < deadline and not any(e["kind"] == "chaos_end" for e in events):
-        time.sleep(0.2)
+    poll_until(lambda: any(e["kind"] == "chaos_end" for e in events), 150.0, 0.2)
     chaos.stop()
     [end] = [e for e in events if e["kind"] == "chaos_end"]
     failed = [e for e in events if e["kind"] == "chaos_action" and e["status"] != "succeeded"]

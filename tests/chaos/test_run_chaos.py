@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from harness.procs import poll_until
 from tests.chaos.conftest import FAST_PLATFORM, ROOT
 
 pytestmark = pytest.mark.slow
@@ -138,13 +138,14 @@ def test_an_interrupted_run_still_plays_the_rollbacks(kibench: list[str], tmp_pa
         cwd=ROOT,
     )
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None:
+
+        def action_ran_or_ended() -> bool:
             folders = list(results.iterdir()) if results.exists() else []
             events = folders[0] / "events.jsonl" if folders else None
-            if events is not None and events.exists() and '"name": "scale-up"' in events.read_text():
-                break
-            time.sleep(0.2)
+            ran = events is not None and events.exists() and '"name": "scale-up"' in events.read_text()
+            return ran or proc.poll() is not None
+
+        poll_until(action_ran_or_ended, 120.0, 0.2)
         assert proc.poll() is None, "kibench ended before the experiment's action ran"
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=120)

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from harness.chaos import ChaosRun, chaos_context, plan_faults
+from harness.procs import poll_until
 from harness.scenario import FaultSpec
 from tests.chaos.conftest import SELECTOR
 
@@ -67,9 +68,7 @@ class Recorder:
             return [e for e in self.events if e["kind"] == kind]
 
     def wait(self, kind: str, count: int, timeout_s: float) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and len(self.of(kind)) < count:
-            time.sleep(0.05)
+        poll_until(lambda: len(self.of(kind)) >= count, timeout_s, 0.05)
         found = self.of(kind)
         assert len(found) >= count, f"{count} {kind} events expected, got {self.events}"
         return found

@@ -11,7 +11,6 @@ import asyncio
 import glob
 import json
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +24,7 @@ import uvicorn
 
 from harness.load.config import config_from_spec
 from harness.load.launcher import LoadProcess
+from harness.procs import free_port, poll_until
 from harness.scenario import validate
 
 
@@ -109,19 +109,13 @@ def stream_app(target: Target, first_s: float, gaps_s: list[float], done: bool =
     return app
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def serve() -> Iterator[Callable[[Any], str]]:
     """Serve an ASGI app on 127.0.0.1 (a thread of this process); returns its base URL."""
     servers: list[tuple[uvicorn.Server, threading.Thread]] = []
 
     def _serve(app: Any) -> str:
-        port = _free_port()
+        port = free_port()
         config = uvicorn.Config(
             app,
             host="127.0.0.1",
@@ -134,10 +128,7 @@ def serve() -> Iterator[Callable[[Any], str]]:
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert server.started, "test target did not start"
+        assert poll_until(lambda: server.started, 10.0, 0.02), "test target did not start"
         servers.append((server, thread))
         return f"http://127.0.0.1:{port}"
 

@@ -5,16 +5,10 @@ from __future__ import annotations
 
 import gzip
 import json
-import socket
 from typing import Any
 
+from harness.procs import free_port
 from tests.load.conftest import Target, _drain_body, fast_app, load_log, run_load
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_a_status_outside_2xx_is_a_failed_row_as_locust_records_it(serve, tmp_path):
@@ -29,7 +23,7 @@ def test_a_status_outside_2xx_is_a_failed_row_as_locust_records_it(serve, tmp_pa
 
 
 def test_a_refused_connection_is_a_failed_row_and_the_run_still_ends(tmp_path):
-    url = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     result = run_load(tmp_path, url, {"rate_rps": 20, "duration": "0.5s", "max_concurrency": 4})
     assert result.code == 0, load_log(result)
     (stats,) = result.stats

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 
+from harness.procs import free_port, poll_until
 from tests.load.conftest import Target, load_log, run_load, stream_app
 
 FIRST_S, GAPS_S = 0.2, [0.05, 0.05, 0.05, 0.15]
@@ -98,22 +97,20 @@ def _usage_app(target: Target):
 @pytest.fixture
 def llm_service(tmp_path):
     """The reference service with an emulated LLM profile, one replica on 127.0.0.1 (no balancer)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     config = '{"profile": "llama-3.1-8b-h100", "cold_start": 0}'
     argv = [sys.executable, "-m", "harness.service", "--port", str(port), "--config", config]
     with open(tmp_path / "service.log", "wb") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def ready() -> bool:
         try:
-            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                break
+            return httpx.get(url + "/readyz", timeout=1).status_code == 200
         except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
+            return False
+
+    poll_until(ready, 30.0, 0.1)
     yield url
     proc.terminate()
     proc.wait(timeout=10)

@@ -63,25 +63,34 @@ def test_predict_body_is_sent_as_given():
 def test_stream_stats_from_known_timing():
     stats = StreamStats()
     events = [
-        (0.0, b": keep-alive\n"),
-        (0.25, 'data: {"choices":[{"text":"a"}]}\n'),
-        (0.30, 'data: {"choices":[{"delta":{"content":"b"}}]}\n'),
+        (0.0, b": keep-alive\n\n"),
+        (0.25, 'data: {"choices":[{"text":"a"}]}\n\n'),
+        (0.30, b'data: {"choices":[{"delta":{"content":"b"}}]}\n'),
         (0.30, b"\n"),
-        (0.45, b'data: {"choices":[{"text":"c"}]}\n'),
-        (0.50, b'data: {"choices":[{"text":""}],"usage":{"completion_tokens":4}}\n'),
-        (0.50, b"data: [DONE]\n"),
+        (0.45, b'data: {"choices":[{"text":"c"}]}\r\n\r\n'),
+        (0.50, b'data: {"choices":[{"text":""}],"usage":{"completion_tokens":4}}\n\n'),
+        (0.50, b"data: [DONE]\n\n"),
     ]
-    for t, line in events:
-        stats.add_line(line, t)
+    for t, chunk in events:
+        stats.add(chunk, t)
     assert stats.first_token_s == 0.25 and stats.chunks == 3 and stats.done
     assert stats.itl_mean_ms == pytest.approx(100.0) and stats.itl_max_ms == pytest.approx(150.0)
     assert stats.tokens_out == 4  # the server's usage wins over the chunk count
 
 
+def test_stream_stats_time_an_event_when_its_blank_line_arrives():
+    stats = StreamStats()
+    stats.add(b'data: {"choices":\n', 0.1)  # one JSON event over two data lines (joined with a newline)
+    stats.add(b'data: [{"text":"a"}]}\n', 0.2)
+    assert stats.chunks == 0
+    stats.add(b"\nevent: x\nid: 1\ndata: [DONE]\r\r", 0.3)
+    assert stats.chunks == 1 and stats.first_token_s == 0.3 and stats.done and not stats.errors
+
+
 def test_stream_without_tokens_or_with_garbage():
     stats = StreamStats()
-    stats.add_line(b"data: {not json}\n", 0.1)
-    stats.add_line(b'data: {"choices":[{"text":"x"}]}\n', 0.2)
+    stats.add(b"data: {not json}\n\n", 0.1)
+    stats.add(b'data: {"choices":[{"text":"x"}]}\n\n', 0.2)
     assert stats.errors and stats.tokens_out == 1 and stats.itl_mean_ms is None and not stats.done
 
 

@@ -27,10 +27,11 @@ from kubernetes import client
 
 from harness.model import PlatformState, Replica
 from harness.platform.kubernetes.driver import KubernetesDriver, Target
-from harness.platform.kubernetes.informer import Informer, wait_until
+from harness.platform.kubernetes.informer import Informer
 from harness.platform.local.client import start_daemon
 from harness.platform.local.objects import parse_quantity
 from harness.platform.local.spec import ClusterSpec
+from harness.procs import poll_until
 from harness.scenario import Scenario, validate
 
 #: Kubernetes' timings compressed about 30x, so each behaviour shows in seconds.
@@ -145,7 +146,7 @@ class Embedded:
 
     def wait_for(self, predicate: Callable[[], Any], timeout_s: float = 40.0, what: str = "condition") -> Any:
         """Poll ``predicate()`` until truthy; fail the test with ``what`` and the state otherwise."""
-        value = wait_until(predicate, timeout_s, interval_s=0.1)
+        value = poll_until(predicate, timeout_s, 0.1)
         if not value:
             pytest.fail(f"timed out after {timeout_s:g}s waiting for {what}; state: {self.state()!r}"[:3000])
         return value

@@ -1,8 +1,9 @@
-"""Helpers for the service tests: in-process clients, a live uvicorn server, subprocess replicas, an SSE parser.
+"""Helpers for the service tests: in-process clients, a live uvicorn server, subprocess replicas, SSE reading.
 
-``parse_sse`` is written here from the WHATWG server-sent events spec (section 9.2.6, "Interpreting an
-event stream"), independently of the service's own writer, so the streamed format is checked against
-the spec rather than against itself.
+Streams are read with the load engine's SSE parser (harness/load/sse.py, written from the WHATWG spec,
+section 9.2.6 "Interpreting an event stream", and tested against it in tests/load/test_sse.py), not with
+anything of the service's own writer, so the streamed format is checked against the spec rather than
+against itself, and kibench's reader against the service it ships.
 """
 
 from __future__ import annotations
@@ -12,29 +13,25 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import uvicorn
 
+from harness.load import sse
+from harness.load.sse import Event
+from harness.procs import free_port, poll_until
 from harness.service import ServiceConfig, create_app
 
 LLM_TEST = {
     "kind": "llm", "name": "test-llm", "max_num_seqs": 8, "max_num_batched_tokens": 4096,
     "prefill_per_token_ms": 0.5, "step_base_ms": 20.0, "step_per_seq_ms": 3.0, "max_model_len": 512,
 }  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextlib.asynccontextmanager
@@ -81,99 +78,32 @@ async def live_server(config: ServiceConfig) -> AsyncIterator[tuple[str, Any]]:
 # ---------------------------------------------------------------- server-sent events (WHATWG spec)
 
 
-@dataclass
-class SseEvent:
-    event: str = "message"
-    data: str = ""
-    id: str | None = None
-    retry_ms: int | None = None
-    t_s: float = 0.0  # when the event was dispatched (set by the reader)
+@dataclass(frozen=True)
+class TimedEvent:
+    data: str
+    t_s: float  # when the chunk that completed the event arrived
 
 
-@dataclass
-class SseParser:
-    """Feed text in any chunking; complete events come out of ``feed``."""
-
-    _buffer: str = ""
-    _data: list[str] = field(default_factory=list)
-    _event: str = ""
-    _last_id: str | None = None
-    _retry: int | None = None
-    _seen_data: bool = False
-
-    def feed(self, text: str) -> list[SseEvent]:
-        self._buffer += text
-        out: list[SseEvent] = []
-        while True:
-            cut = _line_end(self._buffer)
-            if cut is None:
-                return out
-            end, width = cut
-            line, self._buffer = self._buffer[:end], self._buffer[end + width :]
-            event = self._line(line)
-            if event is not None:
-                out.append(event)
-
-    def _line(self, line: str) -> SseEvent | None:
-        if line == "":  # dispatch
-            if not self._seen_data:
-                self._event = ""
-                return None
-            data = "\n".join(self._data)
-            event = SseEvent(self._event or "message", data, self._last_id, self._retry)
-            self._data, self._event, self._seen_data = [], "", False
-            return event
-        if line.startswith(":"):
-            return None  # comment
-        name, colon, value = line.partition(":")
-        if colon and value.startswith(" "):
-            value = value[1:]
-        if name == "data":
-            self._data.append(value)
-            self._seen_data = True
-        elif name == "event":
-            self._event = value
-        elif name == "id" and "\0" not in value:
-            self._last_id = value
-        elif name == "retry" and value.isdigit():
-            self._retry = int(value)
-        return None
-
-
-def _line_end(buffer: str) -> tuple[int, int] | None:
-    """Index and width of the first line terminator (CRLF, LF or CR); a trailing CR may still become CRLF."""
-    for i, char in enumerate(buffer):
-        if char == "\n":
-            return i, 1
-        if char == "\r":
-            if i + 1 == len(buffer):
-                return None
-            return i, 2 if buffer[i + 1] == "\n" else 1
-    return None
-
-
-def parse_sse(text: str) -> list[SseEvent]:
+def parse_sse(text: str) -> list[Event]:
     """Every complete event of a whole stream."""
-    return SseParser().feed(text)
+    return sse.parse(text)
 
 
-async def stream_completion(client: httpx.AsyncClient, body: dict[str, Any]) -> tuple[float, list[SseEvent]]:
+async def stream_completion(client: httpx.AsyncClient, body: dict[str, Any]) -> tuple[float, list[TimedEvent]]:
     """POST a streamed completion; (send time, events with their arrival times)."""
-    parser = SseParser()
-    events: list[SseEvent] = []
+    parser = sse.SseParser()
+    events: list[TimedEvent] = []
     sent = time.monotonic()
     async with client.stream("POST", "/v1/completions", json={**body, "stream": True}) as response:
         assert response.status_code == 200, await response.aread()
         assert response.headers["content-type"].startswith("text/event-stream")
-        async for text in response.aiter_text():
+        async for chunk in response.aiter_raw():
             now = time.monotonic()
-            for event in parser.feed(text):
-                event.t_s = now
-                events.append(event)
+            events.extend(TimedEvent(event.data, now) for event in parser.feed(chunk))
     return sent, events
 
 
-def chunks_of(events: list[SseEvent]) -> list[dict[str, Any]]:
+def chunks_of(events: Sequence[Event | TimedEvent]) -> list[dict[str, Any]]:
     """The JSON chunks before ``[DONE]`` (asserting the stream ends with exactly one ``[DONE]``)."""
     assert events and events[-1].data == "[DONE]", "the stream must end with data: [DONE]"
     assert [e.data for e in events].count("[DONE]") == 1
@@ -209,12 +139,15 @@ def replica(section: dict[str, Any], grace_s: float = 5.0, env: dict[str, str] |
             proc.stderr.close()
 
 
+def answers(url: str, status: int | None = None) -> bool:
+    """``GET url`` got an answer (with ``status``, when given)."""
+    try:
+        code = httpx.get(url, timeout=1.0).status_code
+    except httpx.HTTPError:
+        return False
+    return status is None or code == status
+
+
 def wait_listening(base: str, timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"{base}/healthz", timeout=1.0)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.02)
-    raise AssertionError(f"{base} never answered /healthz")
+    if not poll_until(lambda: answers(f"{base}/healthz"), timeout_s, 0.02):
+        raise AssertionError(f"{base} never answered /healthz")

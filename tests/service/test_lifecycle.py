@@ -10,9 +10,10 @@ import time
 import httpx
 import pytest
 
+from harness.procs import poll_until
 from harness.service import ServiceConfig
 from harness.service.profiles import LLMProfile, resolve
-from tests.service.conftest import LLM_TEST, live_server, replica, wait_listening
+from tests.service.conftest import LLM_TEST, answers, live_server, replica, wait_listening
 
 LLM = LLMProfile(**{k: v for k, v in LLM_TEST.items() if k != "kind"})
 
@@ -21,15 +22,12 @@ LLM = LLMProfile(**{k: v for k, v in LLM_TEST.items() if k != "kind"})
 def test_probes_during_cold_start_then_ready() -> None:
     with replica({"device_time_ms": 5, "cold_start": 1.0}) as rep:
         wait_listening(rep.base)
-        started = time.monotonic()
         assert httpx.get(f"{rep.base}/healthz").status_code == 200
         early = httpx.get(f"{rep.base}/readyz")
         assert early.status_code == 503 and "loading" in early.text
         refused = httpx.post(f"{rep.base}/v1/predict", json={})
         assert refused.status_code == 503 and int(refused.headers["retry-after"]) >= 1
-        while httpx.get(f"{rep.base}/readyz").status_code != 200:
-            assert time.monotonic() - started < 20
-            time.sleep(0.05)
+        assert poll_until(lambda: answers(f"{rep.base}/readyz", 200), 20.0, 0.05)
         assert httpx.post(f"{rep.base}/v1/predict", json={}).status_code == 200
         load_s = [line for line in httpx.get(f"{rep.base}/metrics").text.splitlines()
                   if line.startswith("kibench_model_load_seconds ")]  # fmt: skip
@@ -41,8 +39,7 @@ def test_sigterm_turns_readiness_off_and_drains_the_in_flight_request() -> None:
     section = {"profile": {"kind": "classic", "name": "slow", "base_ms": 1500}, "cold_start": 0}
     with replica(section, grace_s=10) as rep:
         wait_listening(rep.base)
-        while httpx.get(f"{rep.base}/readyz").status_code != 200:
-            time.sleep(0.05)
+        assert poll_until(lambda: answers(f"{rep.base}/readyz", 200), 20.0, 0.05)
         result: dict[str, object] = {}
 
         def in_flight() -> None:
@@ -51,10 +48,7 @@ def test_sigterm_turns_readiness_off_and_drains_the_in_flight_request() -> None:
 
         client = threading.Thread(target=in_flight)
         client.start()
-        deadline = time.monotonic() + 10
-        while "kibench_in_flight_requests 1.0" not in httpx.get(f"{rep.base}/metrics").text:
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        assert poll_until(lambda: "kibench_in_flight_requests 1.0" in httpx.get(f"{rep.base}/metrics").text, 10.0, 0.02)
         rep.signal(signal.SIGTERM)
         time.sleep(0.1)
         drain_probe = httpx.get(f"{rep.base}/readyz")

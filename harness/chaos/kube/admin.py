@@ -14,7 +14,6 @@ machine; on a real cluster only from inside it (run the experiment in a pod ther
 from __future__ import annotations
 
 import base64
-import time
 from typing import Any
 
 import httpx
@@ -25,6 +24,7 @@ from kubernetes.client.exceptions import ApiException
 from harness.chaos import interrupt
 from harness.chaos.kube import targets
 from harness.chaos.kube.connect import SERVICE_SELECTOR, Config, cluster, failed, namespace
+from harness.procs import poll_until
 
 TOKEN_ENV = "KIBENCH_ADMIN_TOKEN"
 
@@ -170,10 +170,10 @@ def _wait_restarted(configuration: Config, ns: str, pods: list[client.V1Pod], ti
         return []
     before = {str(p.metadata.name): (p.metadata.uid, _restarts(p)) for p in pods}
     done: set[str] = set()
-    deadline = time.monotonic() + timeout_s
     with cluster(configuration) as api:
         core = client.CoreV1Api(api)
-        while True:
+
+        def all_restarted() -> bool:
             for name, (uid, restarts) in before.items():
                 if name in done:
                     continue
@@ -186,9 +186,10 @@ def _wait_restarted(configuration: Config, ns: str, pods: list[client.V1Pod], ti
                     continue
                 if now.metadata.uid != uid or now.metadata.deletion_timestamp or _restarts(now) > restarts:
                     done.add(name)
-            if done == set(before) or time.monotonic() >= deadline or interrupt.interrupted():
-                return sorted(done)
-            interrupt.sleep(0.25)
+            return done == set(before)
+
+        poll_until(all_restarted, timeout_s, 0.25, sleep=interrupt.sleep, give_up=interrupt.interrupted)
+    return sorted(done)
 
 
 def inject_latency(

@@ -32,6 +32,7 @@ from kubernetes.client.exceptions import ApiException
 
 from harness.chaos import interrupt, live
 from harness.chaos.kube.connect import DEPLOYMENT_KEY, SERVICE_SELECTOR, Config, cluster, failed, namespace
+from harness.procs import poll_until
 
 log = logging.getLogger("chaostoolkit")
 LIVE_STATS_KEY = "kibench_live_stats"
@@ -94,20 +95,20 @@ def rollout_complete(
 ) -> bool:
     """Wait up to ``timeout`` s until Deployment ``name``'s rollout is complete (``kubectl rollout status``)."""
     ns = namespace(configuration, ns)
-    deadline = time.monotonic() + float(timeout)
     why = "not checked"
     with cluster(configuration) as api:
         apps = client.AppsV1Api(api)
-        while True:
+
+        def rolled_out() -> bool:
+            nonlocal why
             try:
                 done, why = _rollout_state(apps.read_namespaced_deployment(name, ns))
             except ApiException as exc:
                 raise failed(exc, f"reading Deployment {name!r} in {ns!r}") from exc
-            if done:
-                return True
-            if time.monotonic() >= deadline or interrupt.interrupted():
-                break
-            interrupt.sleep(0.2)
+            return done
+
+        if poll_until(rolled_out, float(timeout), 0.2, sleep=interrupt.sleep, give_up=interrupt.interrupted):
+            return True
     if raise_on_timeout:
         raise ActivityFailed(f"deployment {name!r} not rolled out within {timeout}s: {why}")
     return False
