@@ -1,6 +1,6 @@
 """What the embedded cluster's data path costs, side by side in one run (issue 18's speed figures).
 
-    .venv/bin/python bench/data_path.py [--only a,c,d,e] [--seconds 8] [--rounds 3] [--connections 32]
+    .venv/bin/python bench/data_path.py [--only a,c,d,e,f] [--seconds 8] [--rounds 3] [--connections 32]
 
 (a) Through the Service ÷ straight to the replica: one replica of the reference service on the ``noop``
     profile (zero device time) behind a Service; a closed-loop HTTP/1.1 keep-alive client (asyncio + httptools,
@@ -14,6 +14,9 @@
     found by bisection, with each process's CPU share at that rate.
 (d) 32 replicas of a 50 ms device at 400 req/s for 30 s (the old collapse): throughput, dropped arrivals,
     Ready replicas and ``platform_saturated``.
+(f) Candidates for the per-request (ingress) stack, same replica, same client: the forwarder on uvloop (what
+    kibench uses), the forwarder on the stdlib asyncio loop, and HAProxy (``mode http``, round robin,
+    ``http-reuse always``) when its binary is on PATH (``apt-get install haproxy``): req/s and CPU per request.
 (e) No congestion collapse: 4 replicas of a 20 ms device, batch size 1 (capacity 200 req/s), a queue of 32
     requests each, offered 1x and then 2x their capacity for 20 s each: goodput (2xx completed inside the
     load window, per second) at 2x over goodput at 1x (goal >= 0.9), the statuses of the rest (the service
@@ -242,6 +245,60 @@ def collapse(results: str) -> dict[str, Any]:
     return out
 
 
+def l7_candidates(seconds: float, rounds: int, connections: int) -> dict[str, Any]:
+    import shutil
+    import socket
+
+    out: dict[str, Any] = {}
+    for loop in ("uvloop", "asyncio"):
+        os.environ["KIBENCH_FORWARDER_LOOP"] = loop  # the daemon and its forwarder inherit it
+        logs = tempfile.mkdtemp(prefix="kibench-bench-")
+        scenario = _scenario("bench-f", 1, "noop", 0, "request")
+        platform = LocalPlatform.from_scenario(scenario, time.monotonic(), logs + "/logs")
+        deployment = platform.deploy()
+        try:
+            forwarder = _forwarder_pid(int(deployment.details["daemon_pid"]))
+            rps, us = [], []
+            for _ in range(rounds):
+                f0 = _cpu(forwarder) if forwarder else 0.0
+                n = run_client(deployment.target_url, seconds, connections)
+                rps.append(n / seconds)
+                us.append(((_cpu(forwarder) if forwarder else 0.0) - f0) / max(n, 1) * 1e6)
+            if loop == "uvloop" and shutil.which("haproxy"):
+                pod = next(p for p in platform.driver.informers["pods"].items())  # type: ignore[union-attr]
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", 0))
+                    port = probe.getsockname()[1]
+                cfg = Path(logs, "haproxy.cfg")
+                cfg.write_text(
+                    "global\n  nbthread 1\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 30s\n"
+                    "  timeout server 30s\n  http-reuse always\n"
+                    f"frontend f\n  bind 127.0.0.1:{port}\n  default_backend b\n"
+                    f"backend b\n  balance roundrobin\n  server p {pod['status']['podIP']}:8000\n"
+                )
+                proc = subprocess.Popen(["haproxy", "-db", "-f", str(cfg)], stdout=subprocess.DEVNULL)
+                try:
+                    time.sleep(0.5)
+                    h_rps, h_us = [], []
+                    for _ in range(rounds):
+                        c0 = _cpu(proc.pid)
+                        n = run_client(f"http://127.0.0.1:{port}", seconds, connections)
+                        h_rps.append(n / seconds)
+                        h_us.append((_cpu(proc.pid) - c0) / max(n, 1) * 1e6)
+                    out["haproxy"] = {"rps": round(statistics.median(h_rps), 1),
+                                      "cpu_us_per_request": round(statistics.median(h_us), 2)}  # fmt: skip
+                finally:
+                    proc.kill()
+                    proc.wait()
+            out[f"forwarder-{loop}"] = {"rps": round(statistics.median(rps), 1),
+                                        "cpu_us_per_request": round(statistics.median(us), 2)}  # fmt: skip
+            print(f"(f) {json.dumps(out)}", flush=True)
+        finally:
+            platform.teardown()
+            os.environ.pop("KIBENCH_FORWARDER_LOOP", None)
+    return out
+
+
 def overload(results: str) -> dict[str, Any]:
     import pandas as pd
 
@@ -285,7 +342,7 @@ def main() -> None:
         print(asyncio.run(_client(host, port, seconds, connections)))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="a,c,d,e")
+    parser.add_argument("--only", default="a,c,d,e,f")
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
@@ -302,6 +359,8 @@ def main() -> None:
         report["d"] = collapse(results)
     if "e" in parts:
         report["e"] = overload(results)
+    if "f" in parts:
+        report["f"] = l7_candidates(args.seconds, args.rounds, args.connections)
     print(json.dumps(report, indent=2))
 
 

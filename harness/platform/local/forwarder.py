@@ -345,12 +345,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m harness.platform.local.forwarder")
     parser.add_argument("--control", type=int, required=True, help="the control socket's file descriptor")
     args = parser.parse_args(argv)
-    try:
-        import uvloop
+    if os.environ.get("KIBENCH_FORWARDER_LOOP", "uvloop") == "uvloop":  # "asyncio": the stdlib loop (a bench)
+        try:
+            import uvloop
 
-        uvloop.install()
-    except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
-        pass
+            uvloop.install()
+        except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
+            pass
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(args.control))
     os._exit(0)
