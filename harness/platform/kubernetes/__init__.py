@@ -3,8 +3,8 @@
 ``manifests`` renders the scenario's service as Deployment, Service, HorizontalPodAutoscaler
 (autoscaling/v2) and PodDisruptionBudget; ``driver.KubernetesDriver`` applies them with the official
 client and follows the cluster through watches (``informer``), turning what it sees into the run's
-events (``translate``).  Every write goes through ``guard.Guard`` (``rest`` makes the calls), which acts
-only on objects carrying the run's label (``scope``).  ``cluster.ClusterPlatform`` is ``platform.kind:
-kubernetes``: the kubeconfig and context (``kubeconfig``), the run's own namespace and its clean-up;
-``plan`` is its ``--dry-run``.
+events (``translate``) and its state (``observed``).  Every write goes through ``guard.Guard`` (``rest``
+makes the calls), which acts only on objects carrying the run's label (``scope``).
+``cluster.ClusterPlatform`` is ``platform.kind: kubernetes``: the kubeconfig and context (``kubeconfig``),
+the run's own namespace and its clean-up; ``plan`` is its ``--dry-run``.
 """

@@ -10,8 +10,9 @@ run's label, and nothing without it is changed or deleted (``ClusterRefused``, e
   PDB, plus a Secret with the service's admin token), follows pods, nodes, the Deployment, the HPA and
   Events through watches (``informer``), waits until the initial replicas are Ready and returns the
   Service's URL (its ``status.loadBalancer.ingress``, which the embedded cluster publishes on loopback);
-- ``state()`` and ``events(since)`` read the informers' caches (no API call): replicas, nodes, the HPA's
-  current metrics, and the run events ``translate`` derives from the watches;
+- ``state()`` and ``events(since)`` read the informers' caches (no API call): ``observed`` turns the watched
+  pods, nodes, Deployment and HPA into replicas, nodes and the HPA's metrics; ``translate`` derives the run
+  events from the watches;
 - ``kill_pod``, ``scale``, ``rollout`` (the ``restartedAt`` annotation, as ``kubectl rollout restart``),
   ``cordon`` and ``drain_node`` (cordon + the eviction API, retried while a PDB blocks; only on a cluster the
   run owns, ``owns_cluster``: the embedded one) act through the API;
@@ -32,8 +33,8 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from harness.errors import PlatformError, PlatformTimeout
-from harness.model import Deployment, Event, NodeState, PlatformState, Replica
-from harness.platform.kubernetes import manifests, scope
+from harness.model import Deployment, Event, PlatformState
+from harness.platform.kubernetes import manifests, observed, scope
 from harness.platform.kubernetes.guard import Guard
 from harness.platform.kubernetes.informer import Informer, wait_until
 from harness.platform.kubernetes.translate import Translator, cond, container, is_true, monotonic_to_wall
@@ -248,60 +249,15 @@ class KubernetesDriver:
         if broken:
             errors = "; ".join(f"{n}: {self.informers[n].error}" for n in broken)
             raise PlatformError(f"the Kubernetes API stopped answering ({errors})")
-        pods = self.informers["pods"].items()
-        nodes = self.informers["nodes"].items()
-        used: dict[str, int] = {}
-        for pod in pods:
-            node = pod["spec"].get("nodeName")
-            if node:
-                used[node] = used.get(node, 0) + _gpus(pod)
-        deployment = next(iter(self.informers["deployments"].items()), None)
-        desired = int(deployment["spec"].get("replicas", 1)) if deployment else 0
-        node_ready = {n["metadata"]["name"]: is_true(n, "Ready") for n in nodes}
-        replicas = tuple(self._replica(p, node_ready) for p in pods)
-        node_states = tuple(
-            NodeState(
-                n["metadata"]["name"],
-                is_true(n, "Ready"),
-                bool(n["spec"].get("unschedulable")),
-                int(float(((n.get("status") or {}).get("allocatable") or {}).get("nvidia.com/gpu", 0))),
-                used.get(n["metadata"]["name"], 0),
-            )
-            for n in nodes
-        )
-        return PlatformState(round(self.now_s(), 6), desired, replicas, node_states, self._hpa_metrics())
-
-    def _replica(self, pod: Obj, node_ready: dict[str, bool]) -> Replica:
-        meta, spec = pod["metadata"], pod["spec"]
-        ready_cond = cond(pod, "Ready")
-        ready = ready_cond.get("status") == "True" and not meta.get("deletionTimestamp")
-        t = self.translator.at
-        return Replica(
-            name=meta["name"],
-            node=spec.get("nodeName"),
-            port=next((p["containerPort"] for p in spec["containers"][0].get("ports") or []), None),
-            phase=_phase(pod, node_ready),
-            ready=ready,
-            created_s=round(t(meta.get("creationTimestamp")), 6),
-            ready_s=round(t(ready_cond["lastTransitionTime"]), 6) if ready else None,
-            restarts=int(container(pod).get("restartCount", 0)),
-            version=(meta.get("labels") or {}).get("pod-template-hash"),
-        )
-
-    def _hpa_metrics(self) -> dict[str, float | None]:
         hpa = next((h for h in self.informers["hpa"].items() if h["metadata"]["name"] == self.name), None)
-        if hpa is None:
-            return {}
-        out: dict[str, float | None] = {}
-        for metric in hpa["spec"].get("metrics") or []:
-            label, target = _metric_label(metric)
-            out[label] = None
-            out[f"{label}_target"] = target
-        for current in (hpa.get("status") or {}).get("currentMetrics") or []:
-            label, value = _current(current)
-            if label is not None:
-                out[label] = value
-        return out
+        return observed.platform_state(
+            round(self.now_s(), 6),
+            self.translator.at,
+            self.informers["pods"].items(),
+            self.informers["nodes"].items(),
+            next(iter(self.informers["deployments"].items()), None),
+            hpa,
+        )
 
     def events(self, since: int) -> tuple[list[Event], int]:
         return self.translator.since(since)
@@ -353,56 +309,9 @@ def _ready(pod: Obj) -> bool:
     return is_true(pod, "Ready") and not pod["metadata"].get("deletionTimestamp")
 
 
-def _gpus(pod: Obj) -> int:
-    total = 0
-    for c in pod["spec"].get("containers") or []:
-        requests = (c.get("resources") or {}).get("requests") or {}
-        total += int(float(requests.get("nvidia.com/gpu", 0)))
-    return total
 
 
-def _phase(pod: Obj, node_ready: dict[str, bool]) -> str:
-    """The phase the run reports: Pending, Starting, Running, CrashLoopBackOff, ErrImagePull, Unknown, Terminating."""
-    if pod["metadata"].get("deletionTimestamp"):
-        return "Terminating"
-    node = pod["spec"].get("nodeName")
-    if not node:
-        return "Pending"
-    if not node_ready.get(node, True):
-        return "Unknown"
-    waiting = ((container(pod).get("state") or {}).get("waiting") or {}).get("reason")
-    if waiting in ("CrashLoopBackOff", "ErrImagePull", "ImagePullBackOff"):
-        return str(waiting)
-    return "Running" if is_true(pod, "Ready") else "Starting"
 
-
-def _quantity(text: Any) -> float:
-    s = str(text)
-    return float(s[:-1]) / 1000 if s.endswith("m") else float(s)
-
-
-def _metric_label(metric: Obj) -> tuple[str, float | None]:
-    if metric.get("type") == "Resource":
-        res = metric["resource"]
-        target = res.get("target") or {}
-        if target.get("type") == "Utilization":
-            return f"{res['name']}_utilization_pct", float(target["averageUtilization"])
-        return res["name"], _quantity(target.get("averageValue", 0))
-    if metric.get("type") == "Pods":
-        return metric["pods"]["metric"]["name"], _quantity(metric["pods"]["target"]["averageValue"])
-    return str(metric.get("type")), None
-
-
-def _current(metric: Obj) -> tuple[str | None, float | None]:
-    if metric.get("type") == "Resource":
-        res = metric["resource"]
-        current = res.get("current") or {}
-        if current.get("averageUtilization") is not None:
-            return f"{res['name']}_utilization_pct", float(current["averageUtilization"])
-        return res["name"], _quantity(current.get("averageValue", 0))
-    if metric.get("type") == "Pods":
-        return metric["pods"]["metric"]["name"], round(_quantity(metric["pods"]["current"]["averageValue"]), 4)
-    return None, None
 
 
 def _message(exc: ApiException) -> str:

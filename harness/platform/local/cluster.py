@@ -25,7 +25,7 @@ from typing import Any
 from harness.platform.local.balancer import Balancers
 from harness.platform.local.disruption import Disruption
 from harness.platform.local.hpa_controller import HpaController
-from harness.platform.local.kubelet import Kubelet, PodIPs, grace_s
+from harness.platform.local.kubelet import Kubelet, PodIPs
 from harness.platform.local.metrics_scrape import MetricsScraper
 from harness.platform.local.node_autoscaler import PROVISIONED_LABEL, NodeAutoscaler
 from harness.platform.local.nodelifecycle import NodeLifecycle, node_object
@@ -40,6 +40,7 @@ from harness.platform.local.objects import (
     rfc3339,
     selector_matches,
 )
+from harness.platform.local.podspec import grace_s
 from harness.platform.local.recorder import EventRecorder
 from harness.platform.local.scheduler import Scheduler
 from harness.platform.local.selfcheck import SelfCheck

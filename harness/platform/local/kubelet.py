@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import random
 import shutil
@@ -32,15 +31,12 @@ import httpx
 from harness.platform.local import images
 from harness.platform.local.objects import PODS, SECRETS, Obj, rfc3339, set_condition
 from harness.platform.local.pods import CrashBackoff, kill_now, spawn, stop_process
+from harness.platform.local.podspec import grace_s, port_of, probe_spec, timing
 from harness.platform.local.probes import TIMEOUT_TEXT, ProbeCounter, run_probe, run_startup_probe
 from harness.platform.local.selfcheck import HOST_SATURATED
-from harness.scenario import ProbeSpec
 
 if TYPE_CHECKING:
     from harness.platform.local.cluster import Cluster
-
-TIMING_ANNOTATION = "kibench.io/timing"
-
 
 class PodIPs:
     """Loopback addresses for pods: ``127.<base>.x.y``, one per pod, free for the container's port."""
@@ -94,36 +90,6 @@ class PodRuntime:
     kill_reason: str | None = None
 
 
-def probe_spec(container: Obj, kind: str, timing: Obj) -> ProbeSpec | None:
-    probe = container.get(f"{kind}Probe")
-    if not probe:
-        return None
-    exact = (timing.get("probes") or {}).get(kind) or {}
-    return ProbeSpec(
-        initial_delay=exact.get("initial_delay_s", probe.get("initialDelaySeconds", 0)),
-        period=exact.get("period_s", probe.get("periodSeconds", 10)),
-        timeout=exact.get("timeout_s", probe.get("timeoutSeconds", 1)),
-        failure_threshold=probe.get("failureThreshold", 3),
-        success_threshold=probe.get("successThreshold", 1),
-    )
-
-
-def _timing(pod: Obj) -> Obj:
-    try:
-        return dict(json.loads((pod["metadata"].get("annotations") or {}).get(TIMING_ANNOTATION, "{}")))
-    except (ValueError, TypeError):
-        return {}
-
-
-def grace_s(pod: Obj) -> float:
-    """The termination grace period: the DELETE's, else the pod's (exact when the annotation has it)."""
-    spec_grace = pod["spec"].get("terminationGracePeriodSeconds", 30)
-    asked = pod["metadata"].get("deletionGracePeriodSeconds")
-    if asked is not None and asked != spec_grace:
-        return float(asked)
-    return float(_timing(pod).get("termination_grace_period_s", spec_grace))
-
-
 def _terminated(code: int | None, started_at: str | None) -> Obj:
     """A container's ``state.terminated``; a signal's exit code is 128 + the signal, as a runtime reports it."""
     return {
@@ -132,15 +98,6 @@ def _terminated(code: int | None, started_at: str | None) -> Obj:
         "startedAt": started_at,
         "finishedAt": rfc3339(),
     }
-
-
-def _port(container: Obj, value: Any) -> int:
-    if isinstance(value, int):
-        return value
-    for port in container.get("ports") or []:
-        if port.get("name") == value:
-            return int(port["containerPort"])
-    return int(value)
 
 
 class Kubelet:
@@ -250,16 +207,16 @@ class Kubelet:
             return None
 
     async def _probe(self, rt: PodRuntime, pod: Obj, proc: asyncio.subprocess.Process) -> None:
-        container, timing = pod["spec"]["containers"][0], _timing(pod)
+        container, exact = pod["spec"]["containers"][0], timing(pod)
 
         def alive() -> bool:
             return rt.proc is proc and proc.returncode is None and not rt.terminating
 
         def url(kind: str) -> str:
             get = (container.get(f"{kind}Probe") or {}).get("httpGet") or {}
-            return f"http://{rt.ip}:{_port(container, get.get('port', rt.port))}{get.get('path', '/')}"
+            return f"http://{rt.ip}:{port_of(container, get.get('port', rt.port))}{get.get('path', '/')}"
 
-        startup = probe_spec(container, "startup", timing)
+        startup = probe_spec(container, "startup", exact)
         if startup is not None:
             started, why = await run_startup_probe(self._client, url("startup"), startup, alive)
             if not started:
@@ -269,13 +226,13 @@ class Kubelet:
         rt.started = True
         self._write(rt)
         loops = []
-        readiness = probe_spec(container, "readiness", timing)
+        readiness = probe_spec(container, "readiness", exact)
         if readiness is not None:
             counter = ProbeCounter.readiness(readiness)
             loops.append(run_probe(self._client, url("readiness"), readiness, counter, self._on_ready(rt, pod), alive))
         else:
             self._set_ready(rt, pod, True)
-        liveness = probe_spec(container, "liveness", timing)
+        liveness = probe_spec(container, "liveness", exact)
         if liveness is not None:
 
             def on_live(ok: bool, why: str | None) -> None:

@@ -26,17 +26,12 @@ import httpx
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.platform.kubernetes.manifests import POD_GAUGES, SERIES_ANNOTATION
 from harness.platform.local.objects import HPAS, PODS, Obj
 
 if TYPE_CHECKING:
     from harness.platform.local.cluster import Cluster
 
-SERIES_ANNOTATION = "kibench.io/metric-series"
-POD_GAUGES = {
-    "queue_depth": "kibench_queue_depth",
-    "in_flight": "kibench_in_flight_requests",
-    "device_busy": "kibench_device_busy_ratio",
-}
 CPU = "cpu"
 
 
