@@ -15,6 +15,7 @@ its message (what, where, how to fix), never a traceback.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,7 +23,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from harness.errors import EXIT_BAD_INPUT, HarnessError
+from harness.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, HarnessError
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Load and resilience benchmarks for inference services."
@@ -257,16 +258,27 @@ def serve(
     _serve(config.with_env(os.environ), host, port, grace_s)
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
-    """Console-script entry: map HarnessError to its exit code without a traceback."""
+    """Console-script entry: map HarnessError to its exit code without a traceback; SIGINT/SIGTERM: 130."""
+    signal.signal(signal.SIGTERM, _interrupt)  # a run installs its own handlers while it runs
     try:
         code = app(standalone_mode=False)
+    except KeyboardInterrupt:
+        err_console.print("error: interrupted")
+        sys.exit(EXIT_INTERRUPTED)
     except HarnessError as exc:
         err_console.print(f"error: {exc}")
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except typer.Abort:
+    except typer.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # click turns it into Abort
+            err_console.print("error: interrupted")
+            sys.exit(EXIT_INTERRUPTED)
         err_console.print("error: aborted")
         sys.exit(EXIT_BAD_INPUT)
     except Exception as exc:

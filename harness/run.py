@@ -8,11 +8,12 @@ Order: load and validate the fault experiments (exit 2, no run folder) → write
 → deploy the platform (``platform.kind: kubernetes``: in the run's own namespace on your cluster, see
 harness/platform/kubernetes/cluster.py) → start the observer (timeline, events) → start the load process and show
 progress; each fault's experiment starts at its time after load_start (harness.chaos) → stop load,
-chaos (running experiments are interrupted, their rollbacks run), observer, platform (always, in
-``finally``) → analysis (summary.json) → report.  SIGINT/SIGTERM interrupt any step before clean-up; clean-up
-itself cannot be interrupted (a platform clean-up that a signal cut short is finished once more, shielded), and
-whatever was recorded is analysed and reported.  ``keep`` (``kibench run --keep``) leaves what the run made on a
-cluster in place.
+chaos (running experiments are interrupted, their rollbacks run), observer, platform (always: each stop is
+registered on a ``contextlib.ExitStack`` when its stage starts, so it runs, in reverse order, whatever
+failed) → analysis (summary.json) → report.  SIGINT/SIGTERM interrupt any step before clean-up; clean-up
+itself cannot be interrupted (a platform clean-up cut short is finished once more), and whatever was
+recorded is analysed and reported.  ``Stages`` says how each stage is made (tests give fakes).  ``keep``
+(``kibench run --keep``) leaves what the run made on a cluster in place.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ import platform as pyplatform
 import secrets
 import signal
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -34,7 +35,18 @@ from rich.console import Console
 
 from harness.analysis import analyze
 from harness.chaos import ChaosRun, FaultPlan, chaos_context, plan_faults
-from harness.errors import EXIT_INTERRUPTED, HarnessError, Interrupted, LoadError, PlatformError
+from harness.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_PLATFORM,
+    EXIT_SELF_CHECK,
+    EXIT_SLO_FAILED,
+    HarnessError,
+    Interrupted,
+    LoadError,
+    PlatformError,
+)
 from harness.load.config import config_from_spec
 from harness.load.launcher import LoadProcess
 from harness.load.shapes import phase_windows, segments_for
@@ -60,6 +72,16 @@ class RunOutcome:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class Stages:
+    """How a run makes each stage; the defaults are the real ones (tests swap in fakes without processes)."""
+
+    platform: Callable[..., Platform] = create_platform
+    observer: Callable[[Platform, RunFiles, float], Observer] = Observer
+    load: Callable[..., LoadProcess] = LoadProcess
+    chaos: Callable[..., ChaosRun] = ChaosRun
+
+
 def environment() -> dict[str, str]:
     """Versions and machine facts recorded in every run (summary.json ``environment``)."""
     env = {"python": pyplatform.python_version(), "os": pyplatform.platform(), "machine": pyplatform.machine()}
@@ -83,6 +105,10 @@ class _Signals:
         self.shielded = False
         self._old: dict[int, Any] = {}
 
+    def shield(self) -> None:
+        """From now on a signal is only noted: clean-up runs to its end."""
+        self.shielded = True
+
     def _handle(self, signum: int, frame: Any) -> None:
         first = self.received is None
         self.received = signum
@@ -101,20 +127,45 @@ class _Signals:
 
 
 def run_scenario(
-    scenario: Scenario, results_dir: str | Path, console: Console | None = None, keep: bool = False
+    scenario: Scenario,
+    results_dir: str | Path,
+    console: Console | None = None,
+    keep: bool = False,
+    stages: Stages | None = None,
 ) -> RunOutcome:
     """Run the scenario end to end; never leaves a process behind (nor, unless ``keep``, an object on a cluster)."""
     console = console or Console(stderr=False)
+    stages = stages or Stages()
     plan = plan_faults(scenario.faults, source=f"scenario {scenario.name!r}")  # bad experiment: exit 2, no run
     t0 = time.monotonic()
     started = datetime.now(UTC)
     run_id = new_run_id(scenario, started)
     files = RunFiles(Path(results_dir) / run_id)
     # Reads local files only; a kubeconfig without the scenario's context is refused here (exit 2, no run folder).
-    platform = create_platform(scenario, t0_monotonic=t0, log_dir=str(files.logs), run_id=run_id, keep=keep)
-    files.root.mkdir(parents=True, exist_ok=False)
-    files.logs.mkdir()
-    write_atomic(files.scenario, dump(scenario))
+    platform = stages.platform(scenario, t0_monotonic=t0, log_dir=str(files.logs), run_id=run_id, keep=keep)
+    signals = _Signals()
+    with signals.installed():  # from here on SIGINT/SIGTERM end the run with 130, its folder reportable
+        try:
+            files.root.mkdir(parents=True, exist_ok=False)
+            files.logs.mkdir()
+            write_atomic(files.scenario, dump(scenario))
+        except Interrupted as exc:
+            return RunOutcome(files.root, exc.exit_code, None, str(exc))  # nothing was started
+        return _run(scenario, platform, files, started, t0, console, plan, signals, stages)
+
+
+def _run(
+    scenario: Scenario,
+    platform: Platform,
+    files: RunFiles,
+    started: datetime,
+    t0: float,
+    console: Console,
+    plan: FaultPlan,
+    signals: _Signals,
+    stages: Stages,
+) -> RunOutcome:
+    run_id = files.root.name
     meta = {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
@@ -125,91 +176,100 @@ def run_scenario(
         "environment": environment(),
         "complete": False,
     }
-    _write_meta(files, meta)
-    console.print(f"run {run_id}: deploying on the {meta['platform']} platform", highlight=False)
-    signals = _Signals()
     error: HarnessError | None = None
     saved_env = {name: os.environ.get(name) for name in _CLUSTER_ENV}
-    with signals.installed():
-        try:
-            _execute(scenario, platform, files, t0, console, plan)
-        except HarnessError as exc:
-            error = exc
-        finally:
-            signals.shielded = True
-            for name, value in saved_env.items():
-                _restore_env(name, value)
-        try:  # idempotent: finishes a clean-up that a signal cut short, now that signals cannot
-            platform.teardown()
-        except HarnessError as exc:
-            error = error or exc
-        if signals.received is not None and not isinstance(error, Interrupted):
-            error = Interrupted(f"interrupted by {signal.Signals(signals.received).name}; partial results were kept")
-        meta["complete"] = error is None
-        meta["error"] = None if error is None else str(error)
+    try:
         _write_meta(files, meta)
-        summary, code = _analyze_and_report(files, console)
+        console.print(f"run {run_id}: deploying on the {meta['platform']} platform", highlight=False)
+        _execute(scenario, platform, files, t0, console, plan, signals.shield, stages)
+    except HarnessError as exc:
+        error = exc
+    finally:
+        signals.shield()
+        for name, value in saved_env.items():
+            _restore_env(name, value)
+    try:  # idempotent: finishes a clean-up that a signal cut short (before the shield went up)
+        platform.teardown()
+    except HarnessError as exc:
+        error = error or exc
+    if signals.received is not None and not isinstance(error, Interrupted):
+        error = Interrupted(f"interrupted by {signal.Signals(signals.received).name}; partial results were kept")
+    meta["complete"] = error is None
+    meta["error"] = None if error is None else str(error)
+    _write_meta(files, meta)
+    summary, code = _analyze_and_report(files, console)
     if error is not None:
         return RunOutcome(files.root, error.exit_code, summary, str(error))
     return RunOutcome(files.root, code, summary)
 
 
 def _execute(
-    scenario: Scenario, platform: Platform, files: RunFiles, t0: float, console: Console, plan: FaultPlan
+    scenario: Scenario,
+    platform: Platform,
+    files: RunFiles,
+    t0: float,
+    console: Console,
+    plan: FaultPlan,
+    shield: Callable[[], None],
+    stages: Stages,
 ) -> None:
-    observer: Observer | None = None
-    load: LoadProcess | None = None
-    chaos: ChaosRun | None = None
-    try:
-        deployment = platform.deploy()
-        observer = Observer(platform, files, t0)
-        observer.start()
-        where = {k: deployment.details[k] for k in ("context", "namespace") if k in deployment.details}
-        observer.log("deployed", target_url=deployment.target_url, platform=deployment.platform_kind,
-                     **(where if deployment.platform_kind == "kubernetes" else {}))  # fmt: skip
-        kubeconfig = deployment.details.get("kubeconfig")
-        if kubeconfig:  # chaosk8s (in-process) and kubectl find the run's cluster through it
-            os.environ["KUBECONFIG"] = str(kubeconfig)
-            if deployment.details.get("context"):  # chaosk8s and harness.chaos.kube honour it
-                os.environ["KUBERNETES_CONTEXT"] = str(deployment.details["context"])
-            console.print(f"watch it: {kubectl_prefix(deployment.details)} get pods -w", highlight=False)
-        if deployment.platform_kind == "kubernetes":
-            console.print(_cluster_line(deployment.details), highlight=False)
-        config = config_from_spec(scenario.load, deployment.target_url, str(files.root), t0, scenario.target)
-        if plan:  # experiments start at their times after load_start (see _load_events)
-            context = chaos_context(files.root, deployment.details, observer.log, observer.now_s)
-            chaos = ChaosRun(plan, context)
-        load = LoadProcess(config, str(files.logs / "load.log"), _load_events(observer, scenario, chaos))
-        load.start()
-        console.print(f"load: {scenario.load.duration_s:g}s against {deployment.target_url}", highlight=False)
-        with Progress(console, f"kibench {scenario.name}") as progress:
-            while load.poll() is None:
-                progress.update(load.latest, observer.last_state)
-                if observer.failed_samples >= PLATFORM_FAILED_SAMPLES:
-                    raise PlatformError(
-                        f"the {deployment.platform_kind} platform stopped answering "
-                        f"({observer.failed_samples} samples in a row); see {files.logs}"
-                    )
-                time.sleep(0.25)
-        code = load.wait(timeout_s=5)
-        if code not in (0, None):
-            raise LoadError(f"the load process exited with code {code}; see {files.logs / 'load.log'}")
-    finally:
-        # Clean-up order: stop sending, run the rollbacks, record the last state, then stop the platform.
-        # Each step runs even when an earlier one fails, so that no process of the run is left behind.
+    # Each stage registers its stop when it starts; the stack runs them in reverse, each even when the one
+    # before failed, so no process of the run is left: stop sending, run the rollbacks, record the last
+    # state, stop the platform.  The shield goes up first: clean-up cannot be interrupted.
+    with ExitStack() as stops:
+        stops.callback(platform.teardown)  # before deploy: a deploy that fails half-way has started things
         try:
-            if load is not None:
-                load.stop()
+            _stages(scenario, platform, files, t0, console, plan, stops, stages)
         finally:
-            try:
-                if chaos is not None:  # interrupts running experiments and waits for their rollbacks
-                    chaos.stop()
-            finally:
-                try:
-                    if observer is not None:
-                        observer.stop()
-                finally:
-                    platform.teardown()
+            shield()
+
+
+def _stages(
+    scenario: Scenario,
+    platform: Platform,
+    files: RunFiles,
+    t0: float,
+    console: Console,
+    plan: FaultPlan,
+    stops: ExitStack,
+    stages: Stages,
+) -> None:
+    deployment = platform.deploy()
+    observer = stages.observer(platform, files, t0)
+    stops.callback(observer.stop)
+    observer.start()
+    where = {k: deployment.details[k] for k in ("context", "namespace") if k in deployment.details}
+    observer.log("deployed", target_url=deployment.target_url, platform=deployment.platform_kind,
+                 **(where if deployment.platform_kind == "kubernetes" else {}))  # fmt: skip
+    kubeconfig = deployment.details.get("kubeconfig")
+    if kubeconfig:  # chaosk8s (in-process) and kubectl find the run's cluster through it
+        os.environ["KUBECONFIG"] = str(kubeconfig)
+        if deployment.details.get("context"):  # chaosk8s and harness.chaos.kube honour it
+            os.environ["KUBERNETES_CONTEXT"] = str(deployment.details["context"])
+        console.print(f"watch it: {kubectl_prefix(deployment.details)} get pods -w", highlight=False)
+    if deployment.platform_kind == "kubernetes":
+        console.print(_cluster_line(deployment.details), highlight=False)
+    config = config_from_spec(scenario.load, deployment.target_url, str(files.root), t0, scenario.target)
+    chaos: ChaosRun | None = None
+    if plan:  # experiments start at their times after load_start (see _load_events)
+        chaos = stages.chaos(plan, chaos_context(files.root, deployment.details, observer.log, observer.now_s))
+        stops.callback(chaos.stop)  # interrupts running experiments and waits for their rollbacks
+    load = stages.load(config, str(files.logs / "load.log"), _load_events(observer, scenario, chaos))
+    stops.callback(load.stop)  # before start: a start that fails half-way has started processes
+    load.start()
+    console.print(f"load: {scenario.load.duration_s:g}s against {deployment.target_url}", highlight=False)
+    with Progress(console, f"kibench {scenario.name}") as progress:
+        while load.poll() is None:
+            progress.update(load.latest, observer.last_state)
+            if observer.failed_samples >= PLATFORM_FAILED_SAMPLES:
+                raise PlatformError(
+                    f"the {deployment.platform_kind} platform stopped answering "
+                    f"({observer.failed_samples} samples in a row); see {files.logs}"
+                )
+            time.sleep(0.25)
+    code = load.wait(timeout_s=5)
+    if code not in (0, None):
+        raise LoadError(f"the load process exited with code {code}; see {files.logs / 'load.log'}")
 
 
 def _load_events(observer: Observer, scenario: Scenario, chaos: ChaosRun | None = None) -> Any:
@@ -302,8 +362,15 @@ def _write_meta(files: RunFiles, meta: dict[str, Any]) -> None:
 
 
 def exit_code_name(code: int) -> str:
-    names = {0: "pass", 1: "SLO failed", 2: "bad input", 3: "platform error", 4: "self-check failed"}
-    return {**names, EXIT_INTERRUPTED: "interrupted"}.get(code, f"exit {code}")
+    names = {
+        EXIT_OK: "pass",
+        EXIT_SLO_FAILED: "SLO failed",
+        EXIT_BAD_INPUT: "bad input",
+        EXIT_PLATFORM: "platform error",
+        EXIT_SELF_CHECK: "self-check failed",
+        EXIT_INTERRUPTED: "interrupted",
+    }
+    return names.get(code, f"exit {code}")
 
 
-__all__ = ["RunOutcome", "environment", "exit_code_name", "run_scenario"]
+__all__ = ["RunOutcome", "Stages", "environment", "exit_code_name", "run_scenario"]

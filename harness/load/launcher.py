@@ -23,7 +23,7 @@ from dataclasses import replace
 from typing import Any
 
 from harness.load.config import LoadConfig
-from harness.procs import free_port, preexec, python_argv, stop
+from harness.procs import free_port, preexec, python_argv, record_process, stop
 
 
 class LoadProcess:
@@ -66,9 +66,11 @@ class LoadProcess:
         argv = python_argv("harness.load", "--config-file", config_path, "--role", role)
         stdout = subprocess.PIPE if role != "worker" else subprocess.DEVNULL
         with open(log_path, "ab") as err:
-            return subprocess.Popen(
+            proc = subprocess.Popen(
                 argv, stdout=stdout, stderr=err, text=True, preexec_fn=preexec, start_new_session=True
             )
+        record_process(log_dir, proc.pid, f"load-{role}")
+        return proc
 
     def _read(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None

@@ -20,7 +20,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from harness.platform.local.objects import PODS, SERVICES, Obj, pod_ready
-from harness.procs import preexec
+from harness.procs import preexec, record_process
 
 if TYPE_CHECKING:
     from harness.platform.local.cluster import Cluster
@@ -68,6 +68,7 @@ class Balancers:
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             argv = [sys.executable, "-m", "harness.platform.local.forwarder", "--control", str(theirs.fileno())]
             self.proc = subprocess.Popen(argv, pass_fds=[theirs.fileno()], preexec_fn=preexec, start_new_session=True)
+            record_process(self.cluster.log_dir, self.proc.pid, "forwarder")
             theirs.close()
             self.control = ours
             self.ports.clear()

@@ -26,7 +26,7 @@ from harness.errors import PlatformError
 from harness.model import Deployment, Event, PlatformState
 from harness.platform.kubernetes.driver import KubernetesDriver, Target
 from harness.platform.local.spec import ClusterSpec
-from harness.procs import preexec, python_argv, stop
+from harness.procs import preexec, python_argv, record_process, stop
 from harness.scenario import Scenario
 
 
@@ -40,6 +40,7 @@ def start_daemon(spec: ClusterSpec, log_dir: str, kubeconfig: str) -> tuple[subp
         proc = subprocess.Popen(
             argv, stdout=subprocess.PIPE, stderr=err, text=True, preexec_fn=preexec, start_new_session=True
         )
+    record_process(log_dir, proc.pid, "platform-daemon")
     box: list[str] = []
     reader = threading.Thread(target=lambda: box.append(proc.stdout.readline()), daemon=True)  # type: ignore[union-attr]
     reader.start()

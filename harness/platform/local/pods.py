@@ -10,18 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
-import socket
 from dataclasses import dataclass
 
-from harness.procs import preexec
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1 (the pod's 'IP:port')."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from harness.procs import preexec, record_process
 
 
 @dataclass
@@ -50,15 +43,19 @@ class CrashBackoff:
 
 
 async def spawn(argv: list[str], env: dict[str, str], log_path: str | None) -> asyncio.subprocess.Process:
-    """Start a container's process in its own session (it dies with the daemon); output to ``log_path``."""
+    """Start a container's process in its own session (it dies with the daemon); output to ``log_path``, and
+    the process recorded in the run's ``processes.jsonl`` next to it."""
     out = open(log_path, "ab") if log_path else asyncio.subprocess.DEVNULL  # noqa: SIM115 (closed below)
     try:
-        return await asyncio.create_subprocess_exec(
+        proc = await asyncio.create_subprocess_exec(
             *argv, stdout=out, stderr=asyncio.subprocess.STDOUT, env=env, preexec_fn=preexec, start_new_session=True
         )
     finally:
         if not isinstance(out, int):
             out.close()
+    if log_path:
+        record_process(os.path.dirname(log_path), proc.pid, "pod")
+    return proc
 
 
 async def stop_process(proc: asyncio.subprocess.Process | None, grace_s: float) -> int | None:
