@@ -75,8 +75,10 @@ class Trial:
     def line(self) -> str:
         verdict = "ok" if self.ok else "FAIL " + "; ".join(self.failures)
         gone = "-" if self.gone_s is None else f"{self.gone_s:.1f}s"
-        return (f"{self.signal:<7} at {self.delay_s:5.1f}s ({self.stage:<10}) exit {self.exit_code}  "
-                f"{self.processes:2d} processes, {self.ports:2d} sockets listening, all gone {gone:>5} after exit  {verdict}")  # fmt: skip
+        return (
+            f"{self.signal:<7} at {self.delay_s:5.1f}s ({self.stage:<9}) exit {self.exit_code:>4}  {self.processes:2d} "
+            f"processes, {self.ports:2d} sockets listening, all gone {gone:>5} after exit  {verdict}"
+        )
 
 
 def start_run(scenario: Path, sets: Sequence[str], results: Path, log: Path) -> subprocess.Popen[bytes]:
