@@ -135,6 +135,22 @@ def running_records(log_dir: str | Path) -> list[ProcessRecord]:
     return [r for r in read_records(log_dir) if is_running(r)]
 
 
+def stop_recorded(log_dir: str | Path, grace_s: float = 5.0) -> list[ProcessRecord]:
+    """SIGTERM every recorded process still alive, SIGKILL what is left after ``grace_s``; returns those found.
+
+    The run's last clean-up step: whatever its owner failed to stop (a start cut short by a signal before
+    the owner kept the process) is stopped by its record."""
+    left = running_records(log_dir)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for record in left:
+            if is_running(record):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(record.pid, sig)
+        if poll_until(lambda: not any(is_running(r) for r in left), grace_s, 0.05):
+            break
+    return left
+
+
 def stop(proc: subprocess.Popen[bytes] | subprocess.Popen[str], grace_s: float = 5.0) -> int | None:
     """SIGTERM, wait up to ``grace_s``, then SIGKILL; returns the exit code."""
     if proc.poll() is None:

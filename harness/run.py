@@ -53,6 +53,7 @@ from harness.load.shapes import phase_windows, segments_for
 from harness.model import SCHEMA_VERSION, Platform, RunFiles
 from harness.observe import Observer
 from harness.platform import create_platform
+from harness.procs import stop_recorded
 from harness.progress import Progress
 from harness.report import build_report
 from harness.runio import write_atomic, write_json
@@ -80,6 +81,7 @@ class Stages:
     observer: Callable[[Platform, RunFiles, float], Observer] = Observer
     load: Callable[..., LoadProcess] = LoadProcess
     chaos: Callable[..., ChaosRun] = ChaosRun
+    report: Callable[[Path], Any] = build_report
 
 
 def environment() -> dict[str, str]:
@@ -192,12 +194,14 @@ def _run(
         platform.teardown()
     except HarnessError as exc:
         error = error or exc
+    for left in stop_recorded(files.logs):  # a process whose start a signal cut short: stopped by its record
+        console.print(f"stopped a process the run had left: {left.role} (pid {left.pid})", highlight=False)
     if signals.received is not None and not isinstance(error, Interrupted):
         error = Interrupted(f"interrupted by {signal.Signals(signals.received).name}; partial results were kept")
     meta["complete"] = error is None
     meta["error"] = None if error is None else str(error)
     _write_meta(files, meta)
-    summary, code = _analyze_and_report(files, console)
+    summary, code = _analyze_and_report(files, console, stages.report)
     if error is not None:
         return RunOutcome(files.root, error.exit_code, summary, str(error))
     return RunOutcome(files.root, code, summary)
@@ -306,10 +310,12 @@ def _load_events(observer: Observer, scenario: Scenario, chaos: ChaosRun | None 
     return on_line
 
 
-def _analyze_and_report(files: RunFiles, console: Console) -> tuple[dict[str, Any] | None, int]:
+def _analyze_and_report(
+    files: RunFiles, console: Console, report: Callable[[Path], Any] = build_report
+) -> tuple[dict[str, Any] | None, int]:
     try:
         summary, code = analyze(files.root)
-        build_report(files.root)
+        report(files.root)
     except HarnessError as exc:
         console.print(f"analysis failed: {exc}", highlight=False)
         return None, exc.exit_code

@@ -1,11 +1,24 @@
-"""harness/procs.py: the one polling loop and the one free-port helper."""
+"""harness/procs.py: the one polling loop, the one free-port helper, the run's process records."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
 import time
 
-from harness.procs import free_port, poll_until
+from harness.procs import (
+    PROCESS_RECORDS,
+    free_port,
+    poll_until,
+    preexec,
+    read_records,
+    record_process,
+    running_records,
+    stop_recorded,
+)
 
 
 def test_poll_until_returns_the_first_truthy_result():
@@ -37,3 +50,25 @@ def test_free_port_can_be_bound_at_once():
     port = free_port()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", port))
+
+
+def test_a_recorded_process_is_found_alive_and_stopped_by_its_record(tmp_path):
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], preexec_fn=preexec)
+    try:
+        record_process(tmp_path, child.pid, "sleeper")
+        with (tmp_path / PROCESS_RECORDS).open("a") as fh:
+            fh.write('{"pid": 1, "start_time": 0.0, "role": "pid 1 at another start time", "parent_pid": 0}\n{"pid"')
+        records = read_records(tmp_path)  # the torn last line is skipped
+        assert [r.role for r in records] == ["sleeper", "pid 1 at another start time"]
+        assert running_records(tmp_path) == records[:1]
+        assert stop_recorded(tmp_path, grace_s=5.0) == records[:1]
+        assert child.wait(timeout=5) == -signal.SIGTERM and running_records(tmp_path) == []
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_no_records_without_a_log_folder(tmp_path):
+    record_process(None, os.getpid(), "me")
+    record_process(tmp_path / "gone", os.getpid(), "me")
+    assert read_records(tmp_path) == [] and stop_recorded(tmp_path / "gone") == []

@@ -40,15 +40,18 @@ def start_daemon(spec: ClusterSpec, log_dir: str, kubeconfig: str) -> tuple[subp
         proc = subprocess.Popen(
             argv, stdout=subprocess.PIPE, stderr=err, text=True, preexec_fn=preexec, start_new_session=True
         )
-    record_process(log_dir, proc.pid, "platform-daemon")
-    box: list[str] = []
-    reader = threading.Thread(target=lambda: box.append(proc.stdout.readline()), daemon=True)  # type: ignore[union-attr]
-    reader.start()
-    reader.join(timeout=30)
-    if not box or not box[0].strip():
+    try:  # a signal while the daemon starts must not leave it running
+        record_process(log_dir, proc.pid, "platform-daemon")
+        box: list[str] = []
+        reader = threading.Thread(target=lambda: box.append(proc.stdout.readline()), daemon=True)  # type: ignore[union-attr]
+        reader.start()
+        reader.join(timeout=30)
+        if not box or not box[0].strip():
+            raise PlatformError(f"the embedded cluster did not start; see {log_dir}/platform.log")
+        return proc, dict(json.loads(box[0]))
+    except BaseException:
         stop(proc, grace_s=5)
-        raise PlatformError(f"the embedded cluster did not start; see {log_dir}/platform.log")
-    return proc, dict(json.loads(box[0]))
+        raise
 
 
 class LocalPlatform:
