@@ -137,14 +137,14 @@ def still_listening(addresses: set[Address]) -> set[Address]:
 def check_rollbacks(run_dir: Path) -> list[str]:
     problems = []
     started = set()
-    with (run_dir / "events.jsonl").open() as fh:
-        for line in fh:
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if event.get("kind") == "chaos_start":
-                started.add(str(event["fault"]))
+    events = run_dir / "events.jsonl"  # absent when the signal came before the observer started
+    for line in events.read_text().splitlines() if events.exists() else []:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if event.get("kind") == "chaos_start":
+            started.add(str(event["fault"]))
     for name in sorted(started):
         path = run_dir / "chaos" / f"{name}.journal.json"
         if not path.exists():
@@ -274,7 +274,10 @@ def run_trials(
         i, (sig, delay) = item
         workdir = base / f"{i:03d}-{sig}"
         workdir.mkdir()
-        trial = interrupt_once(sig, delay, workdir, scenario, sets)
+        try:
+            trial = interrupt_once(sig, delay, workdir, scenario, sets)
+        except Exception as exc:  # noqa: BLE001 - a check that broke is a failed interrupt, not a broken bench
+            trial = Trial(sig, delay, failures=[f"{type(exc).__name__}: {exc}"])
         print(trial.line(), flush=True)
         if trial.ok and keep is None:
             shutil.rmtree(workdir, ignore_errors=True)
