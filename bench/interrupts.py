@@ -66,6 +66,7 @@ class Trial:
     gone_s: float | None = None  # from the CLI's exit until no recorded process was alive
     processes: int = 0
     ports: int = 0
+    ended_s: float | None = None  # the run ended by itself this long after its folder appeared
     failures: list[str] = field(default_factory=list)
 
     @property
@@ -184,8 +185,15 @@ def check_rows(run_dir: Path) -> list[str]:
     return problems
 
 
-def interrupt_once(sig: str, delay_s: float, workdir: Path, scenario: Path, sets: Sequence[str]) -> Trial:
-    """Start a run, send ``sig`` ``delay_s`` after its folder appears, and check what it left."""
+def load_started(run_dir: Path) -> bool:
+    return stage_of(run_dir) in ("load", "fault", "ending")
+
+
+def interrupt_once(
+    sig: str, delay_s: float, workdir: Path, scenario: Path, sets: Sequence[str], after: str = "folder"
+) -> Trial:
+    """Start a run, send ``sig`` ``delay_s`` after its folder appears (``after="load"``: after its load
+    started), and check what it left."""
     trial = Trial(sig, delay_s)
     results = workdir / "results"
     proc = start_run(scenario, sets, results, workdir / "cli.log")
@@ -194,7 +202,14 @@ def interrupt_once(sig: str, delay_s: float, workdir: Path, scenario: Path, sets
         if not isinstance(run_dir, Path):
             trial.failures.append(f"no run folder (exit {proc.poll()})")
             return trial
+        appeared = time.monotonic()
+        if after == "load" and not poll_until(lambda: load_started(run_dir) or proc.poll() is not None, 120.0, 0.02):
+            trial.failures.append("the load never started")
         time.sleep(delay_s)
+        if proc.poll() is not None:  # drawn after this run's end: drawn again, earlier
+            trial.ended_s = time.monotonic() - appeared
+            trial.failures.append(f"the run ended by itself (exit {proc.returncode}) before the signal")
+            return trial
         logs = run_dir / "logs"
         alive = [r.pid for r in running_records(logs)]
         ports = listening(alive)
@@ -262,8 +277,10 @@ def run_trials(
     sets: Sequence[str] = (),
     parallel: int = 1,
     keep: Path | None = None,
+    after: str = "folder",
 ) -> list[Trial]:
-    """``moments`` interrupts per signal, at moments drawn uniformly from ``[0, window_s]``."""
+    """``moments`` interrupts per signal, at moments drawn uniformly from ``[0, window_s]`` after the run
+    folder appears (``after="load"``: after the load started)."""
     rng = random.Random(seed)
     plan = [(sig, round(rng.uniform(0.0, window_s), 2)) for sig in signals for _ in range(moments)]
     if keep is not None:
@@ -274,10 +291,18 @@ def run_trials(
         i, (sig, delay) = item
         workdir = base / f"{i:03d}-{sig}"
         workdir.mkdir()
-        try:
-            trial = interrupt_once(sig, delay, workdir, scenario, sets)
-        except Exception as exc:  # noqa: BLE001 - a check that broke is a failed interrupt, not a broken bench
-            trial = Trial(sig, delay, failures=[f"{type(exc).__name__}: {exc}"])
+        redraw = random.Random(seed + i)
+        for _ in range(3):
+            try:
+                trial = interrupt_once(sig, delay, workdir, scenario, sets, after)
+            except Exception as exc:  # noqa: BLE001 - a check that broke is a failed interrupt, not a broken bench
+                trial = Trial(sig, delay, failures=[f"{type(exc).__name__}: {exc}"])
+            if trial.ended_s is None:
+                break
+            print(f"{sig:<7} at {delay:5.1f}s: the run had ended by itself, drawn again", flush=True)
+            delay = round(redraw.uniform(0.0, 0.9 * trial.ended_s), 2)
+            shutil.rmtree(workdir, ignore_errors=True)
+            workdir.mkdir()
         print(trial.line(), flush=True)
         if trial.ok and keep is None:
             shutil.rmtree(workdir, ignore_errors=True)
