@@ -14,8 +14,6 @@ here: ``delete_pod`` (the API's graceful deletion) and ``evict`` (the eviction A
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import os
 import shutil
 import tempfile
@@ -23,6 +21,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from harness.platform.local.balancer import Balancers
+from harness.platform.local.control import control_loop
 from harness.platform.local.disruption import Disruption
 from harness.platform.local.hpa_controller import HpaController
 from harness.platform.local.kubelet import Kubelet, PodIPs
@@ -47,7 +46,6 @@ from harness.platform.local.selfcheck import SelfCheck
 from harness.platform.local.spec import ClusterSpec
 from harness.platform.local.workloads import Workloads
 
-log = logging.getLogger("kibench.local")
 TICK_S = 0.25
 MIN_GAP_S = 0.01
 
@@ -165,15 +163,8 @@ class Cluster:
 
     async def reconcile(self) -> None:
         self._wake = asyncio.Event()
-        while not self._stopping:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), TICK_S)
-            self._wake.clear()
-            try:
-                await self.sync()
-            except Exception:  # a bug must not stop the control loop; it is logged with its traceback
-                log.exception("reconcile failed")
-            await asyncio.sleep(MIN_GAP_S)
+        await control_loop(self.sync, TICK_S, "reconcile", self.recorder, wake=self._wake, min_gap_s=MIN_GAP_S,
+                           running=lambda: not self._stopping)  # fmt: skip
 
     async def sync(self) -> None:
         self.lifecycle.sync()

@@ -12,8 +12,6 @@ the conditions AbleToScale / ScalingActive / ScalingLimited.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +27,7 @@ from harness.autoscale import (
     ScalingRules,
     desired_replicas,
 )
+from harness.platform.local.control import control_loop
 from harness.platform.local.metrics_scrape import CPU, MetricsScraper
 from harness.platform.local.objects import (
     DEPLOYMENTS,
@@ -46,8 +45,6 @@ from harness.scenario import HpaSettings
 
 if TYPE_CHECKING:
     from harness.platform.local.cluster import Cluster
-
-log = logging.getLogger("kibench.local.hpa")
 
 
 def controller_config(settings: HpaSettings) -> ControllerConfig:
@@ -120,13 +117,19 @@ class HpaController:
         self.states: dict[str, HpaState] = {}
 
     async def run(self) -> None:
-        while True:
-            for hpa in self.store.list(HPAS, copy=False)[0]:
-                try:
-                    self.sync(hpa)
-                except Exception:  # a bug must not stop the controller; logged with its traceback
-                    log.exception("HPA sync failed")
-            await asyncio.sleep(self.settings.sync_period)
+        await control_loop(self.sync_all, self.settings.sync_period, "horizontal-pod-autoscaler", self.cluster.recorder)
+
+    def sync_all(self) -> None:
+        """One pass over every HPA; one that fails does not keep the others from their pass (the first error
+        is raised after all of them)."""
+        errors = []
+        for hpa in self.store.list(HPAS, copy=False)[0]:
+            try:
+                self.sync(hpa)
+            except Exception as exc:  # noqa: BLE001 - raised below, after the other HPAs
+                errors.append(exc)
+        if errors:
+            raise errors[0]
 
     def _sample(self, pod: Obj, now: float) -> PodSample:
         meta, status = pod["metadata"], pod.get("status") or {}

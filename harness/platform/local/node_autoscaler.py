@@ -17,18 +17,17 @@ time, delay after add, utilization threshold) and the Node and Pod objects.  Out
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 import time
 from typing import TYPE_CHECKING
 
+from harness.platform.local.control import control_loop
 from harness.platform.local.objects import NODES, PODS, Obj, condition, gpu_request, node_ready
 from harness.platform.local.scheduler import gpu_slots, gpu_used
 
 if TYPE_CHECKING:
     from harness.platform.local.cluster import Cluster
 
-log = logging.getLogger("kibench.local.nodes")
 PROVISIONED_LABEL = "kibench.io/provisioned"
 
 
@@ -61,12 +60,7 @@ class NodeAutoscaler:
         self.unneeded_since: dict[str, float] = {}
 
     async def run(self) -> None:
-        while True:
-            try:
-                self.step()
-            except Exception:  # a bug must not stop the autoscaler; logged with its traceback
-                log.exception("node autoscaler step failed")
-            await asyncio.sleep(self.settings.scan_interval)
+        await control_loop(self.step, self.settings.scan_interval, "cluster-autoscaler", self.cluster.recorder)
 
     def step(self) -> None:
         if not self._scale_up():
