@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from harness.platform.local.client import LocalPlatform  # noqa: E402
+from harness.procs import free_port  # noqa: E402
 from harness.scenario import validate  # noqa: E402
 
 BODY = b'{"inputs": [1]}'
@@ -247,7 +248,6 @@ def collapse(results: str) -> dict[str, Any]:
 
 def l7_candidates(seconds: float, rounds: int, connections: int) -> dict[str, Any]:
     import shutil
-    import socket
 
     out: dict[str, Any] = {}
     for loop in ("uvloop", "asyncio"):
@@ -266,9 +266,7 @@ def l7_candidates(seconds: float, rounds: int, connections: int) -> dict[str, An
                 us.append(((_cpu(forwarder) if forwarder else 0.0) - f0) / max(n, 1) * 1e6)
             if loop == "uvloop" and shutil.which("haproxy"):
                 pod = next(p for p in platform.driver.informers["pods"].items())  # type: ignore[union-attr]
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", 0))
-                    port = probe.getsockname()[1]
+                port = free_port()
                 cfg = Path(logs, "haproxy.cfg")
                 cfg.write_text(
                     "global\n  nbthread 1\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 30s\n"

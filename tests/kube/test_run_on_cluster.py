@@ -24,7 +24,7 @@ from kubernetes import client, config
 from harness.platform.kubernetes import scope
 from harness.platform.local.client import start_daemon
 from harness.platform.local.spec import ClusterSpec
-from harness.procs import stop
+from harness.procs import poll_until, stop
 
 pytestmark = pytest.mark.slow
 
@@ -63,10 +63,7 @@ class Cluster:
 
     @staticmethod
     def wait_for(predicate: Callable[[], object], what: str, timeout_s: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not predicate():
-            assert time.monotonic() < deadline, f"timed out waiting for {what}"
-            time.sleep(0.25)
+        assert poll_until(predicate, timeout_s, 0.25), f"timed out waiting for {what}"
 
     def run(self, tmp: Path, *args: str, timeout: float = 150) -> subprocess.CompletedProcess[str]:
         return subprocess.run(self.argv(tmp, *args), capture_output=True, text=True, timeout=timeout, env=self.env())
@@ -164,9 +161,7 @@ def test_dry_run_prints_the_plan_and_touches_nothing(cluster, tmp_path):
 def test_sigint_mid_run_deletes_the_run_s_namespace(cluster, tmp_path):
     proc = subprocess.Popen(cluster.argv(tmp_path, "--set", "load.duration=60s"), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=cluster.env())  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not list((tmp_path / "results").glob("*/requests.parquet/*.parquet")):
-        time.sleep(0.2)
+    poll_until(lambda: list((tmp_path / "results").glob("*/requests.parquet/*.parquet")), 60.0, 0.2)
     assert cluster.kibench_namespaces(), "the run never made its namespace"
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=90)

@@ -25,7 +25,7 @@ from harness.model import Deployment, Event, PlatformState
 from harness.platform.kubernetes import kubeconfig, scope
 from harness.platform.kubernetes.driver import KubernetesDriver, Target
 from harness.platform.kubernetes.guard import Guard
-from harness.platform.kubernetes.informer import wait_until
+from harness.procs import poll_until
 from harness.scenario import Scenario
 
 #: How long clean-up waits for the run's namespace (or pods) to be gone, on top of the pods' grace period.
@@ -124,7 +124,7 @@ class ClusterPlatform:
         if outcome != "deleted":
             return  # never created (refused or interrupted first), or not the run's: nothing of the run is there
         started = time.monotonic()
-        if not wait_until(lambda: guard.get("Namespace", self.namespace) is None, self.namespace_timeout_s, 0.25):
+        if not poll_until(lambda: guard.get("Namespace", self.namespace) is None, self.namespace_timeout_s, 0.25):
             raise PlatformTimeout(
                 f"namespace {self.namespace} is still terminating {time.monotonic() - started:.0f}s after kibench "
                 f"deleted it; the cluster finishes it on its own (kubectl --context {self.cluster.context} get "

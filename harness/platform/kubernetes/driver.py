@@ -36,8 +36,9 @@ from harness.errors import PlatformError, PlatformTimeout
 from harness.model import Deployment, Event, PlatformState
 from harness.platform.kubernetes import manifests, observed, scope
 from harness.platform.kubernetes.guard import Guard
-from harness.platform.kubernetes.informer import Informer, wait_until
+from harness.platform.kubernetes.informer import Informer
 from harness.platform.kubernetes.translate import Translator, cond, container, is_true, monotonic_to_wall
+from harness.procs import poll_until
 from harness.scenario import Scenario
 
 Obj = dict[str, Any]
@@ -115,7 +116,7 @@ class KubernetesDriver:
         self._watch(core, apps)
         for manifest in self.manifests.all():
             self.guard.create(manifest)
-        url = self._wait_ready() if wait_ready else str(wait_until(self.service_url, 10.0) or "")
+        url = self._wait_ready() if wait_ready else str(poll_until(self.service_url, 10.0) or "")
         details = {
             "kubeconfig": self.target.kubeconfig,
             "namespace": self.target.namespace,
@@ -156,13 +157,13 @@ class KubernetesDriver:
     def _wait_ready(self) -> str:
         want = self.scenario.service.replicas
         timeout = self.scenario.platform.ready_timeout
-        ready = wait_until(lambda: sum(1 for p in self.informers["pods"].items() if _ready(p)) >= want, timeout)
+        ready = poll_until(lambda: sum(1 for p in self.informers["pods"].items() if _ready(p)) >= want, timeout)
         if not ready:
             raise PlatformTimeout(
                 f"replicas not Ready within platform.ready_timeout ({timeout:g}s)"
                 f"{self._why_not_ready()}; raise it or check the pods' logs"
             )
-        url = wait_until(self.service_url, 5.0)
+        url = poll_until(self.service_url, 5.0)
         if url:
             return str(url)
         raise PlatformError(
@@ -234,7 +235,7 @@ class KubernetesDriver:
             pods = core.list_namespaced_pod(ns, label_selector=selector).items
             return not pods and not apps.list_namespaced_replica_set(ns, label_selector=selector).items
 
-        if not wait_until(gone, timeout_s, interval_s=0.5):
+        if not poll_until(gone, timeout_s, 0.5):
             raise PlatformTimeout(
                 f"the run's pods or ReplicaSets in namespace {ns} were still there {timeout_s:g}s after their "
                 f"Deployment was deleted; see kubectl get rs,pods -n {ns} -l {selector}"

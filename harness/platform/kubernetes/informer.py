@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -134,13 +133,3 @@ class Informer:
                 self.cache[name] = obj
         self._emit(str(kind), old, None if kind == "DELETED" else obj)
         return str(rv) if rv else None
-
-
-def wait_until(predicate: Callable[[], Any], timeout_s: float, interval_s: float = 0.05) -> Any:
-    """Poll a predicate over informer caches (in memory, no API calls) until truthy or timeout."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval_s)

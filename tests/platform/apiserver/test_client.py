@@ -10,6 +10,7 @@ from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
 from harness.platform.local.apiserver import Store, ThreadedApiServer
+from harness.procs import poll_until
 from tests.platform.apiserver.manifests import (
     deployment_manifest,
     node_manifest,
@@ -106,10 +107,8 @@ def test_nodes_services_events_namespaces_crud(k8s):
     assert new.note == "Started container main" and new.regarding.name == "p1"
     assert new.reporting_controller == "kubelet" and new.event_time is not None and new.type == "Normal"
     core.delete_namespace("team")
-    deadline = time.time() + 5
-    while any(ns.metadata.name == "team" for ns in core.list_namespace().items):
-        assert time.time() < deadline, "the namespace was not removed"
-        time.sleep(0.02)
+    gone = poll_until(lambda: all(ns.metadata.name != "team" for ns in core.list_namespace().items), 5.0, 0.02)
+    assert gone, "the namespace was not removed"
     assert core.list_event_for_all_namespaces().items == []
 
 
@@ -327,10 +326,11 @@ def test_deleting_an_owner_cascades_unless_orphaned(k8s, api):
         body["metadata"]["ownerReferences"] = rs_owner
         core.create_namespaced_pod("default", body)
     apps.delete_namespaced_deployment("web", "default")
-    deadline = time.time() + 5
-    while core.list_namespaced_pod("default").items or apps.list_namespaced_replica_set("default").items:
-        assert time.time() < deadline, "dependents were not deleted"
-        time.sleep(0.02)
+
+    def dependents() -> list[object]:
+        return core.list_namespaced_pod("default").items + apps.list_namespaced_replica_set("default").items
+
+    assert poll_until(lambda: not dependents(), 5.0, 0.02), "dependents were not deleted"
 
     rs = apps.create_namespaced_replica_set("default", {**deployment_manifest("solo"), "kind": "ReplicaSet"})
     body = pod_manifest("solo-a")
