@@ -145,29 +145,6 @@ def run_scenario(
     files = RunFiles(Path(results_dir) / run_id)
     # Reads local files only; a kubeconfig without the scenario's context is refused here (exit 2, no run folder).
     platform = stages.platform(scenario, t0_monotonic=t0, log_dir=str(files.logs), run_id=run_id, keep=keep)
-    signals = _Signals()
-    with signals.installed():  # from here on SIGINT/SIGTERM end the run with 130, its folder reportable
-        try:
-            files.root.mkdir(parents=True, exist_ok=False)
-            files.logs.mkdir()
-            write_atomic(files.scenario, dump(scenario))
-        except Interrupted as exc:
-            return RunOutcome(files.root, exc.exit_code, None, str(exc))  # nothing was started
-        return _run(scenario, platform, files, started, t0, console, plan, signals, stages)
-
-
-def _run(
-    scenario: Scenario,
-    platform: Platform,
-    files: RunFiles,
-    started: datetime,
-    t0: float,
-    console: Console,
-    plan: FaultPlan,
-    signals: _Signals,
-    stages: Stages,
-) -> RunOutcome:
-    run_id = files.root.name
     meta = {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
@@ -178,11 +155,33 @@ def _run(
         "environment": environment(),
         "complete": False,
     }
+    signals = _Signals()
+    with signals.installed():  # from here on SIGINT/SIGTERM end the run with 130, its folder reportable
+        try:
+            files.root.mkdir(parents=True, exist_ok=False)
+            files.logs.mkdir()
+            write_atomic(files.scenario, dump(scenario))
+        except Interrupted as exc:
+            return RunOutcome(files.root, exc.exit_code, None, str(exc))  # nothing was started
+        return _run(scenario, platform, files, meta, t0, console, plan, signals, stages)
+
+
+def _run(
+    scenario: Scenario,
+    platform: Platform,
+    files: RunFiles,
+    meta: dict[str, Any],
+    t0: float,
+    console: Console,
+    plan: FaultPlan,
+    signals: _Signals,
+    stages: Stages,
+) -> RunOutcome:
     error: HarnessError | None = None
     saved_env = {name: os.environ.get(name) for name in _CLUSTER_ENV}
     try:
         _write_meta(files, meta)
-        console.print(f"run {run_id}: deploying on the {meta['platform']} platform", highlight=False)
+        console.print(f"run {meta['run_id']}: deploying on the {meta['platform']} platform", highlight=False)
         _execute(scenario, platform, files, t0, console, plan, signals.shield, stages)
     except HarnessError as exc:
         error = exc
