@@ -15,7 +15,7 @@ import pandas as pd
 import psutil
 import pytest
 
-from harness.procs import poll_until
+from harness.procs import poll_until, read_records, running_records
 
 pytestmark = pytest.mark.slow
 
@@ -121,9 +121,10 @@ def test_sigint_keeps_results_and_leaves_no_process(tmp_path, kibench):
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, out
-    time.sleep(0.5)
-    assert not processes_mentioning(name), "a process of the run is still alive"
     run_dir = run_dirs(results)[0]
+    assert len(read_records(run_dir / "logs")) >= 4  # daemon, 2 pods, forwarder, load
+    assert not running_records(run_dir / "logs"), "a process of the run is still alive"
+    assert not processes_mentioning(name), "a process of the run is still alive"
     report = subprocess.run([*kibench, "report", str(run_dir)], capture_output=True, text=True, timeout=60)
     assert report.returncode in (0, 1), report.stdout + report.stderr
     summary = json.loads((run_dir / "summary.json").read_text())
