@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -77,8 +78,8 @@ class Trial:
         verdict = "ok" if self.ok else "FAIL " + "; ".join(self.failures)
         gone = "-" if self.gone_s is None else f"{self.gone_s:.1f}s"
         return (
-            f"{self.signal:<7} at {self.delay_s:5.1f}s ({self.stage:<9}) exit {self.exit_code:>4}  {self.processes:2d} "
-            f"processes, {self.ports:2d} sockets listening, all gone {gone:>5} after exit  {verdict}"
+            f"{self.signal:<7} at {self.delay_s:5.1f}s ({self.stage:<9}) exit {self.exit_code!s:>4}  "
+            f"{self.processes:2d} processes, {self.ports:2d} sockets listening, all gone {gone:>5} after exit {verdict}"
         )
 
 
@@ -308,7 +309,8 @@ def run_trials(
             try:
                 trial = interrupt_once(sig, delay, workdir, scenario, sets, after, report_after)
             except Exception as exc:  # noqa: BLE001 - a check that broke is a failed interrupt, not a broken bench
-                trial = Trial(sig, delay, failures=[f"{type(exc).__name__}: {exc}"])
+                where = traceback.extract_tb(exc.__traceback__)[-1]
+                trial = Trial(sig, delay, failures=[f"{type(exc).__name__}: {exc} (line {where.lineno})"])
             if trial.ended_s is None:
                 break
             print(f"{sig:<7} at {delay:5.1f}s: the run had ended by itself, drawn again", flush=True)
