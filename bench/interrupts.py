@@ -295,7 +295,8 @@ def run_trials(
     """``moments`` interrupts per signal, at moments drawn uniformly from ``[0, window_s]`` after the run
     folder appears (``after="load"``: after the load started)."""
     rng = random.Random(seed)
-    plan = [(sig, round(rng.uniform(0.0, window_s), 2)) for sig in signals for _ in range(moments)]
+    # Interleaved (SIGINT, SIGTERM, SIGKILL, SIGINT, ...): a bench cut short has tried every signal alike.
+    plan = [(sig, round(rng.uniform(0.0, window_s), 2)) for _ in range(moments) for sig in signals]
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
     base = Path(tempfile.mkdtemp(prefix="kibench-interrupts-", dir=keep))

@@ -20,7 +20,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -70,6 +70,40 @@ def preexec() -> None:
         _PRCTL(_PR_SET_PDEATHSIG, _SIGTERM, 0, 0, 0)
     if os.getppid() != _forking_pid:
         os._exit(1)
+
+
+_deferring = 0  # signals_deferred blocks entered and not left
+_deferred: list[int] = []  # signals a handler deferred, sent again when the last block is left
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Around starting (and recording) a process: a signal whose handler would raise waits until the block
+    is left, then is sent again (the handler asks ``defer_signal``).
+
+    An exception a handler raises inside ``fork`` lands in an at-fork hook (``logging``'s holds its module
+    lock across the fork): Python prints it as "Exception ignored", the interrupt is lost and the lock
+    stays held, so the next logger created deadlocks."""
+    global _deferring
+    _deferring += 1
+    try:
+        yield
+    finally:
+        _deferring -= 1
+        if not _deferring and _deferred:
+            pending = list(dict.fromkeys(_deferred))
+            _deferred.clear()
+            for signum in pending:
+                os.kill(os.getpid(), signum)
+
+
+def defer_signal(signum: int) -> bool:
+    """For a signal handler that raises: True while a process is being started (the signal is noted and
+    sent again once it has started); the handler then returns without raising."""
+    if _deferring:
+        _deferred.append(signum)
+        return True
+    return False
 
 
 def python_argv(module: str, *args: str) -> list[str]:

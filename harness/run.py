@@ -53,7 +53,7 @@ from harness.load.shapes import phase_windows, segments_for
 from harness.model import SCHEMA_VERSION, Platform, RunFiles
 from harness.observe import Observer
 from harness.platform import create_platform
-from harness.procs import stop_recorded
+from harness.procs import defer_signal, stop_recorded
 from harness.progress import Progress
 from harness.report import build_report
 from harness.runio import write_atomic, write_json
@@ -112,6 +112,8 @@ class _Signals:
         self.shielded = True
 
     def _handle(self, signum: int, frame: Any) -> None:
+        if defer_signal(signum):  # a process is being started: sent again once it is
+            return
         first = self.received is None
         self.received = signum
         if first and not self.shielded:

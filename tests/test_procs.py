@@ -9,14 +9,18 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from harness.procs import (
     PROCESS_RECORDS,
+    defer_signal,
     free_port,
     poll_until,
     preexec,
     read_records,
     record_process,
     running_records,
+    signals_deferred,
     stop_recorded,
 )
 
@@ -72,3 +76,27 @@ def test_no_records_without_a_log_folder(tmp_path):
     record_process(None, os.getpid(), "me")
     record_process(tmp_path / "gone", os.getpid(), "me")
     assert read_records(tmp_path) == [] and stop_recorded(tmp_path / "gone") == []
+
+
+def test_a_signal_while_a_process_starts_is_sent_again_once_it_has_started():
+    seen: list[str] = []
+
+    def handler(signum: int, frame: object) -> None:  # raises, as kibench run's does
+        if defer_signal(signum):
+            seen.append("deferred")
+            return
+        seen.append("raised")
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGUSR1, handler)
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        with pytest.raises(KeyboardInterrupt), signals_deferred():
+            os.kill(os.getpid(), signal.SIGUSR1)  # the handler runs before the next line
+            children.append(subprocess.Popen([sys.executable, "-c", "pass"], preexec_fn=preexec))
+            seen.append("started")
+        assert seen == ["deferred", "started", "raised"]
+    finally:
+        signal.signal(signal.SIGUSR1, old)
+        for child in children:
+            child.wait(timeout=10)

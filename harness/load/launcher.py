@@ -23,7 +23,7 @@ from dataclasses import replace
 from typing import Any
 
 from harness.load.config import LoadConfig
-from harness.procs import free_port, preexec, python_argv, record_process, stop
+from harness.procs import free_port, preexec, python_argv, record_process, signals_deferred, stop
 
 
 class LoadProcess:
@@ -44,6 +44,11 @@ class LoadProcess:
         return ([self.proc] if self.proc is not None else []) + self.workers
 
     def start(self) -> None:
+        """Start every process (a signal meanwhile is deferred until all are started and kept)."""
+        with signals_deferred():
+            self._start()
+
+    def _start(self) -> None:
         log_dir = os.path.dirname(self.log_path) or "."
         os.makedirs(log_dir, exist_ok=True)
         cfg = self.config

@@ -26,7 +26,7 @@ from harness.errors import PlatformError
 from harness.model import Deployment, Event, PlatformState
 from harness.platform.kubernetes.driver import KubernetesDriver, Target
 from harness.platform.local.spec import ClusterSpec
-from harness.procs import preexec, python_argv, record_process, stop
+from harness.procs import preexec, python_argv, record_process, signals_deferred, stop
 from harness.scenario import Scenario
 
 
@@ -36,12 +36,13 @@ def start_daemon(spec: ClusterSpec, log_dir: str, kubeconfig: str) -> tuple[subp
     argv = python_argv(
         "harness.platform.local", "--spec", spec.to_json(), "--log-dir", log_dir, "--kubeconfig", kubeconfig
     )
-    with open(os.path.join(log_dir, "platform.log"), "ab") as err:
-        proc = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=err, text=True, preexec_fn=preexec, start_new_session=True
-        )
+    proc: subprocess.Popen[str] | None = None
     try:  # a signal while the daemon starts must not leave it running
-        record_process(log_dir, proc.pid, "platform-daemon")
+        with signals_deferred(), open(os.path.join(log_dir, "platform.log"), "ab") as err:
+            proc = subprocess.Popen(
+                argv, stdout=subprocess.PIPE, stderr=err, text=True, preexec_fn=preexec, start_new_session=True
+            )
+            record_process(log_dir, proc.pid, "platform-daemon")
         box: list[str] = []
         reader = threading.Thread(target=lambda: box.append(proc.stdout.readline()), daemon=True)  # type: ignore[union-attr]
         reader.start()
@@ -50,7 +51,8 @@ def start_daemon(spec: ClusterSpec, log_dir: str, kubeconfig: str) -> tuple[subp
             raise PlatformError(f"the embedded cluster did not start; see {log_dir}/platform.log")
         return proc, dict(json.loads(box[0]))
     except BaseException:
-        stop(proc, grace_s=5)
+        if proc is not None:
+            stop(proc, grace_s=5)
         raise
 
 
