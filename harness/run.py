@@ -203,6 +203,9 @@ def _run(
     meta["error"] = None if error is None else str(error)
     _write_meta(files, meta)
     summary, code = _analyze_and_report(files, console, stages.report)
+    if error is None and signals.received is not None:  # during analysis: the run is complete, still 130
+        name = signal.Signals(signals.received).name
+        error = Interrupted(f"interrupted by {name} after the run ended; its results were analysed and kept")
     if error is not None:
         return RunOutcome(files.root, error.exit_code, summary, str(error))
     return RunOutcome(files.root, code, summary)

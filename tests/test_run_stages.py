@@ -191,3 +191,14 @@ def test_sigint_exits_130_keeps_the_rows_and_stops_in_order(tmp_path, faults):
     assert calls[-len(expected) :] == expected
     assert outcome.summary is not None and outcome.summary["complete"] is False
     assert outcome.summary["metrics"]["requests"] == 20
+
+
+def test_a_signal_during_analysis_still_exits_130(tmp_path):
+    calls: list[str] = []
+    stage = stages(calls)
+    stage = Stages(stage.platform, stage.observer, stage.load, stage.chaos,
+                   report=lambda root: os.kill(os.getpid(), signal.SIGTERM))  # fmt: skip
+    console = Console(file=open(os.devnull, "w"))  # noqa: SIM115 - closed with the test process
+    outcome = run_scenario(scenario(), tmp_path, console, stages=stage)
+    assert outcome.exit_code == EXIT_INTERRUPTED and "after the run ended" in str(outcome.error)
+    assert outcome.summary is not None and outcome.summary["complete"] is True
