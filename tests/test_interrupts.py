@@ -19,7 +19,7 @@ from bench.interrupts import run_trials
 
 pytestmark = pytest.mark.slow
 
-SHORT = ["load.duration=4s", "faults[0].at=0.5s", "faults[1].at=2s"]
+SHORT = ["load.duration=4s", "faults[0].at=0.5s", "faults[1].at=2s", "service.replicas=1"]
 
 
 def test_every_signal_at_a_random_moment_of_the_load_leaves_nothing_and_loses_nothing():
