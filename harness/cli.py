@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -264,7 +265,8 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 def main() -> None:
     """Console-script entry: map HarnessError to its exit code without a traceback; SIGINT/SIGTERM: 130."""
-    signal.signal(signal.SIGTERM, _interrupt)  # a run installs its own handlers while it runs
+    main_thread = threading.current_thread() is threading.main_thread()  # handlers only go there
+    old_term = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None  # a run installs its own
     try:
         code = app(standalone_mode=False)
     except KeyboardInterrupt:
@@ -288,4 +290,7 @@ def main() -> None:
             exc.show()
             sys.exit(EXIT_BAD_INPUT)
         raise
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, old_term)
     sys.exit(code if isinstance(code, int) else 0)
