@@ -131,7 +131,7 @@ def resources(scenario: Scenario) -> dict[str, Any]:
         side.pop(GPU_RESOURCE, None)
         if pod.gpus:
             side[GPU_RESOURCE] = str(pod.gpus)
-    return {"requests": requests, "limits": limits}
+    return {"requests": requests, **({"limits": limits} if limits else {})}
 
 
 def _service_config(scenario: Scenario) -> str:
