@@ -13,7 +13,7 @@ harness (the ``kibench`` CLI), both targets of the repository's Dockerfile and t
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -55,10 +55,10 @@ def quantity_value(text: str) -> Decimal:
         raise ValueError(f"{text!r} is not a Kubernetes quantity; write e.g. '500m' or '2' (cpu), '512Mi' or '4Gi' "
                          "(memory)")  # fmt: skip
     suffix = match["suffix"] or ""
+    exponent = suffix[:1] in ("e", "E") and suffix not in _SUFFIX  # 1e3; E alone is exa (10^18), Ei 2^60
     try:
-        number = Decimal(match["num"])
-        return number * (Decimal(10) ** int(suffix[1:]) if suffix[:1] in "eE" and suffix else _SUFFIX[suffix])
-    except (InvalidOperation, ValueError, OverflowError):
+        return Decimal(match["num"]) * (Decimal(10) ** int(suffix[1:]) if exponent else _SUFFIX[suffix])
+    except (ArithmeticError, ValueError):  # decimal's Overflow and InvalidOperation are ArithmeticErrors
         raise ValueError(f"{text!r} is not a Kubernetes quantity") from None
 
 

@@ -130,9 +130,11 @@ def test_bad_placement_names_the_field_and_the_fix(service, platform, field, wor
 
 def test_quantities_read_as_kubernetes_reads_them():
     assert quantity_value("500m") == quantity_value("0.5") and quantity_value("1Gi") == 2**30
-    assert quantity_value("1e3") == quantity_value("1k") == 1000
-    with pytest.raises(ValueError, match="not a Kubernetes quantity"):
-        quantity_value("1 GB")
+    assert quantity_value("1e3") == quantity_value("1k") == 1000 and quantity_value("2E") == 2 * 10**18
+    assert quantity_value("2Ei") == 2 * 2**60
+    for bad in ("1 GB", "1e99999999999", "-1"):
+        with pytest.raises(ValueError, match="not a Kubernetes quantity"):
+            quantity_value(bad)
 
 
 def test_dry_run_shows_the_placement(tmp_path, kibench):
