@@ -88,6 +88,11 @@ def test_the_drivers_manifests_validate(path):
         check(obj, f"scenarios/{path.name}")
 
 
+BEHAVIOR = {"scale_up": {"tolerance": 0.05, "stabilization_window": 0, "select_policy": "Max",
+                         "policies": [{"type": "Pods", "value": 4, "period": "15s"}]},
+            "scale_down": {"policies": [{"type": "Percent", "value": 50, "period": "1m"}]}}  # fmt: skip
+
+
 def test_the_drivers_manifests_with_every_placement_field_validate():
     service = {
         "image": "ghcr.io/acme/kibench-service:0.1.0@sha256:" + "0" * 64,
@@ -99,7 +104,8 @@ def test_the_drivers_manifests_with_every_placement_field_validate():
                         {"operator": "Exists"}],
     }  # fmt: skip
     scenario = validate({"name": "placed", "service": service, "load": {"rate_rps": 1, "duration": 1},
-                         "platform": {"pdb": {"min_available": "50%"}, "hpa": {"enabled": True}}}, "s")  # fmt: skip
+                         "platform": {"pdb": {"min_available": "50%"}, "hpa": {"enabled": True, "behavior": BEHAVIOR}}},
+                        "s")  # fmt: skip
     for obj in manifests.render(scenario, admin_token="t").all():
         check(obj, "placement")
 
