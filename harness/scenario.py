@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from harness import thresholds
+from harness import deployspec, thresholds
 from harness.errors import ScenarioError, ThresholdError
 
 _DURATION = re.compile(r"^\s*(?P<num>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|m|h)?\s*$")
@@ -313,6 +313,16 @@ class ServiceSpec(_Model):
     max_queue: int = Field(256, ge=1, le=100_000, description="requests waiting for the device; beyond: 429")
     request_timeout: Duration = Field(30.0, description="per-request deadline (first token when streaming): 504")
     max_body_bytes: int = Field(1 << 20, ge=64, description="larger request bodies get 413")
+    # How the pods run on a cluster (harness/deployspec.py, docs/kubernetes.md#image-resources-and-placement):
+    image: deployspec.ImageRef = Field(deployspec.SERVICE_IMAGE, description="container image (default: the "
+                                       "reference service, the Dockerfile's service target)")  # fmt: skip
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(None, description="unset: "
+                                                                                  "Kubernetes' default")  # fmt: skip
+    image_pull_secrets: deployspec.PullSecrets = Field(default_factory=list, description="docker-registry Secrets")
+    resources: deployspec.ResourcesSpec | None = Field(None, description="requests/limits: cpu, memory, "
+                                                       "nvidia.com/gpu (default: platform.pod's)")  # fmt: skip
+    node_selector: deployspec.NodeSelector = Field(default_factory=dict, description="node labels to land on")
+    tolerations: list[deployspec.Toleration] = Field(default_factory=list, description="taints to tolerate")
 
     @field_validator("profile")
     @classmethod
@@ -662,6 +672,15 @@ class Scenario(_Model):
         if isinstance(data, dict) and isinstance(data.get("platform"), str):
             data = {**data, "platform": {"kind": data["platform"]}}
         return data
+
+    @model_validator(mode="after")
+    def _pod_resources(self) -> Scenario:
+        pod = self.platform.pod
+        update = deployspec.pod_update(self.service.resources, pod.gpus, pod.cpu_request, pod.model_fields_set)
+        if not update:
+            return self
+        platform = self.platform.model_copy(update={"pod": pod.model_copy(update=update)})
+        return self.model_copy(update={"platform": platform})
 
     @model_validator(mode="after")
     def _faults_within_load(self) -> Scenario:

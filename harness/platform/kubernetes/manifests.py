@@ -8,7 +8,12 @@ second.  Every such field gets the value rounded up (at least 1 s where Kubernet
 exact values travel in the pod template annotation ``kibench.io/timing`` (JSON), which the embedded
 cluster's kubelet honours and a real cluster ignores.  Pods metrics name their Prometheus series in
 the HPA annotation ``kibench.io/metric-series`` for the embedded metrics pipeline (a real cluster's
-custom-metrics adapter has its own mapping).
+custom-metrics adapter maps the same names: deploy/prometheus-adapter/, docs/kubernetes.md#hpa-metrics-on-a-cluster).
+
+The container comes from the scenario's ``service`` section: ``image`` (default ``SERVICE_IMAGE``), pull policy
+and secrets, ``resources`` (else ``platform.pod.cpu_request`` and ``.gpus``), ``node_selector`` and
+``tolerations`` (``nvidia.com/gpu`` is tolerated whenever GPUs are asked for).  The pod template carries the
+``prometheus.io/*`` annotations a Prometheus scrapes pods by.
 """
 
 from __future__ import annotations
@@ -20,10 +25,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.deployspec import GPU_RESOURCE, PLACEMENT_FIELDS
+from harness.deployspec import SERVICE_IMAGE as SERVICE_IMAGE  # the default image, named where it is documented
 from harness.scenario import HpaMetric, HpaRules, HpaSettings, ProbeSpec, Scenario
 
-#: The reference service's image (built from the Dockerfile); the embedded runtime runs it as a process.
-SERVICE_IMAGE = "kibench-service:0.1.0"
 CONTAINER = "service"
 CONTAINER_PORT = 8000
 APP_LABEL = "app.kubernetes.io/name"
@@ -38,6 +43,9 @@ POD_GAUGES = {
     "in_flight": "kibench_in_flight_requests",
     "device_busy": "kibench_device_busy_ratio",
 }
+#: How a Prometheus finds the pods' /metrics (the prometheus-community chart's kubernetes-pods job reads these).
+SCRAPE_ANNOTATIONS = {"prometheus.io/scrape": "true", "prometheus.io/port": str(CONTAINER_PORT),
+                      "prometheus.io/path": "/metrics"}  # fmt: skip
 _PROBE_PATHS = {"readiness": "/readyz", "liveness": "/healthz", "startup": "/healthz"}
 
 
@@ -108,34 +116,73 @@ def labels(instance: str) -> dict[str, str]:
     return {APP_LABEL: APP, INSTANCE_LABEL: instance}
 
 
-def deployment(scenario: Scenario, name: str, image: str = SERVICE_IMAGE) -> dict[str, Any]:
-    """The Deployment of the reference service, configured by the scenario's service section."""
-    platform, pod = scenario.platform, scenario.platform.pod
-    container: dict[str, Any] = {
-        "name": CONTAINER,
-        "image": image,
-        "ports": [{"name": "http", "containerPort": CONTAINER_PORT, "protocol": "TCP"}],
-        "env": [
-            {"name": "KIBENCH_SERVICE_CONFIG", "value": json.dumps(scenario.service.model_dump(mode="json"))},
-            {"name": "KIBENCH_GRACE_S", "value": f"{pod.termination_grace_period:g}"},
-            {"name": "KIBENCH_REPLICA", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-        ],
-        "resources": {
-            "requests": {"cpu": quantity(pod.cpu_request), **({"nvidia.com/gpu": str(pod.gpus)} if pod.gpus else {})},
-            "limits": {"nvidia.com/gpu": str(pod.gpus)} if pod.gpus else {},
-        },
-    }
-    for kind in ("readiness", "liveness", "startup"):
-        spec = getattr(platform.probes, kind)
-        if spec.enabled:
-            container[f"{kind}Probe"] = _probe(kind, spec)
-    tolerate_s = _seconds(platform.nodes.eviction_delay)
+def resources(scenario: Scenario) -> dict[str, Any]:
+    """The container's requests and limits: ``service.resources`` over ``platform.pod``'s CPU request and GPUs
+    (reconciled by the scenario, so ``pod.gpus`` is the count); GPUs are always in limits, as Kubernetes wants."""
+    pod, given = scenario.platform.pod, scenario.service.resources
+    requests = {"cpu": quantity(pod.cpu_request)}
+    limits: dict[str, str] = {}
+    if given is not None:
+        requests.update(given.requests.as_k8s())
+        limits.update(given.limits.as_k8s())
+        if given.limits.cpu is not None and given.requests.cpu is None:
+            requests["cpu"] = given.limits.cpu  # Kubernetes' own default: the request is the limit
+    for side in (requests, limits):
+        side.pop(GPU_RESOURCE, None)
+        if pod.gpus:
+            side[GPU_RESOURCE] = str(pod.gpus)
+    return {"requests": requests, **({"limits": limits} if limits else {})}
+
+
+def _service_config(scenario: Scenario) -> str:
+    """The service section the replica process reads (``KIBENCH_SERVICE_CONFIG``), without the pod's fields."""
+    return json.dumps(scenario.service.model_dump(mode="json", exclude=set(PLACEMENT_FIELDS)))
+
+
+def _tolerations(scenario: Scenario) -> list[dict[str, Any]]:
+    tolerate_s = _seconds(scenario.platform.nodes.eviction_delay)
     tolerations = [
         {"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": tolerate_s}
         for key in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
     ]
-    if pod.gpus:
-        tolerations.append({"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"})
+    if scenario.platform.pod.gpus:
+        tolerations.append({"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"})
+    for tol in scenario.service.tolerations:
+        if tol.as_k8s() not in tolerations:
+            tolerations.append(tol.as_k8s())
+    return tolerations
+
+
+def deployment(scenario: Scenario, name: str, image: str | None = None) -> dict[str, Any]:
+    """The Deployment of the reference service, configured by the scenario's service section."""
+    platform, pod, svc = scenario.platform, scenario.platform.pod, scenario.service
+    container: dict[str, Any] = {
+        "name": CONTAINER,
+        "image": image or svc.image,
+        "ports": [{"name": "http", "containerPort": CONTAINER_PORT, "protocol": "TCP"}],
+        "env": [
+            {"name": "KIBENCH_SERVICE_CONFIG", "value": _service_config(scenario)},
+            {"name": "KIBENCH_GRACE_S", "value": f"{pod.termination_grace_period:g}"},
+            {"name": "KIBENCH_REPLICA", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        ],
+        "resources": resources(scenario),
+    }
+    if svc.image_pull_policy is not None:
+        container["imagePullPolicy"] = svc.image_pull_policy
+    for kind in ("readiness", "liveness", "startup"):
+        spec = getattr(platform.probes, kind)
+        if spec.enabled:
+            container[f"{kind}Probe"] = _probe(kind, spec)
+    pod_spec: dict[str, Any] = {
+        "terminationGracePeriodSeconds": _seconds(pod.termination_grace_period),
+        "containers": [container],
+        "tolerations": _tolerations(scenario),
+    }
+    if svc.node_selector:
+        pod_spec["nodeSelector"] = dict(svc.node_selector)
+    if svc.image_pull_secrets:
+        pod_spec["imagePullSecrets"] = [{"name": secret} for secret in svc.image_pull_secrets]
+    annotations = {TIMING_ANNOTATION: json.dumps(timing(scenario), sort_keys=True), **SCRAPE_ANNOTATIONS}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -151,15 +198,8 @@ def deployment(scenario: Scenario, name: str, image: str = SERVICE_IMAGE) -> dic
                 },
             },
             "template": {
-                "metadata": {
-                    "labels": labels(name),
-                    "annotations": {TIMING_ANNOTATION: json.dumps(timing(scenario), sort_keys=True)},
-                },
-                "spec": {
-                    "terminationGracePeriodSeconds": _seconds(pod.termination_grace_period),
-                    "containers": [container],
-                    "tolerations": tolerations,
-                },
+                "metadata": {"labels": labels(name), "annotations": annotations},
+                "spec": pod_spec,
             },
         },
     }
@@ -256,9 +296,10 @@ def admin_secret(name: str, token: str) -> dict[str, Any]:
 
 
 def render(
-    scenario: Scenario, name: str | None = None, image: str = SERVICE_IMAGE, admin_token: str | None = None
+    scenario: Scenario, name: str | None = None, image: str | None = None, admin_token: str | None = None
 ) -> Manifests:
-    """Every manifest of the scenario's service; ``name`` defaults to ``<scenario>-svc``.
+    """Every manifest of the scenario's service; ``name`` defaults to ``<scenario>-svc``, ``image`` to
+    ``service.image``.
 
     With ``admin_token``, a Secret ``<name>-admin`` holds it and the container reads it into
     ``KIBENCH_ADMIN_TOKEN``, which turns the reference service's fault API on.

@@ -4,9 +4,10 @@ In: a pod's container spec (image, command, args, env), the pod, its IP and the 
 Out: the argv and environment of the container's process, or ``None`` for an image this runtime does
 not have (the kubelet then reports ``ErrImagePull``, as a cluster does for an image it cannot pull).
 
-Known images (any registry and tag): ``kibench-service`` runs ``python -m harness.service`` (the
-reference service; the Dockerfile's image).  ``command`` replaces the image's entrypoint as on a
-cluster; ``python`` / ``python3`` mean this interpreter.
+Known images (any registry and tag), the two targets of the repository's Dockerfile: ``kibench-service``
+runs ``python -m harness.service`` (the reference service) and ``kibench-harness`` runs ``kibench`` (the
+harness's CLI; its ``args`` are the subcommand).  ``command`` replaces the image's entrypoint as on a
+cluster; ``python`` / ``python3`` mean this interpreter and ``kibench`` this installation's CLI.
 """
 
 from __future__ import annotations
@@ -15,11 +16,23 @@ import base64
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from harness.platform.local.objects import Obj
 
-ENTRYPOINTS: dict[str, tuple[str, ...]] = {"kibench-service": ("python", "-m", "harness.service")}
+ENTRYPOINTS: dict[str, tuple[str, ...]] = {
+    "kibench-service": ("python", "-m", "harness.service"),
+    "kibench-harness": ("kibench",),
+}
+
+
+def kibench_argv() -> list[str]:
+    """This installation's ``kibench``: the console script beside the interpreter, else the CLI through it."""
+    script = Path(sys.executable).with_name("kibench")
+    if script.is_file() and os.access(script, os.X_OK):
+        return [str(script)]
+    return [sys.executable, "-c", "import sys; sys.argv[0] = 'kibench'; from harness.cli import main; main()"]
 
 
 def image_name(image: str) -> str:
@@ -36,6 +49,8 @@ def argv_for(container: Obj) -> list[str] | None:
     argv = [*(container.get("command") or entry), *(container.get("args") or [])]
     if argv and argv[0] in ("python", "python3"):
         argv[0] = sys.executable
+    elif argv and argv[0] == "kibench":
+        argv[:1] = kibench_argv()
     return [str(a) for a in argv]
 
 

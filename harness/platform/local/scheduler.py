@@ -5,8 +5,9 @@ condition PodScheduled True, Event ``Scheduled``), or left Pending with PodSched
 (reason Unschedulable) and one ``FailedScheduling`` Event per pod and cause, worded as upstream's
 (``0/2 nodes are available: 2 Insufficient nvidia.com/gpu.``).
 
-Filter: node Ready, not ``spec.unschedulable``, every NoSchedule/NoExecute taint tolerated, enough
-allocatable ``nvidia.com/gpu`` left.  Score: LeastAllocated (most free GPU slots; ties by age, name).
+Filter: node Ready, not ``spec.unschedulable``, every NoSchedule/NoExecute taint tolerated, every
+``nodeSelector`` label on the node, enough allocatable ``nvidia.com/gpu`` left.  Score: LeastAllocated (most
+free GPU slots; ties by age, name).
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ def why_not(pod: Obj, node: Obj, used: dict[str, int]) -> str | None:
     for taint in node.get("spec", {}).get("taints") or []:
         if taint.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(pod, taint):
             return f"node(s) had untolerated taint {{{taint.get('key')}: {taint.get('value', '')}}}"
+    labels = node["metadata"].get("labels") or {}
+    if any(labels.get(key) != value for key, value in (pod["spec"].get("nodeSelector") or {}).items()):
+        return "node(s) didn't match Pod's node affinity/selector"
     if gpu_slots(node) - used.get(node["metadata"]["name"], 0) < gpu_request(pod):
         return "Insufficient nvidia.com/gpu"
     return None
