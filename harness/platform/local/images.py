@@ -5,7 +5,10 @@ Out: the argv and environment of the container's process, or ``None`` for an ima
 not have (the kubelet then reports ``ErrImagePull``, as a cluster does for an image it cannot pull).
 
 Known images (any registry and tag): ``kibench-service`` runs ``python -m harness.service`` (the
-reference service; the Dockerfile's image).  ``command`` replaces the image's entrypoint as on a
+reference service; the Dockerfile's image); the harness image (``harness``, ``kibench-harness``, ``kibench``:
+kibench itself, ``kibench cluster run``'s Job and in-cluster Locust workers) runs ``python -m harness``, the
+``kibench`` command.  The environment is the machine's less what names a cluster
+(``volumes.container_env``).  ``command`` replaces the image's entrypoint as on a
 cluster; ``python`` / ``python3`` mean this interpreter.
 """
 
@@ -18,8 +21,14 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.platform.local.objects import Obj
+from harness.platform.local.volumes import container_env
 
-ENTRYPOINTS: dict[str, tuple[str, ...]] = {"kibench-service": ("python", "-m", "harness.service")}
+#: The harness image (``kibench`` itself; its entrypoint is the ``kibench`` command) under the names it may have.
+HARNESS_IMAGES = ("harness", "kibench-harness", "kibench")
+ENTRYPOINTS: dict[str, tuple[str, ...]] = {
+    "kibench-service": ("python", "-m", "harness.service"),
+    **{name: ("python", "-m", "harness") for name in HARNESS_IMAGES},
+}
 
 
 def image_name(image: str) -> str:
@@ -56,7 +65,7 @@ def environment(
     secret: Callable[[str, str], dict[str, Any] | None],
 ) -> dict[str, str]:
     """The process environment: the host's, the runtime's (``extra``), then the container's own ``env``."""
-    env = {**os.environ, **extra}
+    env = {**container_env(dict(os.environ)), **extra}
     for var in container.get("env") or []:
         name = var.get("name")
         if not name:
