@@ -82,8 +82,8 @@ def test_cluster_run_passes_exit_codes_through_brings_results_back_and_leaves_no
 
         audit = httpx.get(f"{hello['api']}/kibench/v1/audit", headers={"Authorization": f"Bearer {hello['token']}"},
                           verify=False).json()["requests"]  # fmt: skip
-        kinds = harness_job.service_kinds(load_scenario(SMOKE, []))
-        rules = granted(harness_job.role_rules(kinds) + harness_job.CLUSTER_RULES)
+        objects = harness_job.render("", [], "ns", harness_job.service_objects(load_scenario(SMOKE, [])))
+        rules = granted(objects.get("Role")["rules"] + objects.get("ClusterRole")["rules"])
         namespaces = {r["namespace"] for r in audit if r["namespace"]}
         assert len({r["user"] for r in audit}) == 3 and len(namespaces) == 3  # one service account per run
         assert all(r["allowed"] for r in audit), [r for r in audit if not r["allowed"]]

@@ -25,14 +25,19 @@ def verbs(rules, resource):
 
 
 def test_the_role_grants_what_the_scenarios_service_needs_and_nothing_more():
-    smoke = harness_job.role_rules(harness_job.service_kinds(load_scenario(ROOT / "scenarios/smoke.yaml", [])))
-    spike = harness_job.role_rules(harness_job.service_kinds(load_scenario(ROOT / "scenarios/spike.yaml", [])))
+    def role(name: str) -> list[dict]:
+        objects = harness_job.service_objects(load_scenario(ROOT / "scenarios" / name, []))
+        return harness_job.render("", [], "ns", objects).get("Role")["rules"]
+
+    smoke, spike = role("smoke.yaml"), role("spike.yaml")
     assert verbs(smoke, "horizontalpodautoscalers") == ["list", "watch"]  # followed, never written
     assert verbs(spike, "horizontalpodautoscalers") == ["create", "delete", "get", "list", "watch"]
     assert verbs(smoke, "poddisruptionbudgets") == []
     every = {v for r in smoke + spike for v in r["verbs"]}
     assert every <= {"get", "list", "watch", "create", "delete"}  # no update, patch, escalate, bind, impersonate
     assert not any(r for r in smoke if "pods/exec" in r["resources"] or "*" in r["resources"] + r["verbs"])
+    reads = [r for r in smoke if "secrets" in r["resources"] and "get" in r["verbs"]]
+    assert [r.get("resourceNames") for r in reads] == [["smoke-svc-admin"]]  # no other secret is readable
 
 
 def test_deploy_harness_is_what_the_generator_writes():
@@ -81,7 +86,7 @@ def test_only_the_overrides_about_the_scenario_travel_to_the_pod():
     sets = ["platform.kubeconfig=/k", "platform.context=kind", "load.duration=5s", "platform.namespace=x",
             "platform.pod.gpus=0", "platform.kind=kubernetes"]  # fmt: skip
     assert pod_sets(sets) == ["load.duration=5s", "platform.pod.gpus=0"]
-    job = harness_job.render("name: x\n", pod_sets(sets), "ns", {"Deployment"}).get("Job")
+    job = harness_job.render("name: x\n", pod_sets(sets), "ns", {"Deployment": "x-svc"}).get("Job")
     container = job["spec"]["template"]["spec"]["containers"][0]
     assert container["args"][-4:] == ["--set", "load.duration=5s", "--set", "platform.pod.gpus=0"]
     assert job["spec"]["backoffLimit"] == 0 and job["spec"]["template"]["spec"]["restartPolicy"] == "Never"

@@ -20,9 +20,9 @@ embedded cluster's audit that each rule is used and nothing else is asked):
 ============================  ===================================  ==========================================
 resources (group)             verbs                                why
 ============================  ===================================  ==========================================
-secrets ("")                  get, create, delete                  the service's admin token: checked, made,
-                                                                   removed (the driver's preflight reads each
-                                                                   name first: ``get``)
+secrets ("")                  create; get, delete of one name      the service's admin token: made; checked and
+                                                                   removed by name (``resourceNames``: no other
+                                                                   secret of the namespace is readable)
 services ("")                 get, create, delete, list, watch     the Service: checked, made, followed (its
                                                                    address), removed
 pods, events ("")             list, watch                          the replicas and their Events, followed
@@ -63,7 +63,7 @@ RBAC = "rbac.authorization.k8s.io"
 
 #: The Role's rules (namespace of the run), by the service's object they serve; see the table above.
 ALWAYS_RULES: list[Obj] = [
-    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "create", "delete"]},
+    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]},  # + get, delete of the admin token's, by name
     {"apiGroups": [""], "resources": ["services"], "verbs": ["get", "create", "delete", "list", "watch"]},
     {"apiGroups": [""], "resources": ["pods", "events"], "verbs": ["list", "watch"]},
     {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "create", "delete", "list", "watch"]},
@@ -102,33 +102,43 @@ def container_args(sets: list[str]) -> list[str]:
     return args
 
 
-def role_rules(service_kinds: set[str]) -> list[Obj]:
-    """The least rules for a run whose service has objects of ``service_kinds`` (``manifests.render``'s)."""
+def role_rules(service_kinds: set[str], secret: str | None = None) -> list[Obj]:
+    """The least rules for a run whose service has objects of ``service_kinds`` (``manifests.render``'s) and,
+    when it has one, the Secret ``secret`` (read and deleted by name only: other secrets stay unreadable)."""
     hpa = (
         {**HPA_RULE, "verbs": [*HPA_WRITE, *HPA_RULE["verbs"]]}
         if "HorizontalPodAutoscaler" in service_kinds
         else HPA_RULE
     )
     rules = [*ALWAYS_RULES, hpa]
+    if secret is not None:
+        rules.insert(
+            1, {"apiGroups": [""], "resources": ["secrets"], "resourceNames": [secret], "verbs": ["get", "delete"]}
+        )
     if "PodDisruptionBudget" in service_kinds:
         rules.append(PDB_RULE)
     return [dict(r) for r in rules]
 
 
-def service_kinds(scenario: Scenario) -> set[str]:
-    """The kinds of the objects the in-pod run will create for the scenario's service."""
-    return {m["kind"] for m in manifests.render(scenario, admin_token="-").all()}
+def service_objects(scenario: Scenario) -> dict[str, str]:
+    """The objects the in-pod run will create for the scenario's service: kind -> name."""
+    return {m["kind"]: m["metadata"]["name"] for m in manifests.render(scenario, admin_token="-").all()}
 
 
 def render(
-    scenario_text: str, sets: list[str], namespace: str, kinds: set[str], image: str = HARNESS_IMAGE
+    scenario_text: str, sets: list[str], namespace: str, kinds: dict[str, str], image: str = HARNESS_IMAGE
 ) -> HarnessObjects:
     """The objects of an in-cluster run of the scenario ``scenario_text`` with ``sets`` in ``namespace``, whose
-    service has objects of ``kinds`` (``service_kinds``)."""
+    service has the objects ``kinds`` (kind -> name, ``service_objects``)."""
     labels = {APP_LABEL: NAME}
     meta = {"name": NAME, "namespace": namespace, "labels": dict(labels)}
     account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": dict(meta)}
-    role = {"apiVersion": f"{RBAC}/v1", "kind": "Role", "metadata": dict(meta), "rules": role_rules(kinds)}
+    role = {
+        "apiVersion": f"{RBAC}/v1",
+        "kind": "Role",
+        "metadata": dict(meta),
+        "rules": role_rules(set(kinds), kinds.get("Secret")),
+    }
     subject = [{"kind": "ServiceAccount", "name": NAME, "namespace": namespace}]
     binding = {
         "apiVersion": f"{RBAC}/v1",

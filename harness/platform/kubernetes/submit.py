@@ -91,7 +91,7 @@ class ClusterRun:
         self.own_namespace = spec.namespace is None
         self.namespace = spec.namespace or scope.run_namespace(self.run_id)
         self.label = scope.run_label(self.run_id)
-        kinds = harness_job.service_kinds(scenario)
+        kinds = harness_job.service_objects(scenario)
         self.objects = harness_job.render(scenario_text, pod_sets(sets), self.namespace, kinds, image)
         self.results, self.keep, self.print_line = results, keep, print_line
         self.cleanup_timeout_s = CLEANUP_WAIT_S + spec.pod.termination_grace_period
