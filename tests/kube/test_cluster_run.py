@@ -73,6 +73,8 @@ def test_cluster_run_passes_exit_codes_through_brings_results_back_and_leaves_no
         assert json.loads((folders["pass"] / "summary.json").read_text())["metrics"]["requests"] >= 50
         assert not json.loads((folders["stop"] / "run.json").read_text())["complete"]  # interrupted, kept
 
+        harness_pods = [p for p in (tmp_path / "logs").iterdir() if p.name.startswith(f"{harness_job.NAME}-")]
+        assert len(harness_pods) == 3  # one pod a run: the interrupted one was not retried (backoffLimit 0)
         with config.new_client_from_config(config_file=str(kubeconfig)) as api:
             core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
             assert core.list_namespace(label_selector=MANAGED).items == []

@@ -90,3 +90,20 @@ def test_only_the_overrides_about_the_scenario_travel_to_the_pod():
     container = job["spec"]["template"]["spec"]["containers"][0]
     assert container["args"][-4:] == ["--set", "load.duration=5s", "--set", "platform.pod.gpus=0"]
     assert job["spec"]["backoffLimit"] == 0 and job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+
+
+def test_dry_run_prints_the_manifests_reads_the_cluster_and_changes_nothing(bare, tmp_path):
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+
+    before = bare.resource_version()
+    sets = ["--set", f"platform.kubeconfig={bare.kubeconfig}"]
+    result = CliRunner().invoke(app, ["cluster", "run", str(ROOT / "scenarios/smoke.yaml"), *sets, "--dry-run"])
+    assert result.exit_code == 0, result.output
+    plan, _, manifests = result.output.partition("\n---\n")
+    assert "cluster checked (read only)" in plan and "create Job kibench-" in plan
+    kinds = [o["kind"] for o in yaml.safe_load_all(manifests)]
+    assert kinds == ["Namespace", "ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding",
+                     "ConfigMap", "Job"]  # fmt: skip
+    assert bare.resource_version() == before

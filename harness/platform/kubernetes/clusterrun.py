@@ -3,7 +3,8 @@
 In: the scenario file, ``--set`` overrides, the results folder, ``--keep``, ``--dry-run`` and a console.
 Out: the exit code (the in-cluster run's; 2 for a scenario this command refuses; 3 when the cluster fails).
 The scenario is validated here as the pod will run it (``platform.kind: kubernetes``) before anything is
-sent.  ``faults:`` are refused (exit 2): the in-pod run has no RBAC for them yet.
+sent.  ``--dry-run`` prints the plan and the manifests and reads the cluster (GET only) for what a run would
+refuse (exit 2 then).  ``faults:`` are refused (exit 2): the in-pod run has no RBAC for them yet.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def cluster_run(file: Path, sets: list[str], results: Path, keep: bool, dry_run:
     job = ClusterRun(scenario, text, sets, results, keep, lambda line: console.print(line, markup=False,
                                                                                      highlight=False))  # fmt: skip
     if dry_run:
-        for line in job.plan_lines():
+        for line in [*job.plan_lines(), job.check()]:
             console.print(f"# {line}", markup=False)
         console.file.flush()
         print("---\n" + yaml.safe_dump_all(job.manifests(), sort_keys=False), end="")

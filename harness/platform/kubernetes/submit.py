@@ -38,7 +38,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from harness.errors import EXIT_INTERRUPTED, HarnessError, Interrupted, PlatformError, PlatformTimeout
+from harness.errors import EXIT_INTERRUPTED, ClusterRefused, HarnessError, Interrupted, PlatformError, PlatformTimeout
 from harness.platform.kubernetes import harness_job, kubeconfig, rest, runcopy, scope
 from harness.platform.kubernetes.cluster import CLEANUP_WAIT_S, namespace_manifest, require_namespace
 from harness.platform.kubernetes.guard import Guard
@@ -120,6 +120,23 @@ class ClusterRun:
         lines.append("  its log is followed here; the run folder comes back through it; exit code = the pod's")
         lines.append("clean-up: delete everything above (also on failure and SIGINT); --keep keeps it")
         return lines
+
+    def check(self) -> str:
+        """Read the cluster (GET only) for what a run would refuse (``ClusterRefused``); the line to print."""
+        try:
+            guard = Guard(self.api, self.namespace, self.label)
+            if not self.own_namespace:
+                require_namespace(guard, self.namespace)
+            found = guard.conflicts(self.manifests())
+        except PlatformError as exc:
+            return f"cluster not checked (it did not answer: {exc}); nothing was sent to it"
+        finally:
+            if self._api is not None:
+                self._api.close()
+                self._api = None
+        if found:
+            raise ClusterRefused("a run would refuse: " + "; ".join(found))
+        return "cluster checked (read only): the context answers, no object of these names is another's"
 
     # ---- run ----------------------------------------------------------------------------------
     @property

@@ -2,12 +2,14 @@
 
 In: Job and Pod objects.  Out, each sync, for every Job that is not finished or being deleted:
 
-- pods: while fewer than ``parallelism`` pods are active and ``succeeded + active < completions``, a pod is
+- pods: while fewer than ``parallelism`` pods are active, none is terminating, and ``succeeded + active <
+  completions``, a pod is
   created from the template (named ``<job>-<5 chars>``, owner reference with ``controller: true``, the
   template's labels, which carry ``batch.kubernetes.io/job-name`` and ``controller-uid``); Event
   ``SuccessfulCreate``.  A pod counts once finished: ``Succeeded`` or ``Failed`` (its phase, written by the
   kubelet when a ``restartPolicy: Never`` container ends; with ``OnFailure`` a failed container restarts in
-  the same pod and counts as failed only by its restarts);
+  the same pod and counts as failed only by its restarts); a pod removed before it finished counts as
+  failed.  Each pod is counted once, also after it is gone (what a cluster's job-tracking finalizer does);
 - status: ``active``, ``ready``, ``succeeded``, ``failed``, ``startTime``, ``terminating``; when ``succeeded``
   reaches ``completions``: conditions ``SuccessCriteriaMet`` and ``Complete`` and ``completionTime``
   (Event ``Completed``); when failures exceed ``backoffLimit`` (``BackoffLimitExceeded``) or
@@ -63,6 +65,9 @@ class Jobs:
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
         self.store = cluster.store
+        # What a cluster's job-tracking finalizer keeps: each pod counted once, also after it is removed.
+        self._counted: dict[str, dict[str, str]] = {}  # job uid -> pod uid -> Succeeded | Failed
+        self._live: dict[str, set[str]] = {}  # job uid -> its pods' uids at the last sync
 
     def sync(self) -> None:
         pods = self.store.list(PODS, copy=False)[0]
@@ -73,14 +78,19 @@ class Jobs:
     def _job(self, job: Obj, pods: list[Obj]) -> None:
         meta, spec = job["metadata"], job["spec"]
         mine = [p for p in pods if (controller_of(p) or {}).get("uid") == meta["uid"]]
-        active = [
-            p for p in mine if _phase(p) not in ("Succeeded", "Failed") and not p["metadata"].get("deletionTimestamp")
-        ]
-        terminating = [
-            p for p in mine if p["metadata"].get("deletionTimestamp") and _phase(p) not in ("Succeeded", "Failed")
-        ]
-        succeeded = sum(1 for p in mine if _phase(p) == "Succeeded")
-        failed = sum(1 for p in mine if _phase(p) == "Failed") + sum(_restarts(p) for p in active)
+        counted = self._counted.setdefault(meta["uid"], {})
+        for pod in mine:
+            if _phase(pod) in ("Succeeded", "Failed"):
+                counted.setdefault(pod["metadata"]["uid"], _phase(pod))
+        present = {p["metadata"]["uid"] for p in mine}
+        for uid in self._live.get(meta["uid"], set()) - present:
+            counted.setdefault(uid, "Failed")  # removed before it finished (deleted, evicted, its node lost)
+        self._live[meta["uid"]] = present
+        ended = ("Succeeded", "Failed")
+        active = [p for p in mine if _phase(p) not in ended and not p["metadata"].get("deletionTimestamp")]
+        terminating = [p for p in mine if p["metadata"].get("deletionTimestamp") and _phase(p) not in ended]
+        succeeded = sum(1 for phase in counted.values() if phase == "Succeeded")
+        failed = sum(1 for phase in counted.values() if phase == "Failed") + sum(_restarts(p) for p in active)
         completions, parallelism = int(spec.get("completions") or 1), int(spec.get("parallelism", 1))
         started = (job.get("status") or {}).get("startTime") or rfc3339()
         verdict: tuple[str, str, str] | None = None
@@ -96,7 +106,7 @@ class Jobs:
             for pod in active:
                 self.cluster.delete_pod(pod)
             active = []
-        elif verdict is None:
+        elif verdict is None and not terminating:  # podReplacementPolicy TerminatingOrFailed: wait for them
             for _ in range(min(parallelism - len(active), completions - succeeded - len(active))):
                 active.append(self._create_pod(job))
         self._status(job, active, terminating, succeeded, failed, started, verdict)

@@ -359,6 +359,9 @@ class Kubelet:
             if code is not None:  # as a kubelet does, the container's end is in the status before the pod goes
                 rt.final = _terminated(code, started)
                 rt.proc = None
+                pod = self._pod(rt)
+                if (pod or {}).get("spec", {}).get("restartPolicy") in ("Never", "OnFailure"):
+                    rt.done_phase = rt.done_phase or ("Succeeded" if code == 0 else "Failed")
                 self._write(rt)
         finally:  # whatever happened to the process, the pod is gone (never stuck in Terminating)
             self.runtimes.pop(rt.uid, None)
