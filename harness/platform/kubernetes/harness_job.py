@@ -60,6 +60,7 @@ SCENARIO_DIR = "/etc/kibench"
 SCENARIO_KEY = "scenario.yaml"
 RESULTS_DIR = "/var/kibench/results"
 RBAC = "rbac.authorization.k8s.io"
+STOP_GRACE_S = 120
 
 #: The Role's rules (namespace of the run), by the service's object they serve; see the table above.
 ALWAYS_RULES: list[Obj] = [
@@ -174,6 +175,8 @@ def render(
                 "spec": {
                     "serviceAccountName": NAME,
                     "restartPolicy": "Never",
+                    # Stopped (Ctrl-C), the run stops its load, removes its service, analyses and prints its folder
+                    "terminationGracePeriodSeconds": STOP_GRACE_S,
                     "containers": [
                         {
                             "name": CONTAINER,

@@ -19,7 +19,8 @@ having, in this order:
    objects; and the ClusterRole and ClusterRoleBinding, which no namespace holds.
 
 A signal while the pod runs deletes the pod first, gracefully: the in-pod run stops its load, analyses what
-it has and prints its folder, which is still copied back (bounded by ``INTERRUPT_WAIT_S``).
+it has and prints its folder, which is still copied back (bounded by the pod's termination grace period,
+``harness_job.STOP_GRACE_S``, after which the kubelet kills it); a second signal stops waiting for it.
 """
 
 from __future__ import annotations
@@ -48,7 +49,6 @@ from harness.scenario import Scenario
 Obj = dict[str, Any]
 START_TIMEOUT_S = 300.0  # image pull and scheduling on a real cluster
 EXIT_WAIT_S = 60.0
-INTERRUPT_WAIT_S = 60.0
 #: ``--set`` paths that say where the client's cluster is; the pod works in its own namespace, in-cluster.
 CLIENT_ONLY = ("platform.kind", "platform.kubeconfig", "platform.context", "platform.namespace")
 WAITING_PROBLEMS = ("ErrImagePull", "ImagePullBackOff", "CreateContainerConfigError", "InvalidImageName")
