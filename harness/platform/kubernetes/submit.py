@@ -157,7 +157,13 @@ class ClusterRun:
                 pod = self._wait_started()
                 reader = self._follow(pod)
                 outcome.exit_code = self._exit_code(pod)
-                outcome.run_dir = self._copy_back(pod, reader)
+                reader = self._whole(pod, reader)
+                if reader.name is None and outcome.exit_code != 0:  # e.g. a scenario the pod refused (exit 2)
+                    outcome.error = (
+                        f"the run in the cluster ended (exit {outcome.exit_code}) before it made a run folder"
+                    )
+                else:
+                    outcome.run_dir = reader.extract(self.results)
             except HarnessError as exc:
                 outcome.exit_code, outcome.error = exc.exit_code, str(exc)
             except KeyboardInterrupt:
@@ -322,8 +328,9 @@ class ClusterRun:
         raise PlatformError(f"pod {self.namespace}/{name} ended without an exit code (it was deleted, or its node "
                             "was lost); its run folder may not have come back")  # fmt: skip
 
-    def _copy_back(self, pod: Obj, reader: runcopy.Reader) -> Path:
-        if not reader.complete:  # the follow broke off: read the whole log once more
+    def _whole(self, pod: Obj, reader: runcopy.Reader) -> runcopy.Reader:
+        """The reader of the follow, or, when it broke off before the block's end, of the whole log read again."""
+        if not reader.complete:
             again = runcopy.Reader()
             path = rest.kind_of("Pod").path(self.namespace, pod["metadata"]["name"], "log")
             response = self.api.call_api(path, "GET", query_params=[("container", harness_job.CONTAINER)],
@@ -333,7 +340,7 @@ class ClusterRun:
             for line in response.data.decode("utf-8", "replace").splitlines():
                 again.feed(line)
             reader = again
-        return reader.extract(self.results)
+        return reader
 
     # ---- clean-up -------------------------------------------------------------------------------
     def _clean_up(self) -> str | None:
