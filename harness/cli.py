@@ -11,6 +11,7 @@ its message (what, where, how to fix), never a traceback.
     kibench compare BASELINE CANDIDATE [--margin METRIC=N%]... [--strict] [--out DIR] [--summary-md PATH]
     kibench serve [--port N] [--profile NAME] [--device-time-ms MS] [--cold-start-s S]
     kibench cluster run FILE [--set ...] [--results DIR] [--keep] [--dry-run]
+    kibench cluster unpack [LOG|-] [--results DIR]
 """
 
 from __future__ import annotations
@@ -276,6 +277,21 @@ def cluster_run(
     from harness.platform.kubernetes.clusterrun import cluster_run as _cluster_run
 
     raise typer.Exit(_cluster_run(file, set_ or [], results, keep, dry_run, console))
+
+
+@cluster_app.command("unpack")
+def cluster_unpack(
+    log: Annotated[str, typer.Argument(help="A pod's log as a file, or - for stdin")] = "-",
+    results: Annotated[Path, typer.Option("--results", help="Folder to unpack the run folder into")] = Path("results"),
+) -> None:
+    """Unpack the run folder an in-cluster run printed to its log (kubectl logs job/kibench-harness | ...)."""
+    from harness.platform.kubernetes import runcopy
+
+    reader = runcopy.Reader()
+    with sys.stdin if log == "-" else open(log, encoding="utf-8", errors="replace") as fh:  # noqa: SIM115
+        for line in fh:
+            reader.feed(line)
+    console.print(f"run folder: {reader.extract(results)}")
 
 
 @cluster_app.command("in-pod", hidden=True)

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
+from harness.cli import app
 from harness.errors import PlatformError
 from harness.platform.kubernetes import harness_job, harness_kustomize, runcopy
 from harness.platform.kubernetes.submit import pod_sets
@@ -69,6 +71,8 @@ def test_a_run_folder_travels_through_a_log_and_a_damaged_one_is_refused(tmp_pat
     out = reader.extract(tmp_path / "results")
     assert (out / "summary.json").read_text() == '{"verdict": "pass"}'
     assert (out / "requests.parquet" / "w0-00000.parquet").read_bytes() == bytes(range(256)) * 100
+    unpacked = CliRunner().invoke(app, ["cluster", "unpack", "--results", str(tmp_path / "r2")], input="\n".join(log))
+    assert unpacked.exit_code == 0 and (tmp_path / "r2" / folder.name / "summary.json").is_file(), unpacked.output
     cut = runcopy.Reader()
     for line in log[:-3]:  # the end marker never came
         cut.feed(line)
