@@ -182,7 +182,10 @@ def render(
                             "name": CONTAINER,
                             "image": image,
                             "args": container_args(sets),
-                            "env": [{"name": "PYTHONUNBUFFERED", "value": "1"}],
+                            "env": [
+                                {"name": "PYTHONUNBUFFERED", "value": "1"},  # progress lines reach the log at once
+                                {"name": "MPLCONFIGDIR", "value": "/tmp/matplotlib"},  # the plots' cache, writable
+                            ],
                             "resources": {"requests": {"cpu": "1", "memory": "1Gi"}},
                             "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
                             "volumeMounts": [
