@@ -10,6 +10,8 @@ its message (what, where, how to fix), never a traceback.
     kibench report RUN_DIR [--summary-md PATH]
     kibench compare BASELINE CANDIDATE [--margin METRIC=N%]... [--strict] [--out DIR] [--summary-md PATH]
     kibench serve [--port N] [--profile NAME] [--device-time-ms MS] [--cold-start-s S]
+    kibench cluster run FILE [--set ...] [--results DIR] [--keep] [--dry-run]
+    kibench cluster unpack [LOG|-] [--results DIR]
 """
 
 from __future__ import annotations
@@ -255,6 +257,71 @@ def serve(
             replica, profile, backend=backend, device_time_ms=device_time_ms, cold_start_s=cold_start_s
         )
     _serve(config.with_env(os.environ), host, port, grace_s)
+
+
+cluster_app = typer.Typer(no_args_is_help=True, help="Run kibench itself inside a Kubernetes cluster.")
+app.add_typer(cluster_app, name="cluster")
+
+
+@cluster_app.command("run")
+def cluster_run(
+    file: Annotated[Path, typer.Argument(help="Scenario YAML file")],
+    set_: SetOpt = None,
+    results: Annotated[Path, typer.Option("--results", help="Folder the run folder is copied back to")] = Path(
+        "results"
+    ),
+    keep: Annotated[bool, typer.Option("--keep", help="Leave the run's namespace (or objects) on the cluster")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and the manifests; touch nothing")] = False,
+) -> None:
+    """Run a scenario inside the cluster as a Job (docs/kubernetes.md); exit with the run's exit code."""
+    from harness.platform.kubernetes.clusterrun import cluster_run as _cluster_run
+
+    raise typer.Exit(_cluster_run(file, set_ or [], results, keep, dry_run, console))
+
+
+@cluster_app.command("unpack")
+def cluster_unpack(
+    log: Annotated[str, typer.Argument(help="A pod's log as a file, or - for stdin")] = "-",
+    results: Annotated[Path, typer.Option("--results", help="Folder to unpack the run folder into")] = Path("results"),
+) -> None:
+    """Unpack the run folder an in-cluster run printed to its log (kubectl logs job/kibench-harness | ...)."""
+    from harness.platform.kubernetes import runcopy
+
+    reader = runcopy.Reader()
+    with sys.stdin if log == "-" else open(log, encoding="utf-8", errors="replace") as fh:  # noqa: SIM115
+        for line in fh:
+            reader.feed(line)
+    console.print(f"run folder: {reader.extract(results)}")
+
+
+@cluster_app.command("in-pod", hidden=True)
+def cluster_in_pod(
+    file: Annotated[str, typer.Argument(help="The scenario as mounted in the pod")],
+    set_: SetOpt = None,
+    results: Annotated[str, typer.Option("--results", help="The results volume in the pod")] = "/var/kibench/results",
+) -> None:
+    """The Job's command: run the scenario in-cluster, print the run folder to the log, exit with its code."""
+    from harness.platform.kubernetes import incluster, runcopy
+
+    forced = ["platform.kind=kubernetes", f"platform.namespace={incluster.namespace() or 'default'}",
+              "platform.kubeconfig=null", "platform.context=null"]  # fmt: skip
+    folder = Path(incluster.container_path(results))
+    code = 3
+    try:
+        run(Path(incluster.container_path(file)), [*(set_ or []), *forced], folder)
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except HarnessError as exc:
+        err_console.print(f"error: {exc}")
+        code = exc.exit_code
+    finally:
+        runs = sorted((p for p in folder.glob("*") if p.is_dir()), key=lambda p: p.stat().st_mtime)
+        console.file.flush()
+        if runs:
+            for line in runcopy.block(runs[-1]):
+                sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+    raise typer.Exit(code)
 
 
 def main() -> None:

@@ -34,7 +34,7 @@ from kubernetes.client.exceptions import ApiException
 
 from harness.errors import PlatformError, PlatformTimeout
 from harness.model import Deployment, Event, PlatformState
-from harness.platform.kubernetes import manifests, observed, scope
+from harness.platform.kubernetes import incluster, manifests, observed, scope
 from harness.platform.kubernetes.guard import Guard
 from harness.platform.kubernetes.informer import Informer, wait_until
 from harness.platform.kubernetes.translate import Translator, cond, container, is_true, monotonic_to_wall
@@ -86,6 +86,8 @@ class KubernetesDriver:
 
     # ---- lifecycle ------------------------------------------------------------------------
     def connect(self) -> client.ApiClient:
+        if self.api is None and self.target.kubeconfig == incluster.IN_CLUSTER:
+            self.api = incluster.new_client()  # kibench in a pod: its service account
         if self.api is None:
             try:
                 self.api = config.new_client_from_config(
@@ -188,6 +190,8 @@ class KubernetesDriver:
 
     def service_url(self) -> str | None:
         for svc in self.informers["services"].items():
+            if self.target.kubeconfig == incluster.IN_CLUSTER and not _ingress(svc):  # in a pod: the cluster's DNS
+                return f"http://{self.name}.{self.target.namespace}.svc:{svc['spec']['ports'][0]['port']}"
             for ingress in ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []:
                 host = ingress.get("ip") or ingress.get("hostname")
                 ports = ingress.get("ports") or []
@@ -303,6 +307,10 @@ class KubernetesDriver:
 
 def _ignore(change: str, old: Obj | None, new: Obj | None) -> None:
     return None
+
+
+def _ingress(svc: Obj) -> list[Obj]:
+    return list(((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or [])
 
 
 def _ready(pod: Obj) -> bool:

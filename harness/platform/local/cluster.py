@@ -2,7 +2,7 @@
 
 In: a ``ClusterSpec`` (nodes, controller flags) and the API ``Store`` (objects written by clients:
 Deployments, Services, HPAs, PDBs; pod deletions, evictions, cordons).  Out: the store kept in the
-state Kubernetes' controllers would keep it in, and processes for the pods.
+state Kubernetes' controllers would keep it in, and processes for the pods.  Jobs (``jobs``) too.
 
 One reconcile loop runs the level-triggered controllers whenever the store changes (and at least every
 ``TICK_S``): node lifecycle (``nodelifecycle``), Deployments and ReplicaSets (``workloads``), the
@@ -19,12 +19,13 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from harness.platform.local.balancer import Balancers
 from harness.platform.local.disruption import Disruption
 from harness.platform.local.hpa_controller import HpaController
+from harness.platform.local.jobs import Jobs
 from harness.platform.local.kubelet import Kubelet, PodIPs
 from harness.platform.local.metrics_scrape import MetricsScraper
 from harness.platform.local.node_autoscaler import PROVISIONED_LABEL, NodeAutoscaler
@@ -45,6 +46,7 @@ from harness.platform.local.recorder import EventRecorder
 from harness.platform.local.scheduler import Scheduler
 from harness.platform.local.selfcheck import SelfCheck
 from harness.platform.local.spec import ClusterSpec
+from harness.platform.local.volumes import ApiAddress
 from harness.platform.local.workloads import Workloads
 
 log = logging.getLogger("kibench.local")
@@ -67,6 +69,10 @@ class Cluster:
         self.kubelet = Kubelet(self)
         self.scheduler = Scheduler(self)
         self.workloads = Workloads(self)
+        self.jobs = Jobs(self)
+        # Set by the daemon once the API listens: pods' service-account tokens and where they reach the API.
+        self.token_for: Callable[[str, str], str] | None = None
+        self.api_address: ApiAddress | None = None
         self.lifecycle = NodeLifecycle(self)
         self.disruption = Disruption(self)
         self.balancers = Balancers(self)
@@ -178,6 +184,7 @@ class Cluster:
     async def sync(self) -> None:
         self.lifecycle.sync()
         self.workloads.sync()
+        self.jobs.sync()
         self.scheduler.sync()
         self.disruption.sync()
         await self.kubelet.sync()

@@ -5,9 +5,11 @@ Out: the argv and environment of the container's process, or ``None`` for an ima
 not have (the kubelet then reports ``ErrImagePull``, as a cluster does for an image it cannot pull).
 
 Known images (any registry and tag), the two targets of the repository's Dockerfile: ``kibench-service``
-runs ``python -m harness.service`` (the reference service) and ``kibench-harness`` runs ``kibench`` (the
-harness's CLI; its ``args`` are the subcommand).  ``command`` replaces the image's entrypoint as on a
-cluster; ``python`` / ``python3`` mean this interpreter and ``kibench`` this installation's CLI.
+runs ``python -m harness.service`` (the reference service) and ``kibench-harness`` (also ``harness`` or
+``kibench``) runs ``kibench`` (the harness's CLI; its ``args`` are the subcommand: ``kibench cluster run``'s
+Job).  The environment is the machine's less what names a cluster (``volumes.container_env``).  ``command``
+replaces the image's entrypoint as on a cluster; ``python`` / ``python3`` mean this interpreter and ``kibench``
+this installation's CLI.
 """
 
 from __future__ import annotations
@@ -20,10 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from harness.platform.local.objects import Obj
+from harness.platform.local.volumes import container_env
 
+#: The harness image (``kibench`` itself; its entrypoint is the ``kibench`` command) under the names it may have.
+HARNESS_IMAGES = ("kibench-harness", "harness", "kibench")
 ENTRYPOINTS: dict[str, tuple[str, ...]] = {
     "kibench-service": ("python", "-m", "harness.service"),
-    "kibench-harness": ("kibench",),
+    **{name: ("kibench",) for name in HARNESS_IMAGES},
 }
 
 
@@ -71,7 +76,7 @@ def environment(
     secret: Callable[[str, str], dict[str, Any] | None],
 ) -> dict[str, str]:
     """The process environment: the host's, the runtime's (``extra``), then the container's own ``env``."""
-    env = {**os.environ, **extra}
+    env = {**container_env(dict(os.environ)), **extra}
     for var in container.get("env") or []:
         name = var.get("name")
         if not name:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from harness.platform.local import images
+from harness.platform.local import images, volumes
 from harness.platform.local.objects import PODS, SECRETS, Obj, rfc3339, set_condition
 from harness.platform.local.pods import CrashBackoff, kill_now, spawn, stop_process
 from harness.platform.local.podspec import grace_s, port_of, probe_spec, timing
@@ -88,6 +88,8 @@ class PodRuntime:
     finished_mono: float | None = None
     terminating: bool = False
     kill_reason: str | None = None
+    mount_env: dict[str, str] | None = None  # set once the pod's volumes are mounted (``volumes.mount``)
+    done_phase: str | None = None  # Succeeded / Failed once a container that is not restarted has ended
 
 
 def _terminated(code: int | None, started_at: str | None) -> Obj:
@@ -173,7 +175,10 @@ class Kubelet:
                 self._write(rt)
             rt.restart_at = time.monotonic() + 5.0  # try again later, as a kubelet retries pulls
             return
+        if rt.mount_env is None and not self._mount(rt, pod):
+            return
         extra = {
+            **(rt.mount_env or {}),
             "KIBENCH_HOST": rt.ip,
             "KIBENCH_PORT": str(rt.port),
             "KIBENCH_REPLICA": rt.name,
@@ -201,10 +206,34 @@ class Kubelet:
         rt.tasks = [asyncio.create_task(self._watch(rt, proc)), asyncio.create_task(self._probe(rt, pod, proc))]
 
     def _secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self._read(SECRETS, namespace, name)
+
+    def _read(self, resource: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return dict(self.store.get(SECRETS, namespace, name))
-        except Exception:  # noqa: BLE001 (no such secret: the variable stays unset)
+            return dict(self.store.get(resource, namespace, name))
+        except Exception:  # noqa: BLE001 (no such object)
             return None
+
+    def _mount(self, rt: PodRuntime, pod: Obj) -> bool:
+        """Mount the pod's volumes and its service account's token; on a missing source wait and try again."""
+        try:
+            rt.mount_env = volumes.mount(
+                pod,
+                os.path.join(rt.state_dir, "root"),
+                lambda ns, n: self._read("configmaps", ns, n),
+                self._secret,
+                lambda ns, n: self._read("serviceaccounts", ns, n),
+                self.cluster.token_for,
+                self.cluster.api_address,
+            )
+            return True
+        except (volumes.MountError, OSError) as exc:
+            if rt.waiting is None or rt.waiting[0] != "CreateContainerConfigError":
+                rt.waiting = ("CreateContainerConfigError", str(exc))
+                self.cluster.recorder.record(pod, "Failed", f"Error: {exc}", "Warning", host=rt.node)
+                self._write(rt)
+            rt.restart_at = time.monotonic() + 1.0  # as a kubelet, try again on a later sync
+            return False
 
     async def _probe(self, rt: PodRuntime, pod: Obj, proc: asyncio.subprocess.Process) -> None:
         container, exact = pod["spec"]["containers"][0], timing(pod)
@@ -293,11 +322,17 @@ class Kubelet:
         now = time.monotonic()
         rt.last_terminated = {**_terminated(code, rt.started_at), "message": reason}
         rt.proc, rt.ready, rt.started, rt.kill_reason, rt.finished_mono = None, False, False, None, now
+        pod = self._pod(rt)
+        policy = (pod or {}).get("spec", {}).get("restartPolicy", "Always")
+        if policy == "Never" or (policy == "OnFailure" and code == 0):  # the pod is finished: no restart
+            rt.done_phase = "Succeeded" if code == 0 else "Failed"
+            rt.final, rt.restart_at, rt.waiting = rt.last_terminated, None, None
+            self._write(rt)
+            return
         delay = rt.backoff.restart_at_s(now) - now
         rt.restart_at = now + delay
         if delay > 0:
             rt.waiting = ("CrashLoopBackOff", f"back-off {delay:g}s restarting failed container")
-            pod = self._pod(rt)
             if pod is not None:
                 message = (
                     f"Back-off restarting failed container {pod['spec']['containers'][0]['name']} in pod {rt.name}"
@@ -324,6 +359,9 @@ class Kubelet:
             if code is not None:  # as a kubelet does, the container's end is in the status before the pod goes
                 rt.final = _terminated(code, started)
                 rt.proc = None
+                pod = self._pod(rt)
+                if (pod or {}).get("spec", {}).get("restartPolicy") in ("Never", "OnFailure"):
+                    rt.done_phase = rt.done_phase or ("Succeeded" if code == 0 else "Failed")
                 self._write(rt)
         finally:  # whatever happened to the process, the pod is gone (never stuck in Terminating)
             self.runtimes.pop(rt.uid, None)
@@ -371,7 +409,7 @@ class Kubelet:
                 return
             container = pod["spec"]["containers"][0]
             status = pod.setdefault("status", {})
-            status["phase"] = "Running" if rt.ever_started else "Pending"
+            status["phase"] = rt.done_phase or ("Running" if rt.ever_started else "Pending")
             status["startTime"] = rt.start_time
             status["hostIP"] = self.cluster.node_ip(rt.node)
             status["podIP"], status["podIPs"] = rt.ip, [{"ip": rt.ip}]

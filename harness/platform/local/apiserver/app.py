@@ -1,6 +1,7 @@
 """The embedded Kubernetes API as a plain ASGI app (no framework: the routes are regular and speed matters).
 
-In: HTTP requests with a bearer token (``Authorization: Bearer X`` or a bare ``X``), bodies up to 3 MiB.
+In: HTTP requests with a bearer token (``Authorization: Bearer X`` or a bare ``X``): the cluster's admin token
+(allowed everything) or a service account's (``tokens.issue``; RBAC decides, ``rbac.py``), bodies up to 3 MiB.
 Out: JSON: discovery (``/api``, ``/apis``, ``/api/v1``, ``/apis/{group}/{version}``), ``/version``, ``/healthz``
 ``/readyz`` ``/livez`` (``ok``), the resources (``handlers.py``) and watch streams (``watching.py``).  Every
 refusal is a ``kind: Status`` with a 4xx code; a 500 means a bug here and is logged.  ``/openapi/v2`` and
@@ -12,14 +13,13 @@ open watches end cleanly (uvicorn waits for running responses and has no way to 
 
 from __future__ import annotations
 
-import hmac
 import logging
 from typing import Any
 
-from harness.platform.local.apiserver import resources, watching
+from harness.platform.local.apiserver import logstream, rbac, resources, watching
 from harness.platform.local.apiserver.changes import dumps
 from harness.platform.local.apiserver.errors import ApiError, method_not_allowed, resource_not_found, status_body
-from harness.platform.local.apiserver.handlers import Handlers, Reply, WatchPlan, reply
+from harness.platform.local.apiserver.handlers import Handlers, LogFollow, Reply, WatchPlan, reply
 from harness.platform.local.apiserver.pods import LogPath
 from harness.platform.local.apiserver.routing import Request, negotiate, parse_query, resource_target, split_path
 from harness.platform.local.apiserver.store import Store
@@ -40,10 +40,9 @@ class ApiApp:
         max_body_bytes: int = MAX_BODY_BYTES,
         bookmark_interval_s: float = 30.0,
     ) -> None:
-        if not token:
-            raise ValueError("the API needs a non-empty bearer token")
         self.store = store
-        self._token = token.encode()
+        self.tokens = rbac.Tokens(token)  # the admin token, and the service accounts' (``tokens.issue``)
+        self.audit = rbac.Audit()
         self.handlers = Handlers(store, log_path)
         self.max_body_bytes = max_body_bytes
         self.bookmark_interval_s = bookmark_interval_s
@@ -72,6 +71,9 @@ class ApiApp:
                 result.watch.close("the server is shutting down")
             await watching.stream(result, send, receive, self.bookmark_interval_s)
             return
+        if isinstance(result, LogFollow):
+            await logstream.stream(result, send, receive, lambda: self.closing)
+            return
         headers = [
             (b"content-type", result.content_type.encode()),
             (b"content-length", str(len(result.body)).encode()),
@@ -90,11 +92,11 @@ class ApiApp:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    def _authorized(self, headers: dict[str, str]) -> bool:
+    def _user(self, headers: dict[str, str]) -> rbac.User | None:
         value = headers.get("authorization", "").strip()
         if value[:7].lower() == "bearer ":
             value = value[7:].strip()
-        return bool(value) and hmac.compare_digest(value.encode(), self._token)
+        return self.tokens.user(value)
 
     async def _read_body(self, headers: dict[str, str], receive: Any) -> bytes:
         too_large = ApiError(
@@ -116,9 +118,10 @@ class ApiApp:
             more = message.get("more_body", False)
         return b"".join(chunks)
 
-    async def _handle(self, scope: dict[str, Any], receive: Any) -> Reply | WatchPlan:
+    async def _handle(self, scope: dict[str, Any], receive: Any) -> Reply | WatchPlan | LogFollow:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        if not self._authorized(headers):
+        user = self._user(headers)
+        if user is None:
             raise ApiError(401, "Unauthorized", "Unauthorized")
         body = await self._read_body(headers, receive)
         method, path = scope["method"], scope["path"]
@@ -135,6 +138,11 @@ class ApiApp:
         target = resource_target(segments)
         query = parse_query(scope.get("query_string", b""))
         request = Request(method, path, query, headers, body, negotiate(headers.get("accept", "")))
+        attrs = rbac.attributes(method, target, method == "GET" and request.flag("watch"))
+        ok = rbac.allowed(self.store, user, attrs)
+        self.audit.record(user, attrs, ok)
+        if not ok:
+            raise rbac.forbidden(user, attrs)
         return self.handlers.dispatch(request, target)
 
     @staticmethod

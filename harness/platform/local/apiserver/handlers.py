@@ -44,6 +44,16 @@ class Reply:
 
 
 @dataclass
+class LogFollow:
+    """A ``pods/log?follow=true`` to stream: what there is now, then the file from ``offset`` while ``running``."""
+
+    initial: bytes
+    path: str
+    offset: int
+    running: Callable[[], bool]
+
+
+@dataclass
 class WatchPlan:
     """A watch to stream: its queue (None when it failed to start), the ERROR to send instead, and encoders."""
 
@@ -82,7 +92,7 @@ class Handlers:
         self.store = store
         self.log_path = log_path
 
-    def dispatch(self, req: Request, t: Target) -> Reply | WatchPlan:
+    def dispatch(self, req: Request, t: Target) -> Reply | WatchPlan | LogFollow:
         method, info = req.method, t.info
         if t.subresource is not None:
             return self._subresource(req, t)
@@ -268,14 +278,18 @@ class Handlers:
 
     # --- subresources --------------------------------------------------------------------------------------
 
-    def _subresource(self, req: Request, t: Target) -> Reply:
+    def _subresource(self, req: Request, t: Target) -> Reply | LogFollow:
         sub, method, info = t.subresource, req.method, t.info
         assert t.name is not None and sub is not None
         allowed = {"get": "GET", "update": "PUT", "patch": "PATCH", "create": "POST"}
         if method not in {allowed[v] for v in info.subresource(sub).verbs if v in allowed}:  # type: ignore[union-attr]
             raise method_not_allowed(f"{method} is not allowed on {info.plural}/{sub}")
         if sub == "log":
-            text = pods.read_log(self.store, self.log_path, t.namespace or "", t.name, req.query, parse_bool)
+            ns = t.namespace or ""
+            text, path, offset = pods.read_log_at(self.store, self.log_path, ns, t.name, req.query, parse_bool)
+            if req.flag("follow") and "limitBytes" not in req.query:
+                name = t.name
+                return LogFollow(text, path, offset, lambda: pods.container_running(self.store, ns, name))
             return Reply(200, text, "text/plain")
         if sub == "eviction":
             body = parse_body(req, required=False)

@@ -82,6 +82,8 @@ def _scale() -> Subresource:
     return Subresource("scale", "Scale", ("get", "patch", "update"), "autoscaling", "v1")
 
 
+RBAC = "rbac.authorization.k8s.io"
+
 RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo(
         "pods",
@@ -104,6 +106,12 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("namespaces", "namespace", "Namespace", "", "v1", False, ("ns",), (), (_status("Namespace"),)),
     ResourceInfo("secrets", "secret", "Secret", "", "v1", True),
     ResourceInfo("configmaps", "configmap", "ConfigMap", "", "v1", True, ("cm",)),
+    ResourceInfo("serviceaccounts", "serviceaccount", "ServiceAccount", "", "v1", True, ("sa",)),
+    ResourceInfo("jobs", "job", "Job", "batch", "v1", True, (), ("all",), (_status("Job"),)),
+    ResourceInfo("roles", "role", "Role", RBAC, "v1", True),
+    ResourceInfo("rolebindings", "rolebinding", "RoleBinding", RBAC, "v1", True),
+    ResourceInfo("clusterroles", "clusterrole", "ClusterRole", RBAC, "v1", False),
+    ResourceInfo("clusterrolebindings", "clusterrolebinding", "ClusterRoleBinding", RBAC, "v1", False),
     ResourceInfo(
         "deployments",
         "deployment",
@@ -166,8 +174,10 @@ RESOURCES: tuple[ResourceInfo, ...] = (
 GROUPS: dict[str, tuple[str, ...]] = {
     "apps": ("v1",),
     "autoscaling": ("v2",),
+    "batch": ("v1",),
     "policy": ("v1", "v1beta1"),
     "events.k8s.io": ("v1",),
+    RBAC: ("v1",),
 }
 
 _BY_PATH: dict[tuple[str, str, str], ResourceInfo] = {(r.group, r.version, r.plural): r for r in RESOURCES}
