@@ -164,7 +164,8 @@ def _execute(
         deployment = platform.deploy()
         observer = Observer(platform, files, t0)
         observer.start()
-        where = {k: deployment.details[k] for k in ("context", "namespace", "route", "route_warning") if k in deployment.details}
+        kept = ("context", "namespace", "route", "route_warning")
+        where = {k: deployment.details[k] for k in kept if k in deployment.details}
         observer.log("deployed", target_url=deployment.target_url, platform=deployment.platform_kind,
                      **(where if deployment.platform_kind == "kubernetes" else {}))  # fmt: skip
         kubeconfig = deployment.details.get("kubeconfig")

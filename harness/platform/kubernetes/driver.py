@@ -38,8 +38,8 @@ from harness.model import Deployment, Event, PlatformState
 from harness.platform.kubernetes import manifests, observed, route, scope
 from harness.platform.kubernetes.guard import Guard
 from harness.platform.kubernetes.informer import Informer, wait_until
-from harness.portforward import Tunnel
 from harness.platform.kubernetes.translate import Translator, cond, container, is_true, monotonic_to_wall
+from harness.portforward import Tunnel
 from harness.scenario import Scenario
 
 Obj = dict[str, Any]
