@@ -3,9 +3,12 @@
 In: a kubeconfig (and context), a namespace, a port on the pods, and ``pick()``, which names the pod for each new
 connection (``None``: no pod to go to, the connection is closed).  Out: ``Tunnel``: ``start()`` listens on
 127.0.0.1 (a free port unless told), ``url`` is ``http://127.0.0.1:PORT``; every accepted connection gets its own
-port-forward session (``kubernetes.stream.portforward``: one WebSocket to ``pods/{name}/portforward``, channel
-protocol ``v4.channel.k8s.io``) to the pod ``pick()`` names, and bytes are copied both ways until either side
-closes.  ``stop()`` closes the listener and every open connection; ``connections``, ``failures`` and
+port-forward session to the pod ``pick()`` names: one WebSocket to ``pods/{name}/portforward?ports=P`` (opened by
+the official client's ``create_websocket``, with the kubeconfig's token and CA), channel protocol
+``v4.channel.k8s.io`` (channel 0 data, channel 1 the kubelet's error text, each opened by a 2-byte port frame),
+and bytes are copied both ways until either side closes.  (The client's own ``PortForward`` is not used: it
+waits with ``select()``, which fails once the process has file descriptors above 1024, as a run has.)
+``stop()`` closes the listener and every open connection; ``connections``, ``failures`` and
 ``last_error`` say how it went.
 
 Each connection stays on the pod it was opened to (like a Service balanced per connection); new connections
@@ -19,11 +22,15 @@ import contextlib
 import socket
 import threading
 from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
 
 from kubernetes import client, config
-from kubernetes.stream import portforward
+from kubernetes.stream.ws_client import create_websocket
+from websocket import ABNF
 
 CHUNK_BYTES = 64 * 1024
+PROTOCOL = "v4.channel.k8s.io"
 
 
 class TunnelError(RuntimeError):
@@ -52,8 +59,8 @@ class Tunnel:
         self._listener: socket.socket | None = None
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
-        self._dial_lock = threading.Lock()  # stream.portforward swaps the ApiClient's request function meanwhile
         self._stopped = threading.Event()
+        self._sessions: set[Any] = set()
 
     @property
     def url(self) -> str:
@@ -77,15 +84,17 @@ class Tunnel:
         threading.Thread(target=self._accept, name="kibench-port-forward", daemon=True).start()
         return self
 
-    def dial(self, pod: str) -> socket.socket:
-        """A connected socket to ``pod``'s port through the API server (the caller closes it)."""
+    def dial(self, pod: str) -> Any:
+        """An open port-forward WebSocket to ``pod``'s port, its two opening frames read (the caller closes it)."""
         assert self._api is not None, "start() first"
-        core = client.CoreV1Api(self._api)
-        with self._dial_lock:
-            session = portforward(
-                core.connect_get_namespaced_pod_portforward, pod, self.namespace, ports=str(self.remote_port)
-            )
-        return session.socket(self.remote_port)  # type: ignore[no-any-return]
+        settings = self._api.configuration
+        path = f"/api/v1/namespaces/{quote(self.namespace)}/pods/{quote(pod)}/portforward?ports={self.remote_port}"
+        url = settings.host.replace("https://", "wss://", 1).replace("http://", "ws://", 1) + path
+        token = (settings.auth_settings().get("BearerToken") or {}).get("value")
+        headers = {"authorization": token} if token else {}
+        ws = create_websocket(settings, url, {**headers, "sec-websocket-protocol": PROTOCOL})
+        ws.settimeout(None)
+        return ws
 
     def _accept(self) -> None:
         assert self._listener is not None
@@ -97,26 +106,59 @@ class Tunnel:
             threading.Thread(target=self._serve, args=(conn,), name="kibench-port-forward-conn", daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
-        remote: socket.socket | None = None
         self._track(conn)
         try:
             pod = self.pick()
             if pod is None:
                 raise OSError("no Ready pod to forward to")
-            remote = self.dial(pod)
-            self._track(remote)
-            self.connections += 1
+            ws = self.dial(pod)
         except Exception as exc:  # the API server refused or is gone: this connection fails, the tunnel stays
-            self.failures += 1
-            self.last_error = f"{type(exc).__name__}: {exc}"
+            self._failed(f"{type(exc).__name__}: {exc}")
             self._close(conn)
             return
-        back = threading.Thread(target=_copy, args=(remote, conn), daemon=True)
+        self.connections += 1
+        self._sessions.add(ws)
+        back = threading.Thread(target=self._from_pod, args=(ws, conn, pod), daemon=True)
         back.start()
-        _copy(conn, remote)
-        back.join()
+        try:
+            while data := conn.recv(CHUNK_BYTES):
+                ws.send_binary(b"\x00" + data)
+        except Exception:  # noqa: S110 - either side went away: the session ends below
+            pass
+        with contextlib.suppress(Exception):
+            ws.close(timeout=1)
+        back.join(timeout=5)
+        self._sessions.discard(ws)
         self._close(conn)
-        self._close(remote)
+
+    def _from_pod(self, ws: Any, conn: socket.socket, pod: str) -> None:
+        """Channel 0 (after its opening port frame) to ``conn``; channel 1 is the kubelet's error text."""
+        opened = [False, False]
+        try:
+            while True:
+                opcode, frame = ws.recv_data_frame(True)
+                if opcode == ABNF.OPCODE_CLOSE:
+                    break
+                if opcode != ABNF.OPCODE_BINARY or not frame.data:
+                    continue
+                channel, payload = frame.data[0], frame.data[1:]
+                if channel > 1:
+                    continue
+                if not opened[channel]:  # the port number, little-endian
+                    opened[channel] = True
+                    continue
+                if channel == 1:
+                    self._failed(f"pod {pod}: {payload.decode(errors='replace')}")
+                    break
+                conn.sendall(payload)
+        except Exception:  # noqa: S110 - the WebSocket or the local connection ended
+            pass
+        with contextlib.suppress(OSError):
+            conn.shutdown(socket.SHUT_WR)
+
+    def _failed(self, why: str) -> None:
+        self.failures += 1
+        self.last_error = why
 
     def _track(self, sock: socket.socket) -> None:
         with self._lock:
@@ -141,20 +183,9 @@ class Tunnel:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
             self._close(sock)
+        for ws in list(self._sessions):
+            with contextlib.suppress(Exception):
+                ws.close(timeout=1)
         if self._api is not None:
             self._api.close()
             self._api = None
-
-
-def _copy(source: socket.socket, sink: socket.socket) -> None:
-    """Copy until ``source`` ends, then end ``sink``'s sending side (or close it where that is not possible)."""
-    try:
-        while data := source.recv(CHUNK_BYTES):
-            sink.sendall(data)
-    except OSError:
-        pass
-    try:
-        sink.shutdown(socket.SHUT_WR)
-    except OSError:
-        with contextlib.suppress(OSError):
-            sink.close()
