@@ -19,6 +19,7 @@ hop (and, on a real cluster, the kubelet's) to every request: for smoke runs, no
 from __future__ import annotations
 
 import contextlib
+import selectors
 import socket
 import threading
 from collections.abc import Callable
@@ -106,6 +107,7 @@ class Tunnel:
             threading.Thread(target=self._serve, args=(conn,), name="kibench-port-forward-conn", daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # a response's frames go out as they come
         self._track(conn)
         try:
             pod = self.pick()
@@ -118,43 +120,45 @@ class Tunnel:
             return
         self.connections += 1
         self._sessions.add(ws)
-        back = threading.Thread(target=self._from_pod, args=(ws, conn, pod), daemon=True)
-        back.start()
         try:
-            while data := conn.recv(CHUNK_BYTES):
-                ws.send_binary(b"\x00" + data)
-        except Exception:  # noqa: S110 - either side went away: the session ends below
-            pass
-        with contextlib.suppress(Exception):
-            ws.close(timeout=1)
-        back.join(timeout=5)
-        self._sessions.discard(ws)
-        self._close(conn)
+            with contextlib.suppress(Exception):  # the WebSocket or the local connection ended
+                self._pump(ws, conn, pod)
+        finally:
+            with contextlib.suppress(Exception):
+                ws.close(timeout=1)
+            self._sessions.discard(ws)
+            self._close(conn)
 
-    def _from_pod(self, ws: Any, conn: socket.socket, pod: str) -> None:
-        """Channel 0 (after its opening port frame) to ``conn``; channel 1 is the kubelet's error text."""
+    def _pump(self, ws: Any, conn: socket.socket, pod: str) -> None:
+        """Copy both ways in one thread (one TLS connection must not be read and written from two at once):
+        channel 0 after its opening port frame to ``conn``, ``conn`` to channel 0; channel 1 is the error text."""
         opened = [False, False]
-        try:
-            while True:
-                opcode, frame = ws.recv_data_frame(True)
-                if opcode == ABNF.OPCODE_CLOSE:
-                    break
-                if opcode != ABNF.OPCODE_BINARY or not frame.data:
-                    continue
-                channel, payload = frame.data[0], frame.data[1:]
-                if channel > 1:
-                    continue
-                if not opened[channel]:  # the port number, little-endian
-                    opened[channel] = True
-                    continue
-                if channel == 1:
-                    self._failed(f"pod {pod}: {payload.decode(errors='replace')}")
-                    break
-                conn.sendall(payload)
-        except Exception:  # noqa: S110 - the WebSocket or the local connection ended
-            pass
-        with contextlib.suppress(OSError):
-            conn.shutdown(socket.SHUT_WR)
+        with selectors.DefaultSelector() as selector:  # not select(): descriptors above 1024 are fine
+            selector.register(conn, selectors.EVENT_READ, "local")
+            selector.register(ws.sock, selectors.EVENT_READ, "remote")
+            while not self._stopped.is_set():
+                ready = [key.data for key, _ in selector.select(timeout=1.0)]
+                if "local" in ready:
+                    data = _recv(conn)
+                    if not data:
+                        return
+                    ws.send_binary(b"\x00" + data)
+                while "remote" in ready:
+                    opcode, frame = ws.recv_data_frame(True)
+                    if opcode == ABNF.OPCODE_CLOSE:
+                        return
+                    if opcode == ABNF.OPCODE_BINARY and frame.data and frame.data[0] <= 1:
+                        channel, payload = frame.data[0], frame.data[1:]
+                        if not opened[channel]:  # the port number, little-endian
+                            opened[channel] = True
+                        elif channel == 1:
+                            self._failed(f"pod {pod}: {payload.decode(errors='replace')}")
+                            return
+                        elif not _send(conn, payload):
+                            return
+                    pending = getattr(ws.sock, "pending", None)  # TLS may hold a decrypted frame already
+                    if not (pending and pending()):
+                        break
 
     def _failed(self, why: str) -> None:
         self.failures += 1
@@ -189,3 +193,18 @@ class Tunnel:
         if self._api is not None:
             self._api.close()
             self._api = None
+
+
+def _recv(sock: socket.socket) -> bytes:
+    try:
+        return sock.recv(CHUNK_BYTES)
+    except OSError:
+        return b""
+
+
+def _send(sock: socket.socket, data: bytes) -> bool:
+    try:
+        sock.sendall(data)
+    except OSError:
+        return False
+    return True

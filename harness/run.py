@@ -17,6 +17,7 @@ cluster in place.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform as pyplatform
 import secrets
@@ -177,6 +178,9 @@ def _execute(
         if deployment.platform_kind == "kubernetes":
             console.print(_cluster_line(deployment.details), highlight=False)
         config = config_from_spec(scenario.load, deployment.target_url, str(files.root), t0, scenario.target)
+        cap = deployment.details.get("max_connections")  # a port-forward: each connection costs a tunnel of its own
+        if cap and config.max_concurrency > int(cap):
+            config = dataclasses.replace(config, max_concurrency=int(cap))
         if plan:  # experiments start at their times after load_start (see _load_events)
             context = chaos_context(files.root, deployment.details, observer.log, observer.now_s)
             chaos = ChaosRun(plan, context)

@@ -130,6 +130,7 @@ class KubernetesDriver:
             "api_url": api.configuration.host,
             **({"route": self.route.kind} if self.route is not None else {}),
             **({"route_warning": self.route.warning} if self.route is not None and self.route.warning else {}),
+            **({"max_connections": self.route.max_connections} if self.route and self.route.max_connections else {}),
         }
         return Deployment(url, self.kind, details)
 

@@ -24,11 +24,14 @@ from harness.errors import ClusterRefused, PlatformError
 from harness.portforward import Tunnel, TunnelError
 
 LOOPBACK_ONLY_ENV = "KIBENCH_LOOPBACK_ONLY"
+#: Connections (requests in flight) the load may open through a port-forward: each one is a WebSocket through
+#: the API server, whose set-up costs tens of milliseconds; an open-model load opens up to load.max_concurrency.
+PORT_FORWARD_MAX_CONNECTIONS = 8
 PORT_FORWARD_WARNING = (
     "the load reached the service through a port-forward (platform.route: port-forward): every request crossed "
-    "the Kubernetes API server (and the kubelet) on its way, so latency includes the tunnel and throughput is "
-    "capped by it; use it for smoke runs, and platform.url (an Ingress or LoadBalancer) or `kibench cluster run` "
-    "for figures"
+    "the Kubernetes API server (and the kubelet) on its way, so latency includes the tunnel, throughput is "
+    f"capped by it and at most {PORT_FORWARD_MAX_CONNECTIONS} requests were in flight (load.max_concurrency); "
+    "use it for smoke runs, and platform.url (an Ingress or LoadBalancer) or `kibench cluster run` for figures"
 )
 
 
@@ -39,6 +42,7 @@ class Route:
     url: str
     kind: str  # url | loadbalancer | port-forward
     warning: str | None = None
+    max_connections: int | None = None  # the load's cap on connections (requests in flight) on this route
 
 
 def check_loopback(url: str, what: str) -> None:
@@ -75,7 +79,7 @@ def port_forward(
         tunnel = Tunnel(kubeconfig, namespace, remote_port, pick, context=context).start()  # type: ignore[arg-type]
     except TunnelError as exc:
         raise PlatformError(f"port-forward to the service's pods: {exc}") from exc
-    return Route(tunnel.url, "port-forward", PORT_FORWARD_WARNING), tunnel
+    return Route(tunnel.url, "port-forward", PORT_FORWARD_WARNING, PORT_FORWARD_MAX_CONNECTIONS), tunnel
 
 
 def no_address(namespace: str, service: str, waited_s: float) -> PlatformError:
