@@ -32,6 +32,7 @@ HARNESS_KEYS = (
     "kibench_deployment",
     "kibench_live_stats",
     "kibench_run_dir",
+    "kibench_admin_route",
 )
 """Configuration keys the harness sets for every experiment it runs (they win over the file's)."""
 
