@@ -34,7 +34,7 @@ from typing import Any
 from rich.console import Console
 
 from harness.analysis import analyze
-from harness.chaos import ChaosRun, FaultPlan, chaos_context, plan_faults
+from harness.chaos import ChaosRun, FaultPlan, chaos_context, plan_faults, refuse_embedded_only
 from harness.errors import EXIT_INTERRUPTED, HarnessError, Interrupted, LoadError, PlatformError
 from harness.load.config import config_from_spec
 from harness.load.launcher import LoadProcess
@@ -107,6 +107,7 @@ def run_scenario(
     """Run the scenario end to end; never leaves a process behind (nor, unless ``keep``, an object on a cluster)."""
     console = console or Console(stderr=False)
     plan = plan_faults(scenario.faults, source=f"scenario {scenario.name!r}")  # bad experiment: exit 2, no run
+    refuse_embedded_only(plan, scenario.platform.kind, f"scenario {scenario.name!r}")  # node loss on a cluster
     t0 = time.monotonic()
     started = datetime.now(UTC)
     run_id = new_run_id(scenario, started)
