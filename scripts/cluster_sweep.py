@@ -70,10 +70,17 @@ class Outcome:
         return set(self.summary), set(self.summary.get("metrics", {}))
 
 
-def run(path: Path, platform: str, kubeconfig: Path | None, results: Path, full_length: bool = False) -> Outcome:
-    """One ``kibench run``; its summary.json (empty when refused)."""
+def run(
+    path: Path,
+    platform: str,
+    kubeconfig: Path | None,
+    results: Path,
+    full_length: bool = False,
+    extra: tuple[str, ...] = (),
+) -> Outcome:
+    """One ``kibench run`` (``extra``: more ``--set`` overrides); its summary.json (empty when refused)."""
     data = yaml.safe_load(path.read_text())
-    sets = [] if full_length else compressed(data)
+    sets = [*([] if full_length else compressed(data)), *extra]
     argv = [*KIBENCH, "run", str(path), "--results", str(results)]
     for item in sets:
         argv += ["--set", item]
