@@ -133,3 +133,40 @@ def test_a_websocket_without_the_token_or_for_another_path_is_refused(api, pod_s
     with pytest.raises(websocket.WebSocketBadStatusException, match="403"):
         websocket.create_connection(f"{ws_url}/api/v1/namespaces/{NS}/pods/web/exec?command=sh",
                                     header=[f"Authorization: Bearer {api.server.token}"], **options)  # fmt: skip
+
+
+def test_kubectl_port_forward_tunnels_spdy_over_the_websocket(api, pod_server):
+    """kubectl 1.31+ asks for SPDY/3.1+portforward.k8s.io: a SPDY stream pair per local connection."""
+    import re
+    import shutil
+    import subprocess
+    import time
+
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not on PATH")
+    _pod(api, "web")
+    proc = subprocess.Popen(
+        ["kubectl", "--kubeconfig", str(api.kubeconfig), "port-forward", "pod/web", f":{pod_server}"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # "Forwarding from 127.0.0.1:NNNN -> PORT"
+        found = re.search(r"127\.0\.0\.1:(\d+) -> (\d+)", line)
+        assert found and found.group(2) == str(pod_server), line
+        local = f"http://127.0.0.1:{found.group(1)}"
+        deadline = time.monotonic() + 20
+        while True:  # kubectl listens before it prints; the first connection may still race its start
+            try:
+                assert httpx.get(f"{local}/first", timeout=10).text == "hello from /first"
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        for i in range(3):  # a new connection (a new pair of SPDY streams) each time
+            assert httpx.get(f"{local}/n{i}", timeout=10).text == f"hello from /n{i}"
+        with httpx.Client(base_url=local, timeout=10) as keep_alive:
+            assert [keep_alive.get(f"/k{i}").text for i in range(3)] == [f"hello from /k{i}" for i in range(3)]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
