@@ -181,7 +181,7 @@ class KubernetesDriver:
         if spec.url is not None:
             return route.given_url(spec.url)
         if spec.route in ("auto", "loadbalancer"):
-            waited_s = spec.ready_timeout if spec.route == "loadbalancer" else 5.0
+            waited_s = spec.ready_timeout if spec.route == "loadbalancer" else 2.0  # auto: a ClusterIP Service
             url = wait_until(self.service_url, waited_s)
             if url:
                 return route.external(str(url))

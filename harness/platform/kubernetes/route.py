@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from harness.errors import ClusterRefused, PlatformError
 from harness.portforward import Tunnel, TunnelError
+from harness.scenario import PlatformSpec
 
 LOOPBACK_ONLY_ENV = "KIBENCH_LOOPBACK_ONLY"
 #: Connections (requests in flight) the load may open through a port-forward: each one is a WebSocket through
@@ -43,6 +44,17 @@ class Route:
     kind: str  # url | loadbalancer | port-forward
     warning: str | None = None
     max_connections: int | None = None  # the load's cap on connections (requests in flight) on this route
+
+
+def describe(spec: PlatformSpec) -> str:
+    """Where the load will go, in words (``kibench run --dry-run``)."""
+    if spec.url is not None:
+        return f"platform.url {spec.url}"
+    if spec.route == "loadbalancer":
+        return "the Service's status.loadBalancer.ingress (rendered as type: LoadBalancer)"
+    if spec.route == "port-forward":
+        return f"a port-forward through the API server (at most {PORT_FORWARD_MAX_CONNECTIONS} connections)"
+    return "the Service's status.loadBalancer.ingress if it has one, else a port-forward through the API server"
 
 
 def check_loopback(url: str, what: str) -> None:
