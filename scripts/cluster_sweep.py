@@ -32,8 +32,19 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 KIBENCH = [sys.executable, "-c", "from harness.cli import main; main()"]
-#: The separately started cluster: enough nodes and GPU slots for every scenario (node-drain needs 3 nodes).
-CLUSTER_PLATFORM = {"nodes": {"count": 3, "gpu_slots": 4}}
+#: The separately started cluster: enough nodes and GPU slots for every scenario (node-drain needs 3 nodes), and
+#: the compressed controller timings the scenarios' HPAs ask for.  On a real cluster these are the cluster's own
+#: (kube-controller-manager --horizontal-pod-autoscaler-sync-period, metrics-server --metric-resolution).
+CLUSTER_PLATFORM = {
+    "nodes": {"count": 3, "gpu_slots": 4},
+    "hpa": {
+        "sync_period": "2s",
+        "metric_resolution": "1s",
+        "downscale_stabilization": "20s",
+        "cpu_initialization_period": "10s",
+        "initial_readiness_delay": "5s",
+    },
+}
 #: Scenarios a cluster must refuse, and the words the refusal must contain.
 REFUSED_ON_CLUSTER = {"node-failure": "runs on the embedded cluster only"}
 

@@ -8,6 +8,7 @@ The whole sweep, every file in scenarios/ side by side with its figures, is ``sc
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("cluster_sweep", ROOT / "scripts" / "cluster_sweep.py")
 assert _spec is not None and _spec.loader is not None
 sweep = importlib.util.module_from_spec(_spec)
+sys.modules.setdefault("cluster_sweep", sweep)  # dataclasses look their module up
 _spec.loader.exec_module(sweep)
 
 
