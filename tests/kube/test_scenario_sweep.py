@@ -25,7 +25,7 @@ _spec.loader.exec_module(sweep)
 
 def test_a_fault_scenario_has_the_same_summary_keys_on_both_platforms(cluster_under_test, tmp_path):
     path = ROOT / "scenarios" / "pod-kill-under-load.yaml"
-    shorter = ("load.duration=14s", "faults[0].at=4s")
+    shorter = ("load.duration=10s", "faults[0].at=3s")
     local = sweep.run(path, "local", None, tmp_path / "local", extra=shorter)
     cluster = sweep.run(path, "kubernetes", cluster_under_test.kubeconfig, tmp_path / "kubernetes", extra=shorter)
     assert local.summary and cluster.summary, f"{local.output}\n{cluster.output}"
@@ -33,7 +33,7 @@ def test_a_fault_scenario_has_the_same_summary_keys_on_both_platforms(cluster_un
     assert local.summary["platform"] == "local" and cluster.summary["platform"] == "kubernetes"
     for outcome in (local, cluster):  # the fault was injected and measured on both
         [fault] = outcome.summary["faults"]
-        assert fault["failed_requests"] is not None and outcome.figure("requests") >= 300
+        assert fault["failed_requests"] is not None and outcome.figure("requests") >= 250
 
 
 def test_the_sweep_flags_a_cluster_run_that_was_not_refused():
