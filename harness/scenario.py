@@ -14,6 +14,7 @@ import math
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -231,6 +232,17 @@ class PlatformSpec(_Model):
     kubeconfig: str | None = Field(
         None, description="kind kubernetes: the kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)"
     )
+    url: str | None = Field(
+        None,
+        description="kind kubernetes: the service's address from where kibench runs (an Ingress or LoadBalancer, "
+        "http(s)://host[:port][/prefix]); the load goes there (docs/kubernetes.md#how-the-load-reaches-the-service)",
+    )
+    route: Literal["auto", "url", "loadbalancer", "port-forward"] = Field(
+        "auto",
+        description="kind kubernetes: how the load reaches the service: url (platform.url), loadbalancer (a "
+        "LoadBalancer Service's address), port-forward (a tunnel through the API server: smoke runs only); "
+        "auto: url if given, else the Service's external address if it has one, else port-forward",
+    )
     ready_timeout: Duration = Field(60.0, description="how long to wait for the initial replicas to be Ready")
     balancing: Literal["connection", "request"] = Field(
         "connection",
@@ -261,6 +273,39 @@ class PlatformSpec(_Model):
                 "starting and ending with a letter or digit); fix it, or leave namespace out to get kibench-<run-id>"
             )
         return value
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        if info.data.get("kind") != "kubernetes":
+            raise ValueError("only platform.kind kubernetes uses url (on local, use target.url to skip deploying)")
+        return check_service_url(value)
+
+    @model_validator(mode="after")
+    def _route(self) -> PlatformSpec:
+        if self.route != "auto" and self.kind != "kubernetes":
+            raise ValueError(f"route {self.route!r}: only platform.kind kubernetes has routes; remove it")
+        if self.route == "url" and self.url is None:
+            raise ValueError("route 'url' needs platform.url (the Ingress or LoadBalancer address)")
+        if self.url is not None and self.route not in ("auto", "url"):
+            raise ValueError(f"route {self.route!r} and url are both given; keep one")
+        return self
+
+
+def check_service_url(value: str) -> str:
+    """``value`` when it is an http(s) base URL with a host (and no query or fragment); ValueError saying why."""
+    parsed = urlsplit(value.strip())
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ValueError(f"{value!r} is not an http(s) URL with a host, e.g. http://inference.example.com")
+    if parsed.query or parsed.fragment:
+        raise ValueError(f"{value!r}: give the base URL without ?query or #fragment (the load adds the path)")
+    try:
+        parsed.port  # noqa: B018 - raises on a malformed port
+    except ValueError as exc:
+        raise ValueError(f"{value!r}: the port is not a number 1-65535") from exc
+    return value.strip().rstrip("/")
 
 
 _PROFILE_DIR = Path(__file__).parent / "service" / "profiles"  # the named profiles (data files, see docs/service.md)

@@ -3,7 +3,8 @@
 In: HTTP requests with a bearer token (``Authorization: Bearer X`` or a bare ``X``): the cluster's admin token
 (allowed everything) or a service account's (``tokens.issue``; RBAC decides, ``rbac.py``), bodies up to 3 MiB.
 Out: JSON: discovery (``/api``, ``/apis``, ``/api/v1``, ``/apis/{group}/{version}``), ``/version``, ``/healthz``
-``/readyz`` ``/livez`` (``ok``), the resources (``handlers.py``) and watch streams (``watching.py``).  Every
+``/readyz`` ``/livez`` (``ok``), the resources (``handlers.py``), watch streams (``watching.py``) and, over a
+WebSocket, ``pods/{name}/portforward`` (``portforward.py``).  Every
 refusal is a ``kind: Status`` with a 4xx code; a 500 means a bug here and is logged.  ``/openapi/v2`` and
 ``/openapi/v3`` answer 404 (kubectl then wants ``--validate=false``, which beats a stub document).
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from harness.platform.local.apiserver import logstream, rbac, resources, watching
+from harness.platform.local.apiserver import logstream, portforward, rbac, resources, watching
 from harness.platform.local.apiserver.changes import dumps
 from harness.platform.local.apiserver.errors import ApiError, method_not_allowed, resource_not_found, status_body
 from harness.platform.local.apiserver.handlers import Handlers, LogFollow, Reply, WatchPlan, reply
@@ -56,6 +57,10 @@ class ApiApp:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
+            return
+        if scope["type"] == "websocket":  # pods/{name}/portforward (portforward.py)
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+            await portforward.handle(scope, receive, send, self.store, self._authorized(headers))
             return
         if scope["type"] != "http":
             return

@@ -291,6 +291,9 @@ class Handlers:
                 name = t.name
                 return LogFollow(text, path, offset, lambda: pods.container_running(self.store, ns, name))
             return Reply(200, text, "text/plain")
+        if sub == "portforward":  # served over a WebSocket (portforward.py); SPDY is not spoken here
+            raise ApiError(400, "BadRequest", "Upgrade request required: port-forward needs a WebSocket "
+                           "(subprotocol v4.channel.k8s.io); this server does not speak SPDY")
         if sub == "eviction":
             body = parse_body(req, required=False)
             return reply(pods.evict(self.store, t.namespace or "", t.name, body), 201)

@@ -98,6 +98,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
             _status("Pod"),
             Subresource("log", "Pod", ("get",)),
             Subresource("eviction", "Eviction", ("create",), "policy", "v1"),
+            Subresource("portforward", "PodPortForwardOptions", ("create", "get")),
         ),
     ),
     ResourceInfo("nodes", "node", "Node", "", "v1", False, ("no",), (), (_status("Node"),)),
