@@ -95,6 +95,13 @@ class PodSpec(_Model):
 
     cpu_request: float = Field(1.0, gt=0, description="CPU request in cores; CPU utilization is measured against it")
     gpus: int = Field(1, ge=0, le=64, description="GPU slots each replica needs on its node")
+    gpu_resource: str = Field(
+        "nvidia.com/gpu",
+        pattern=r"^nvidia\.com/(gpu|mig-[0-9]+g\.[0-9]+gb)$",
+        description="the extended resource the GPUs are asked as: nvidia.com/gpu, or a MIG slice such as "
+        "nvidia.com/mig-1g.10gb (docs/resources.md)",
+    )
+    memory_request_mib: float = Field(0.0, ge=0, description="memory request in MiB (0: none); right-sizing compares it")
     termination_grace_period: Duration = Field(30.0, description="SIGTERM, then SIGKILL after this long")
     restart_backoff_initial: Duration = Field(10.0, description="first CrashLoopBackOff delay; doubles per crash")
     restart_backoff_max: Duration = Field(300.0, description="CrashLoopBackOff cap (reset after 2x this running)")

@@ -121,8 +121,12 @@ def deployment(scenario: Scenario, name: str, image: str = SERVICE_IMAGE) -> dic
             {"name": "KIBENCH_REPLICA", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         ],
         "resources": {
-            "requests": {"cpu": quantity(pod.cpu_request), **({"nvidia.com/gpu": str(pod.gpus)} if pod.gpus else {})},
-            "limits": {"nvidia.com/gpu": str(pod.gpus)} if pod.gpus else {},
+            "requests": {
+                "cpu": quantity(pod.cpu_request),
+                **({"memory": f"{round(pod.memory_request_mib)}Mi"} if pod.memory_request_mib else {}),
+                **({pod.gpu_resource: str(pod.gpus)} if pod.gpus else {}),
+            },
+            "limits": {pod.gpu_resource: str(pod.gpus)} if pod.gpus else {},
         },
     }
     for kind in ("readiness", "liveness", "startup"):

@@ -42,6 +42,7 @@ from harness.platform.local.objects import (
 )
 from harness.platform.local.podspec import grace_s
 from harness.platform.local.recorder import EventRecorder
+from harness.platform.local.resource_metrics import ResourceMetrics
 from harness.platform.local.scheduler import Scheduler
 from harness.platform.local.selfcheck import SelfCheck
 from harness.platform.local.spec import ClusterSpec
@@ -70,6 +71,7 @@ class Cluster:
         self.lifecycle = NodeLifecycle(self)
         self.disruption = Disruption(self)
         self.balancers = Balancers(self)
+        self.resource_metrics = ResourceMetrics(self, self.cfg.hpa.metric_resolution)
         self.scraper = MetricsScraper(self, self.cfg.hpa.metric_resolution)
         self.hpa = HpaController(self, self.scraper)
         self.autoscaler = NodeAutoscaler(self) if self.cfg.nodes.autoscaler.enabled else None
@@ -158,7 +160,7 @@ class Cluster:
 
     # ---- loops ----------------------------------------------------------------------------
     def loops(self) -> list[Coroutine[Any, Any, None]]:
-        loops = [self.reconcile(), self.scraper.run(), self.hpa.run(), self.selfcheck.run()]
+        loops = [self.reconcile(), self.resource_metrics.run(), self.scraper.run(), self.hpa.run(), self.selfcheck.run()]
         if self.autoscaler is not None:
             loops.append(self.autoscaler.run())
         return loops

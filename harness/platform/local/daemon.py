@@ -55,6 +55,7 @@ async def run_daemon(spec: ClusterSpec, log_dir: str | None, kubeconfig: str | N
     cluster = Cluster(spec, store, log_dir)
     stop = asyncio.Event()
     server = ApiServer(store, secrets.token_urlsafe(24), port=port, log_path=cluster.log_path)
+    server.app.handlers.computed = cluster.resource_metrics.serve  # metrics.k8s.io
     server.app = Dispatch(server.app, create_private_api(cluster, server.token, stop.set))  # type: ignore[assignment]
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -1,0 +1,55 @@
+"""The resource metrics API on the embedded cluster: ``kubectl top pods`` / ``kubectl top nodes`` (kubectl 1.32:
+discovery, then ``/apis/metrics.k8s.io/v1beta1/...``), the objects metrics-server serves, and the per-second
+usage rows the daemon writes for ``usage.parquet``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from harness.platform.local.objects import parse_quantity
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not on PATH (1.32 is on the dev machines)"),
+]
+
+
+def _kubectl(cluster, *args: str) -> str:
+    argv = ["kubectl", "--kubeconfig", str(cluster.kubeconfig), *args]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=30, check=True).stdout
+
+
+def test_kubectl_top_pods_and_nodes(start_cluster):
+    cluster = start_cluster(replicas=2, platform={"pod": {"memory_request_mib": 512}, "hpa": {"metric_resolution": 2}})
+    names = sorted(r.name for r in cluster.wait_ready(2))
+
+    def top_pods() -> str | None:
+        try:
+            out = _kubectl(cluster, "top", "pods", "--no-headers")
+        except subprocess.CalledProcessError:
+            return None  # "metrics not available yet" until two samples
+        return out if all(n in out for n in names) else None
+
+    out = cluster.wait_for(top_pods, 20, "kubectl top pods")
+    for line in out.splitlines():
+        name, cpu, memory = line.split()
+        assert name in names and cpu.endswith("m") and memory.endswith("Mi")
+        assert 5 < int(memory[:-2]) < 2000  # a Python process's resident memory, in MiB
+    nodes = _kubectl(cluster, "top", "nodes", "--no-headers")
+    assert "local-node-0" in nodes and "%" in nodes
+
+    raw = json.loads(_kubectl(cluster, "get", "--raw", "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods"))
+    assert raw["kind"] == "PodMetricsList" and len(raw["items"]) >= 2
+    item = raw["items"][0]
+    usage = item["containers"][0]["usage"]
+    assert usage["cpu"].endswith("n") and parse_quantity(usage["memory"]) > 5 * 2**20
+    assert item["window"].endswith("s") and item["timestamp"].endswith("Z")
+    node = json.loads(_kubectl(cluster, "get", "--raw", "/apis/metrics.k8s.io/v1beta1/nodes/local-node-0"))
+    assert node["kind"] == "NodeMetrics" and "cpu" in node["usage"]
+    rows = [json.loads(line) for line in (cluster.log_dir / "usage.jsonl").read_text().splitlines()]
+    assert {r["pod"] for r in rows} >= set(names)
+    assert all(r["memory_request_bytes"] == 512 * 2**20 and r["cpu_cores"] >= 0 for r in rows)
