@@ -101,7 +101,7 @@ class PodSpec(_Model):
         description="the extended resource the GPUs are asked as: nvidia.com/gpu, or a MIG slice such as "
         "nvidia.com/mig-1g.10gb (docs/resources.md)",
     )
-    memory_request_mib: float = Field(0.0, ge=0, description="memory request in MiB (0: none); right-sizing compares it")
+    memory_request_mib: float = Field(0.0, ge=0, description="memory request in MiB (0: none)")
     termination_grace_period: Duration = Field(30.0, description="SIGTERM, then SIGKILL after this long")
     restart_backoff_initial: Duration = Field(10.0, description="first CrashLoopBackOff delay; doubles per crash")
     restart_backoff_max: Duration = Field(300.0, description="CrashLoopBackOff cap (reset after 2x this running)")
@@ -250,6 +250,11 @@ class PlatformSpec(_Model):
     rollout: RolloutSpec = RolloutSpec()
     pdb: DisruptionBudgetSpec | None = Field(None, description="PodDisruptionBudget honoured by drains")
     hpa: HpaSettings = HpaSettings()
+    vpa: bool = Field(
+        False,
+        description="create a VerticalPodAutoscaler in recommendation mode (updateMode Off) for the service; "
+        "on a real cluster the VPA must be installed (docs/resources.md)",
+    )
 
     @field_validator(*_CLUSTER_FIELDS)
     @classmethod
@@ -643,6 +648,9 @@ class CostSpec(_Model):
     gpu_hour_usd: float = Field(0.0, ge=0, description="price of one GPU for an hour (each replica holds pod.gpus)")
     cpu_hour_usd: float = Field(0.0, ge=0, description="price of one core for an hour (each replica: pod.cpu_request)")
     node_hour_usd: float = Field(0.0, ge=0, description="price of one node for an hour (nodes in the timeline)")
+    memory_gib_hour_usd: float = Field(
+        0.0, ge=0, description="price of one GiB of memory for an hour (right-sizing: requested vs recommended)"
+    )
 
 
 class Scenario(_Model):

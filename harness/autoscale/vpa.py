@@ -256,8 +256,8 @@ class DecayingHistogram:
 
 
 @dataclass
-class ContainerState:
-    """upstream's ``AggregateContainerState`` plus the one ``ContainerState`` feeding it (memory peaks)."""
+class AggregateState:
+    """upstream's ``AggregateContainerState``: the histograms of every pod's container of one name."""
 
     config: RecommenderConfig = field(default_factory=RecommenderConfig)
     cpu: DecayingHistogram = field(init=False)
@@ -265,26 +265,51 @@ class ContainerState:
     first_sample_s: float | None = None
     last_sample_s: float | None = None
     total_samples: int = 0
+
+    def __post_init__(self) -> None:
+        self.cpu = DecayingHistogram(CPU_OPTIONS, self.config.cpu_half_life_s)
+        self.memory_peaks = DecayingHistogram(MEMORY_OPTIONS, self.config.memory_half_life_s)
+
+    def add_cpu(self, t_s: float, usage: int, request: int) -> None:
+        """Weighted by the request (at least 0.1 core): raising the request makes the past count less."""
+        self.cpu.add(usage / 1000.0, max(request / 1000.0, MIN_SAMPLE_WEIGHT), t_s)
+        if self.last_sample_s is None or t_s > self.last_sample_s:
+            self.last_sample_s = t_s
+        if self.first_sample_s is None or t_s < self.first_sample_s:
+            self.first_sample_s = t_s
+        self.total_samples += 1
+
+
+@dataclass
+class ContainerState:
+    """upstream's ``ContainerState``: one container instance (one pod's), feeding its aggregate."""
+
+    config: RecommenderConfig = field(default_factory=RecommenderConfig)
+    aggregate: AggregateState | None = None
     last_cpu_sample_s: float | None = None
     last_memory_sample_s: float | None = None
     window_end_s: float | None = None
     memory_peak_bytes: int = 0
 
     def __post_init__(self) -> None:
-        self.cpu = DecayingHistogram(CPU_OPTIONS, self.config.cpu_half_life_s)
-        self.memory_peaks = DecayingHistogram(MEMORY_OPTIONS, self.config.memory_half_life_s)
+        if self.aggregate is None:
+            self.aggregate = AggregateState(self.config)
+
+    @property
+    def agg(self) -> AggregateState:
+        assert self.aggregate is not None
+        return self.aggregate
+
+    @property
+    def memory_peaks(self) -> DecayingHistogram:
+        return self.agg.memory_peaks
 
     def add_cpu(self, t_s: float, usage_cores: float, request_cores: float) -> bool:
         """A CPU sample; out-of-order or duplicate samples are discarded (False)."""
         usage = cpu_amount(usage_cores)
         if usage < 0 or (self.last_cpu_sample_s is not None and t_s <= self.last_cpu_sample_s):
             return False
-        self.cpu.add(usage / 1000.0, max(cpu_amount(request_cores) / 1000.0, MIN_SAMPLE_WEIGHT), t_s)
-        if self.last_sample_s is None or t_s > self.last_sample_s:
-            self.last_sample_s = t_s
-        if self.first_sample_s is None or t_s < self.first_sample_s:
-            self.first_sample_s = t_s
-        self.total_samples += 1
+        self.agg.add_cpu(t_s, usage, cpu_amount(request_cores))
         self.last_cpu_sample_s = t_s
         return True
 
@@ -303,7 +328,7 @@ class ContainerState:
                 self.memory_peaks.subtract(float(old), 1.0, self.window_end_s)
                 add_new = True
         else:
-            interval = self.config.memory_aggregation_interval_s
+            interval = self.agg.config.memory_aggregation_interval_s
             shift = math.floor((t_s - self.window_end_s) / interval) * interval + interval
             self.window_end_s += shift
             self.memory_peak_bytes = 0
@@ -333,8 +358,10 @@ def scale_amount(amount: int, factor: float) -> int:
     return _amount(amount * factor)
 
 
-def confidence(state: ContainerState, interval_s: float = DAY_S) -> float:
+def confidence(state: AggregateState | ContainerState, interval_s: float = DAY_S) -> float:
     """How much history backs the estimate: for one sample a minute over N intervals, N."""
+    if isinstance(state, ContainerState):
+        state = state.agg
     if state.first_sample_s is None or state.last_sample_s is None:
         return 0.0
     lifespan = (state.last_sample_s - state.first_sample_s) / interval_s
@@ -375,12 +402,14 @@ class Recommendation:
 
 
 def recommend(
-    state: ContainerState,
+    state: AggregateState | ContainerState,
     containers_per_pod: int = 1,
     cpu_limit_ratio: float | None = None,
     memory_limit_ratio: float | None = None,
 ) -> Recommendation:
     """upstream's ``GetRecommendedPodResources`` for one container, and its proportional limits."""
+    if isinstance(state, ContainerState):
+        state = state.agg
     cfg = state.config
     fraction = 1.0 / containers_per_pod
     min_cpu = scale_amount(cpu_amount(cfg.pod_min_cpu_millicores * 0.001), fraction)
@@ -410,15 +439,18 @@ def recommend(
 
 
 def recommend_from_samples(
-    samples: Iterable[tuple[float, float, float]],
+    samples: Iterable[tuple[str, float, float, float]],
     cpu_request_cores: float,
     config: RecommenderConfig | None = None,
     cpu_limit_ratio: float | None = None,
     memory_limit_ratio: float | None = None,
 ) -> Recommendation:
-    """Feed ``(t_s, cpu_cores, memory_bytes)`` samples (in time order) to a fresh state and recommend."""
-    state = ContainerState(config or RecommenderConfig())
-    for t_s, cores, mem in samples:
+    """Feed ``(pod, t_s, cpu_cores, memory_bytes)`` samples (each pod's in time order) into one aggregate, as
+    upstream aggregates the containers of one name across a workload's pods, and recommend."""
+    aggregate = AggregateState(config or RecommenderConfig())
+    pods: dict[str, ContainerState] = {}
+    for pod, t_s, cores, mem in samples:
+        state = pods.setdefault(pod, ContainerState(aggregate.config, aggregate))
         state.add_cpu(t_s, cores, cpu_request_cores)
         state.add_memory(t_s, mem)
-    return recommend(state, 1, cpu_limit_ratio, memory_limit_ratio)
+    return recommend(aggregate, 1, cpu_limit_ratio, memory_limit_ratio)

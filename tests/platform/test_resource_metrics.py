@@ -24,7 +24,7 @@ def _kubectl(cluster, *args: str) -> str:
 
 
 def test_kubectl_top_pods_and_nodes(start_cluster):
-    cluster = start_cluster(replicas=2, platform={"pod": {"memory_request_mib": 512}, "hpa": {"metric_resolution": 2}})
+    cluster = start_cluster(replicas=2, platform={"pod": {"memory_request_mib": 512}, "hpa": {"metric_resolution": 2}, "vpa": True})
     names = sorted(r.name for r in cluster.wait_ready(2))
 
     def top_pods() -> str | None:
@@ -53,3 +53,13 @@ def test_kubectl_top_pods_and_nodes(start_cluster):
     rows = [json.loads(line) for line in (cluster.log_dir / "usage.jsonl").read_text().splitlines()]
     assert {r["pod"] for r in rows} >= set(names)
     assert all(r["memory_request_bytes"] == 512 * 2**20 and r["cpu_cores"] >= 0 for r in rows)
+
+    def recommendation() -> dict | None:
+        vpa = json.loads(_kubectl(cluster, "get", "vpa", cluster.name, "-o", "json"))
+        recs = ((vpa.get("status") or {}).get("recommendation") or {}).get("containerRecommendations")
+        return recs[0] if recs else None
+
+    rec = cluster.wait_for(recommendation, 15, "the VPA's recommendation")
+    assert parse_quantity(rec["target"]["cpu"]) >= 0.025 and parse_quantity(rec["target"]["memory"]) >= 250 * 2**20
+    assert parse_quantity(rec["lowerBound"]["cpu"]) <= parse_quantity(rec["target"]["cpu"])
+    assert parse_quantity(rec["upperBound"]["cpu"]) >= parse_quantity(rec["target"]["cpu"])

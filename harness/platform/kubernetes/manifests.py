@@ -218,6 +218,20 @@ def _rules(rules: HpaRules | None) -> dict[str, Any] | None:
     return out
 
 
+def vpa(name: str) -> dict[str, Any]:
+    """A VerticalPodAutoscaler (autoscaling.k8s.io/v1) in recommendation mode (``updateMode: "Off"``)."""
+    spec = {
+        "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+        "updatePolicy": {"updateMode": "Off"},
+    }
+    return {
+        "apiVersion": "autoscaling.k8s.io/v1",
+        "kind": "VerticalPodAutoscaler",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+
+
 def hpa(settings: HpaSettings, name: str) -> dict[str, Any]:
     """The HorizontalPodAutoscaler (autoscaling/v2); no metrics means upstream's default, cpu at 80 %."""
     metrics = [_metric(m) for m in settings.metrics] or [
@@ -275,6 +289,8 @@ def render(
         ref = {"secretKeyRef": {"name": f"{name}-admin", "key": "token"}}
         env.append({"name": "KIBENCH_ADMIN_TOKEN", "valueFrom": ref})
         extra = (admin_secret(name, admin_token),)
+    if scenario.platform.vpa:
+        extra = (*extra, vpa(name))
     return Manifests(
         deployment=dep,
         service=service(name, scenario.platform.balancing),

@@ -60,6 +60,7 @@ KINDS: dict[str, Kind] = {
         Kind("ReplicaSet", "apps/v1", "replicasets"),
         Kind("HorizontalPodAutoscaler", "autoscaling/v2", "horizontalpodautoscalers"),
         Kind("PodDisruptionBudget", "policy/v1", "poddisruptionbudgets"),
+        Kind("VerticalPodAutoscaler", "autoscaling.k8s.io/v1", "verticalpodautoscalers"),
     )
 }
 

@@ -46,6 +46,7 @@ from harness.platform.local.resource_metrics import ResourceMetrics
 from harness.platform.local.scheduler import Scheduler
 from harness.platform.local.selfcheck import SelfCheck
 from harness.platform.local.spec import ClusterSpec
+from harness.platform.local.vpa_controller import VpaRecommender
 from harness.platform.local.workloads import Workloads
 
 log = logging.getLogger("kibench.local")
@@ -72,6 +73,8 @@ class Cluster:
         self.disruption = Disruption(self)
         self.balancers = Balancers(self)
         self.resource_metrics = ResourceMetrics(self, self.cfg.hpa.metric_resolution)
+        self.vpa = VpaRecommender(self)
+        self.resource_metrics.listeners.append(self.vpa.observe)
         self.scraper = MetricsScraper(self, self.cfg.hpa.metric_resolution)
         self.hpa = HpaController(self, self.scraper)
         self.autoscaler = NodeAutoscaler(self) if self.cfg.nodes.autoscaler.enabled else None
@@ -160,7 +163,8 @@ class Cluster:
 
     # ---- loops ----------------------------------------------------------------------------
     def loops(self) -> list[Coroutine[Any, Any, None]]:
-        loops = [self.reconcile(), self.resource_metrics.run(), self.scraper.run(), self.hpa.run(), self.selfcheck.run()]
+        loops = [self.reconcile(), self.resource_metrics.run(), self.vpa.run(), self.scraper.run(), self.hpa.run()]
+        loops.append(self.selfcheck.run())
         if self.autoscaler is not None:
             loops.append(self.autoscaler.run())
         return loops

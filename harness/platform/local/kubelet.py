@@ -38,6 +38,7 @@ from harness.platform.local.selfcheck import HOST_SATURATED
 if TYPE_CHECKING:
     from harness.platform.local.cluster import Cluster
 
+
 class PodIPs:
     """Loopback addresses for pods: ``127.<base>.x.y``, one per pod, free for the container's port."""
 

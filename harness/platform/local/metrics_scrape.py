@@ -175,10 +175,8 @@ class MetricsScraper:
         now = time.time()
         if want_cpu:  # from the resource metrics API, as the HPA reads metrics.k8s.io
             metrics = getattr(self.cluster, "resource_metrics", None)
-            if metrics is not None:
-                cores = metrics.cpu_cores(*pod)
-            else:
-                cores = self.cpu.rate(f"{pod[0]}/{pod[1]}", pid, now)
+            key = f"{pod[0]}/{pod[1]}"
+            cores = metrics.cpu_cores(*pod) if metrics is not None else self.cpu.rate(key, pid, now)
             if cores is not None:
                 values[CPU] = cores
         return PodMetrics(pod, now, self.resolution_s, values) if values else None

@@ -1,4 +1,4 @@
-"""The embedded cluster's metrics-server: CPU and memory of every pod's processes, measured, as metrics.k8s.io serves them.
+"""The embedded cluster's metrics-server: CPU and memory of every pod's processes, served as metrics.k8s.io.
 
 In: the running pods (their process ids from the kubelet) sampled once a second with psutil: CPU seconds (user +
 system of the process and its children) and resident memory (RSS of the same processes, the nearest thing to the
@@ -21,6 +21,7 @@ import json
 import os
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -97,6 +98,7 @@ class ResourceMetrics:
         # pod key -> (pid, deque of (t_monotonic, t_wall, cpu_s, rss))
         self._marks: dict[str, tuple[int, deque[tuple[float, float, float, int]]]] = {}
         self._usage_path = os.path.join(cluster.log_dir, USAGE_FILE) if cluster.log_dir else None
+        self.listeners: list[Callable[[list[UsageRow]], None]] = []  # each second's rows (the VPA recommender)
 
     async def run(self) -> None:
         while True:
@@ -145,6 +147,8 @@ class ResourceMetrics:
         for key in set(self._marks) - seen:
             del self._marks[key]
         self._append(rows)
+        for listener in self.listeners:
+            listener(rows)
         return rows
 
     def _append(self, rows: list[UsageRow]) -> None:
@@ -154,7 +158,7 @@ class ResourceMetrics:
             out.write("".join(json.dumps(asdict(r)) + "\n" for r in rows))
 
     def _window(self, key: str) -> tuple[float, float, float, int] | None:
-        """(cores over the window, window seconds, wall time of its end, RSS now) for a pod; None without two samples."""
+        """(cores over the window, its seconds, wall time of its end, RSS now); None without two samples."""
         mark = self._marks.get(key)
         if mark is None or len(mark[1]) < 2:
             return None
