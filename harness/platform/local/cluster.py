@@ -24,6 +24,7 @@ from typing import Any
 
 from harness.platform.local.balancer import Balancers
 from harness.platform.local.disruption import Disruption
+from harness.platform.local.gpus import Devices, node_resources
 from harness.platform.local.hpa_controller import HpaController
 from harness.platform.local.kubelet import Kubelet, PodIPs
 from harness.platform.local.metrics_scrape import MetricsScraper
@@ -65,6 +66,7 @@ class Cluster:
             os.makedirs(log_dir, exist_ok=True)
         self.state_root = tempfile.mkdtemp(prefix="kibench-pods-")
         self.ips = PodIPs()
+        self.devices = Devices(self.cfg.nodes, self.state_root)
         self.recorder = EventRecorder(store)
         self.kubelet = Kubelet(self)
         self.scheduler = Scheduler(self)
@@ -97,7 +99,9 @@ class Cluster:
     def add_node(self, provisioned: bool = False) -> Obj:
         name = f"local-node-{self._node_ids}"
         labels = {PROVISIONED_LABEL: "true"} if provisioned else {}
-        node = node_object(name, self.cfg.nodes.gpu_slots, self.ips.node_ip(self._node_ids), labels)
+        gpus, gpu_labels = node_resources(self.cfg.nodes)
+        labels = {**gpu_labels, **labels}
+        node = node_object(name, self.cfg.nodes.gpu_slots, self.ips.node_ip(self._node_ids), labels, gpus)
         self._node_ids += 1
         created = dict(self.store.create(NODES, None, node))
         self.recorder.record(
