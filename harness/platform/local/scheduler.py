@@ -6,7 +6,8 @@ condition PodScheduled True, Event ``Scheduled``), or left Pending with PodSched
 (``0/2 nodes are available: 2 Insufficient nvidia.com/gpu.``).
 
 Filter: node Ready, not ``spec.unschedulable``, every NoSchedule/NoExecute taint tolerated, enough
-allocatable units left of the GPU resource the pod asks (``nvidia.com/gpu`` or ``nvidia.com/mig-<profile>``).  Score: LeastAllocated (most free GPU slots; ties by age, name).
+allocatable units left of the GPU resource the pod asks
+(``nvidia.com/gpu`` or ``nvidia.com/mig-<profile>``).  Score: LeastAllocated (most free GPU slots; ties by age, name).
 """
 
 from __future__ import annotations
