@@ -309,11 +309,6 @@ def _ready(pod: Obj) -> bool:
     return is_true(pod, "Ready") and not pod["metadata"].get("deletionTimestamp")
 
 
-
-
-
-
-
 def _message(exc: ApiException) -> str:
     import json
 
