@@ -24,7 +24,9 @@ def _kubectl(cluster, *args: str) -> str:
 
 
 def test_kubectl_top_pods_and_nodes(start_cluster):
-    cluster = start_cluster(replicas=2, platform={"pod": {"memory_request_mib": 512}, "hpa": {"metric_resolution": 2}, "vpa": True})
+    cluster = start_cluster(
+        replicas=2, platform={"pod": {"memory_request_mib": 512}, "hpa": {"metric_resolution": 2}, "vpa": True}
+    )
     names = sorted(r.name for r in cluster.wait_ready(2))
 
     def top_pods() -> str | None:
