@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 
+import httpx
 import pytest
 
 from harness.platform.local.objects import parse_quantity
@@ -65,3 +66,29 @@ def test_kubectl_top_pods_and_nodes(start_cluster):
     assert parse_quantity(rec["target"]["cpu"]) >= 0.025 and parse_quantity(rec["target"]["memory"]) >= 250 * 2**20
     assert parse_quantity(rec["lowerBound"]["cpu"]) <= parse_quantity(rec["target"]["cpu"])
     assert parse_quantity(rec["upperBound"]["cpu"]) >= parse_quantity(rec["target"]["cpu"])
+
+
+def test_mig_slices_are_scheduled_and_report_dcgm_metrics(start_cluster):
+    """One node, one GPU cut in two 3g.40gb slices: two replicas fit, a third is Pending for want of a slice,
+    and each replica's /metrics carries DCGM's gauges for its slice."""
+    gpu = {"sharing": "mig", "mig": {"3g.40gb": 2}}
+    platform = {"nodes": {"count": 1, "gpu_slots": 1, "gpu": gpu}, "pod": {"gpu_resource": "nvidia.com/mig-3g.40gb"}}
+    cluster = start_cluster(replicas=2, platform=platform)
+    cluster.wait_ready(2)
+    node = cluster.core.read_node("local-node-0")
+    assert (
+        node.status.allocatable.get("nvidia.com/mig-3g.40gb") == "2" and "nvidia.com/gpu" not in node.status.allocatable
+    )
+    pod = cluster.pods()[0]
+    metrics = httpx.get(f"http://{pod['status']['podIP']}:8000/metrics", timeout=5).text
+    assert "DCGM_FI_DEV_GPU_UTIL{" in metrics and 'GPU_I_PROFILE="3g.40gb"' in metrics
+    assert "DCGM_FI_DEV_FB_USED" in metrics
+    cluster.driver.scale(3)
+    cluster.wait_for(
+        lambda: any(
+            "Insufficient nvidia.com/mig-3g.40gb" in (e.message or "")
+            for e in cluster.core.list_namespaced_event("default").items
+        ),
+        15,
+        "FailedScheduling for the third replica",
+    )
