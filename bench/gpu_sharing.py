@@ -21,15 +21,8 @@ SCENARIOS = ("gpu-whole", "gpu-timeslice", "gpu-mig")
 
 
 def run(name: str, overrides: list[str], results: Path) -> dict:
-    argv = [
-        sys.executable,
-        "-m",
-        "harness.cli",
-        "run",
-        str(ROOT / "scenarios" / f"{name}.yaml"),
-        "--results",
-        str(results),
-    ]
+    kibench = str(Path(sys.executable).parent / "kibench")
+    argv = [kibench, "run", str(ROOT / "scenarios" / f"{name}.yaml"), "--results", str(results)]
     for item in overrides:
         argv += ["--set", item]
     out = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, check=False)
@@ -44,7 +37,7 @@ def run(name: str, overrides: list[str], results: Path) -> dict:
     return {
         "scenario": name,
         "gpu_hours": m.get("gpu_hours"),
-        "p50_ms": lat.get("med"),
+        "p50_ms": lat.get("p50"),
         "p95_ms": lat.get("p(95)"),
         "p99_ms": lat.get("p(99)"),
         "throughput_rps": m.get("throughput_rps"),
