@@ -66,6 +66,8 @@ def test_kubectl_top_pods_and_nodes(start_cluster):
     assert parse_quantity(rec["target"]["cpu"]) >= 0.025 and parse_quantity(rec["target"]["memory"]) >= 250 * 2**20
     assert parse_quantity(rec["lowerBound"]["cpu"]) <= parse_quantity(rec["target"]["cpu"])
     assert parse_quantity(rec["upperBound"]["cpu"]) >= parse_quantity(rec["target"]["cpu"])
+    table = _kubectl(cluster, "get", "vpa")  # the CRD's printer columns: NAME MODE CPU MEM PROVIDED AGE
+    assert "MODE" in table and "Off" in table and rec["target"]["cpu"] in table
 
 
 def test_mig_slices_are_scheduled_and_report_dcgm_metrics(start_cluster):
