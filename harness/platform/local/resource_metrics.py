@@ -54,20 +54,64 @@ class UsageRow:
     memory_limit_bytes: int
 
 
-def tree_usage(pid: int) -> tuple[float, int] | None:
-    """CPU seconds (user + system) and RSS bytes of a process and its children; ``None`` when it is gone."""
+CHILDREN_REFRESH_S = 15.0  # how often a pod's process tree is looked up again
+
+
+def children_of(root: psutil.Process) -> list[psutil.Process]:
+    """Every descendant: from /proc/<pid>/task/<tid>/children (cheap) where the kernel has it, else psutil's
+    ``children`` (which reads every process on the machine, ~20 ms on a busy one)."""
+    out, stack = [], [root.pid]
     try:
-        procs = [psutil.Process(pid)]
-        procs += procs[0].children(recursive=True)
-    except psutil.Error:
-        return None
-    cpu_s, rss = 0.0, 0
-    for proc in procs:
+        while stack:
+            pid = stack.pop()
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as f:
+                    kids = [int(k) for k in f.read().split()]
+                stack += kids
+                out += kids
+    except FileNotFoundError:
+        if not os.path.exists(f"/proc/{root.pid}/task/{root.pid}/children"):
+            return list(root.children(recursive=True))
+    except OSError:
+        pass
+    procs = []
+    for pid in out:
         with contextlib.suppress(psutil.Error):
-            times = proc.cpu_times()
-            cpu_s += times.user + times.system
-            rss += proc.memory_info().rss
-    return cpu_s, rss
+            procs.append(psutil.Process(pid))
+    return procs
+
+
+class ProcessTree:
+    """A pod's process and its children (looked up again every ``CHILDREN_REFRESH_S``)."""
+
+    def __init__(self) -> None:
+        self._trees: dict[int, tuple[float, list[psutil.Process]]] = {}
+
+    def usage(self, pid: int) -> tuple[float, int] | None:
+        """CPU seconds (user + system) and RSS bytes of a process and its children; ``None`` when it is gone."""
+        now = time.monotonic()
+        known = self._trees.get(pid)
+        try:
+            if known is None or now - known[0] > CHILDREN_REFRESH_S:
+                root = known[1][0] if known else psutil.Process(pid)
+                known = (now, [root, *children_of(root)])
+                self._trees[pid] = known
+            procs = known[1]
+            times, mem = procs[0].cpu_times(), procs[0].memory_info()
+        except psutil.Error:
+            self._trees.pop(pid, None)
+            return None
+        cpu_s, rss = times.user + times.system, mem.rss
+        for proc in procs[1:]:
+            with contextlib.suppress(psutil.Error):
+                times = proc.cpu_times()
+                cpu_s += times.user + times.system
+                rss += proc.memory_info().rss
+        return cpu_s, rss
+
+    def forget_all_but(self, pids: set[int]) -> None:
+        for pid in set(self._trees) - pids:
+            del self._trees[pid]
 
 
 def container_resources(pod: Obj) -> tuple[str, dict[str, float]]:
@@ -97,6 +141,7 @@ class ResourceMetrics:
         self.window_s = max(window_s, SAMPLE_S)
         # pod key -> (pid, deque of (t_monotonic, t_wall, cpu_s, rss))
         self._marks: dict[str, tuple[int, deque[tuple[float, float, float, int]]]] = {}
+        self.trees = ProcessTree()
         self._usage_path = os.path.join(cluster.log_dir, USAGE_FILE) if cluster.log_dir else None
         self.listeners: list[Callable[[list[UsageRow]], None]] = []  # each second's rows (the VPA recommender)
 
@@ -115,7 +160,7 @@ class ResourceMetrics:
             pid = self.cluster.kubelet.pid(meta["namespace"], meta["name"])
             if not pid:
                 continue
-            usage = tree_usage(pid)
+            usage = self.trees.usage(pid)
             if usage is None:
                 continue
             key = f"{meta['namespace']}/{meta['name']}"
@@ -146,6 +191,7 @@ class ResourceMetrics:
             history.append((now, wall, usage[0], usage[1]))
         for key in set(self._marks) - seen:
             del self._marks[key]
+        self.trees.forget_all_but({mark[0] for mark in self._marks.values()})
         self._append(rows)
         for listener in self.listeners:
             listener(rows)
