@@ -104,6 +104,8 @@ class Devices:
             free = [d for d in self._inventory() if d.resource == resource and d not in taken]
             per_gpu = {i: sum(1 for d in taken if d.gpu_index == i) for i in range(self.nodes.gpu_slots)}
             free.sort(key=lambda d: (per_gpu[d.gpu_index], d.gpu_index, d.instance))
+            if len(free) < count:
+                return []  # none free (the scheduler counts the same units, so only while one is released)
             self.held[uid] = (node, free[:count])
         return [self._describe(node, d) for d in self.held[uid][1]]
 
