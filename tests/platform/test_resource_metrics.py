@@ -72,9 +72,11 @@ def test_kubectl_top_pods_and_nodes(start_cluster):
 
 def test_mig_slices_are_scheduled_and_report_dcgm_metrics(start_cluster):
     """One node, one GPU cut in two 3g.40gb slices: two replicas fit, a third is Pending for want of a slice,
-    and each replica's /metrics carries DCGM's gauges for its slice."""
+    each replica's /metrics carries DCGM's gauges for its slice, and the node autoscaler adds a node of that kind."""
     gpu = {"sharing": "mig", "mig": {"3g.40gb": 2}}
-    platform = {"nodes": {"count": 1, "gpu_slots": 1, "gpu": gpu}, "pod": {"gpu_resource": "nvidia.com/mig-3g.40gb"}}
+    autoscaler = {"enabled": True, "max_nodes": 2, "provisioning_delay": 1, "scan_interval": 0.5}
+    nodes = {"count": 1, "gpu_slots": 1, "gpu": gpu, "autoscaler": autoscaler}
+    platform = {"nodes": nodes, "pod": {"gpu_resource": "nvidia.com/mig-3g.40gb"}}
     cluster = start_cluster(replicas=2, platform=platform)
     cluster.wait_ready(2)
     node = cluster.core.read_node("local-node-0")
@@ -94,3 +96,6 @@ def test_mig_slices_are_scheduled_and_report_dcgm_metrics(start_cluster):
         15,
         "FailedScheduling for the third replica",
     )
+    cluster.wait_ready(3, 20)  # on a new node with the declared partitions
+    added = cluster.core.read_node("local-node-1")
+    assert added.status.allocatable.get("nvidia.com/mig-3g.40gb") == "2"
