@@ -25,7 +25,9 @@ def resilience_score(results: list[SloResult]) -> float | None:
     return round(100.0 * sum(r.weight for r in scored if r.passed) / total, 3)
 
 
-def evaluate_scored(thresholds: list[Threshold], metrics: Metrics, phases: dict[str, Metrics]) -> list[SloResult]:
+def evaluate_scored(
+    thresholds: list[Threshold], metrics: Metrics, phases: dict[str, Metrics]
+) -> list[SloResult]:
     """Evaluate every SLO; set ``metrics.gauges['resilience_score']`` between the two passes."""
     first = [t for t in thresholds if t.metric != SCORE_METRIC]
     results = dict(zip(map(id, first), evaluate(first, metrics, phases), strict=True))

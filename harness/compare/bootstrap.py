@@ -54,7 +54,9 @@ def block_length(series: np.ndarray) -> float:
     return float(min(max(b, 1.0), b_max))
 
 
-def resample_counts(windows: list[int], block: int, resamples: int, rng: np.random.Generator) -> np.ndarray:
+def resample_counts(
+    windows: list[int], block: int, resamples: int, rng: np.random.Generator
+) -> np.ndarray:
     """(resamples x sum(windows)) counts: hierarchical over runs, circular blocks within each run."""
     runs = len(windows)
     offsets = np.concatenate([[0], np.cumsum(windows)[:-1]]).astype(np.int64)

@@ -132,13 +132,8 @@ def compare_samples(baseline: list[RunSample], candidate: list[RunSample], setti
             "allowed_differences": list(settings.allow_diff),
         },
         "metrics": metrics,
-        "distributions": {
-            m: {
-                name: dict(zip(("x", "f"), bins[m].cdf(w.hist[m].sum(axis=0)), strict=True))
-                for name, w in sides.items()
-            }
-            for m in trends
-        },  # fmt: skip
+        "distributions": {m: {name: dict(zip(("x", "f"), bins[m].cdf(w.hist[m].sum(axis=0)), strict=True))
+                              for name, w in sides.items()} for m in trends},  # fmt: skip
         "warnings": warnings,
     }
 
@@ -156,10 +151,8 @@ def _window(runs: list[RunSample], warmup: float, asked: float | None) -> tuple[
         window, note = DEFAULT_WINDOW_S, None
     else:
         window = max(MIN_WINDOW_S, math.floor(shortest / MIN_WINDOWS * 10) / 10)
-        note = (
-            f"windows of {window:g} s instead of {DEFAULT_WINDOW_S:g} s: the shortest run has "
-            f"{shortest:.1f} s of steady state"
-        )
+        note = (f"windows of {window:g} s instead of {DEFAULT_WINDOW_S:g} s: the shortest run has "
+                f"{shortest:.1f} s of steady state")
     for run in runs:
         n = count_windows(run, warmup, window)
         if n < MIN_WINDOWS:

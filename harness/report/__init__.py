@@ -5,11 +5,5 @@ from harness.report.build import build_report, read_summary
 from harness.report.compare_report import write_compare_reports
 from harness.report.stepsummary import append_summary, compare_summary_md, run_summary_md
 
-__all__ = [
-    "append_summary",
-    "build_report",
-    "compare_summary_md",
-    "read_summary",
-    "run_summary_md",
-    "write_compare_reports",
-]
+__all__ = ["append_summary", "build_report", "compare_summary_md", "read_summary", "run_summary_md",
+           "write_compare_reports"]

@@ -309,6 +309,11 @@ def _ready(pod: Obj) -> bool:
     return is_true(pod, "Ready") and not pod["metadata"].get("deletionTimestamp")
 
 
+
+
+
+
+
 def _message(exc: ApiException) -> str:
     import json
 
