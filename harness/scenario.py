@@ -96,6 +96,13 @@ class PodSpec(_Model):
 
     cpu_request: float = Field(1.0, gt=0, description="CPU request in cores; CPU utilization is measured against it")
     gpus: int = Field(1, ge=0, le=64, description="GPU slots each replica needs on its node")
+    gpu_resource: str = Field(
+        "nvidia.com/gpu",
+        pattern=r"^nvidia\.com/(gpu|mig-[0-9]+g\.[0-9]+gb)$",
+        description="the extended resource the GPUs are asked as: nvidia.com/gpu, or a MIG slice such as "
+        "nvidia.com/mig-1g.10gb (docs/resources.md)",
+    )
+    memory_request_mib: float = Field(0.0, ge=0, description="memory request in MiB (0: none)")
     termination_grace_period: Duration = Field(30.0, description="SIGTERM, then SIGKILL after this long")
     restart_backoff_initial: Duration = Field(10.0, description="first CrashLoopBackOff delay; doubles per crash")
     restart_backoff_max: Duration = Field(300.0, description="CrashLoopBackOff cap (reset after 2x this running)")
@@ -120,11 +127,60 @@ class NodeAutoscalerSpec(_Model):
         return self
 
 
+#: MIG profiles of an 80 GB H100/A100-class GPU: compute slices (of 7) and memory (GB), as NVIDIA names them.
+MIG_PROFILES: dict[str, tuple[int, int]] = {
+    "1g.10gb": (1, 10),
+    "1g.20gb": (1, 20),
+    "2g.20gb": (2, 20),
+    "3g.40gb": (3, 40),
+    "4g.40gb": (4, 40),
+    "7g.80gb": (7, 80),
+}
+
+
+class GpuSpec(_Model):
+    """How each node's GPUs are offered, as NVIDIA's device plugin offers them (docs/resources.md)."""
+
+    model: str = Field("NVIDIA-H100-80GB-HBM3", max_length=64, description="the GPU's product name (a node label)")
+    memory_gb: int = Field(80, ge=1, le=1024, description="framebuffer of one whole GPU")
+    sharing: Literal["none", "time-slicing", "mig"] = Field(
+        "none", description="none: whole GPUs; time-slicing: `replicas` pods per GPU; mig: the `mig` partitions"
+    )
+    replicas: int = Field(2, ge=2, le=48, description="time-slicing: pods per GPU (the device plugin's replicas)")
+    mig: dict[str, int] = Field(
+        default_factory=dict, description="mig: partitions of each GPU, profile -> count, e.g. {'1g.10gb': 7}"
+    )
+    time_slice_overhead: float = Field(
+        0.05, ge=0, lt=1, description="time-slicing: share of the GPU lost to context switches when >1 pod is busy"
+    )
+
+    @model_validator(mode="after")
+    def _partitions(self) -> GpuSpec:
+        if self.sharing != "mig":
+            if self.mig:
+                raise ValueError("mig partitions need sharing: mig; set sharing: mig or remove mig")
+            return self
+        if not self.mig:
+            raise ValueError("sharing: mig needs partitions, e.g. mig: {'1g.10gb': 7} or {'3g.40gb': 2}")
+        unknown = sorted(set(self.mig) - set(MIG_PROFILES))
+        if unknown:
+            raise ValueError(f"unknown MIG profile(s) {unknown}; known: {', '.join(MIG_PROFILES)}")
+        slices = sum(MIG_PROFILES[p][0] * n for p, n in self.mig.items())
+        memory = sum(MIG_PROFILES[p][1] * n for p, n in self.mig.items())
+        if slices > 7 or memory > self.memory_gb:
+            raise ValueError(
+                f"the partitions need {slices} of 7 compute slices and {memory} of {self.memory_gb} GB; "
+                "use fewer or smaller profiles"
+            )
+        return self
+
+
 class NodesSpec(_Model):
     """The virtual nodes replicas are scheduled on."""
 
     count: int = Field(2, ge=0, le=64, description="nodes at start")
-    gpu_slots: int = Field(8, ge=1, le=64, description="GPU slots per node")
+    gpu_slots: int = Field(8, ge=1, le=64, description="physical GPUs per node")
+    gpu: GpuSpec = Field(default_factory=GpuSpec, description="the GPUs' model and sharing: whole, time-slicing, MIG")
     eviction_delay: Duration = Field(300.0, description="NotReady node -> its pods are evicted (tolerationSeconds)")
     drain_retry_interval: Duration = Field(5.0, gt=0, description="a drain retries a PDB-blocked eviction this often")
     autoscaler: NodeAutoscalerSpec = NodeAutoscalerSpec()
@@ -255,6 +311,11 @@ class PlatformSpec(_Model):
     rollout: RolloutSpec = RolloutSpec()
     pdb: DisruptionBudgetSpec | None = Field(None, description="PodDisruptionBudget honoured by drains")
     hpa: HpaSettings = HpaSettings()
+    vpa: bool = Field(
+        False,
+        description="create a VerticalPodAutoscaler in recommendation mode (updateMode Off) for the service; "
+        "on a real cluster the VPA must be installed (docs/resources.md)",
+    )
 
     @field_validator(*_CLUSTER_FIELDS)
     @classmethod
@@ -691,6 +752,9 @@ class CostSpec(_Model):
     gpu_hour_usd: float = Field(0.0, ge=0, description="price of one GPU for an hour (each replica holds pod.gpus)")
     cpu_hour_usd: float = Field(0.0, ge=0, description="price of one core for an hour (each replica: pod.cpu_request)")
     node_hour_usd: float = Field(0.0, ge=0, description="price of one node for an hour (nodes in the timeline)")
+    memory_gib_hour_usd: float = Field(
+        0.0, ge=0, description="price of one GiB of memory for an hour (right-sizing: requested vs recommended)"
+    )
 
 
 class Scenario(_Model):

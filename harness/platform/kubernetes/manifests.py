@@ -121,6 +121,8 @@ def resources(scenario: Scenario) -> dict[str, Any]:
     (reconciled by the scenario, so ``pod.gpus`` is the count); GPUs are always in limits, as Kubernetes wants."""
     pod, given = scenario.platform.pod, scenario.service.resources
     requests = {"cpu": quantity(pod.cpu_request)}
+    if pod.memory_request_mib:
+        requests["memory"] = f"{round(pod.memory_request_mib)}Mi"
     limits: dict[str, str] = {}
     if given is not None:
         requests.update(given.requests.as_k8s())
@@ -128,9 +130,9 @@ def resources(scenario: Scenario) -> dict[str, Any]:
         if given.limits.cpu is not None and given.requests.cpu is None:
             requests["cpu"] = given.limits.cpu  # Kubernetes' own default: the request is the limit
     for side in (requests, limits):
-        side.pop(GPU_RESOURCE, None)
+        side.pop(GPU_RESOURCE, None)  # the GPU resource (whole GPUs or a MIG profile) is the pod's, counted there
         if pod.gpus:
-            side[GPU_RESOURCE] = str(pod.gpus)
+            side[pod.gpu_resource] = str(pod.gpus)
     return {"requests": requests, **({"limits": limits} if limits else {})}
 
 
@@ -254,6 +256,20 @@ def _rules(rules: HpaRules | None) -> dict[str, Any] | None:
     return out
 
 
+def vpa(name: str) -> dict[str, Any]:
+    """A VerticalPodAutoscaler (autoscaling.k8s.io/v1) in recommendation mode (``updateMode: "Off"``)."""
+    spec = {
+        "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+        "updatePolicy": {"updateMode": "Off"},
+    }
+    return {
+        "apiVersion": "autoscaling.k8s.io/v1",
+        "kind": "VerticalPodAutoscaler",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+
+
 def hpa(settings: HpaSettings, name: str) -> dict[str, Any]:
     """The HorizontalPodAutoscaler (autoscaling/v2); no metrics means upstream's default, cpu at 80 %."""
     metrics = [_metric(m) for m in settings.metrics] or [
@@ -312,6 +328,8 @@ def render(
         ref = {"secretKeyRef": {"name": f"{name}-admin", "key": "token"}}
         env.append({"name": "KIBENCH_ADMIN_TOKEN", "valueFrom": ref})
         extra = (admin_secret(name, admin_token),)
+    if scenario.platform.vpa:
+        extra = (*extra, vpa(name))
     return Manifests(
         deployment=dep,
         service=service(name, scenario.platform.balancing),

@@ -66,6 +66,7 @@ KINDS: dict[str, Kind] = {
         Kind("RoleBinding", "rbac.authorization.k8s.io/v1", "rolebindings"),
         Kind("ClusterRole", "rbac.authorization.k8s.io/v1", "clusterroles", namespaced=False),
         Kind("ClusterRoleBinding", "rbac.authorization.k8s.io/v1", "clusterrolebindings", namespaced=False),
+        Kind("VerticalPodAutoscaler", "autoscaling.k8s.io/v1", "verticalpodautoscalers"),
     )
 }
 

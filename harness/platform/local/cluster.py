@@ -24,6 +24,7 @@ from typing import Any
 
 from harness.platform.local.balancer import Balancers
 from harness.platform.local.disruption import Disruption
+from harness.platform.local.gpus import Devices, node_resources
 from harness.platform.local.hpa_controller import HpaController
 from harness.platform.local.jobs import Jobs
 from harness.platform.local.kubelet import Kubelet, PodIPs
@@ -43,10 +44,12 @@ from harness.platform.local.objects import (
 )
 from harness.platform.local.podspec import grace_s
 from harness.platform.local.recorder import EventRecorder
+from harness.platform.local.resource_metrics import ResourceMetrics
 from harness.platform.local.scheduler import Scheduler
 from harness.platform.local.selfcheck import SelfCheck
 from harness.platform.local.spec import ClusterSpec
 from harness.platform.local.volumes import ApiAddress
+from harness.platform.local.vpa_controller import VpaRecommender
 from harness.platform.local.workloads import Workloads
 
 log = logging.getLogger("kibench.local")
@@ -65,6 +68,7 @@ class Cluster:
             os.makedirs(log_dir, exist_ok=True)
         self.state_root = tempfile.mkdtemp(prefix="kibench-pods-")
         self.ips = PodIPs()
+        self.devices = Devices(self.cfg.nodes, self.state_root)
         self.recorder = EventRecorder(store)
         self.kubelet = Kubelet(self)
         self.scheduler = Scheduler(self)
@@ -76,6 +80,9 @@ class Cluster:
         self.lifecycle = NodeLifecycle(self)
         self.disruption = Disruption(self)
         self.balancers = Balancers(self)
+        self.resource_metrics = ResourceMetrics(self, self.cfg.hpa.metric_resolution)
+        self.vpa = VpaRecommender(self)
+        self.resource_metrics.listeners.append(self.vpa.observe)
         self.scraper = MetricsScraper(self, self.cfg.hpa.metric_resolution)
         self.hpa = HpaController(self, self.scraper)
         self.autoscaler = NodeAutoscaler(self) if self.cfg.nodes.autoscaler.enabled else None
@@ -98,7 +105,9 @@ class Cluster:
     def add_node(self, provisioned: bool = False) -> Obj:
         name = f"local-node-{self._node_ids}"
         labels = {PROVISIONED_LABEL: "true"} if provisioned else {}
-        node = node_object(name, self.cfg.nodes.gpu_slots, self.ips.node_ip(self._node_ids), labels)
+        gpus, gpu_labels = node_resources(self.cfg.nodes)
+        labels = {**gpu_labels, **labels}
+        node = node_object(name, self.cfg.nodes.gpu_slots, self.ips.node_ip(self._node_ids), labels, gpus)
         self._node_ids += 1
         created = dict(self.store.create(NODES, None, node))
         self.recorder.record(
@@ -164,7 +173,8 @@ class Cluster:
 
     # ---- loops ----------------------------------------------------------------------------
     def loops(self) -> list[Coroutine[Any, Any, None]]:
-        loops = [self.reconcile(), self.scraper.run(), self.hpa.run(), self.selfcheck.run()]
+        loops = [self.reconcile(), self.resource_metrics.run(), self.vpa.run(), self.scraper.run(), self.hpa.run()]
+        loops.append(self.selfcheck.run())
         if self.autoscaler is not None:
             loops.append(self.autoscaler.run())
         return loops

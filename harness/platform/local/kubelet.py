@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from harness.platform.local import images, volumes
-from harness.platform.local.objects import PODS, SECRETS, Obj, rfc3339, set_condition
+from harness.platform.local.objects import PODS, SECRETS, Obj, gpu_request, gpu_resource, rfc3339, set_condition
 from harness.platform.local.pods import CrashBackoff, kill_now, spawn, stop_process
 from harness.platform.local.podspec import grace_s, port_of, probe_spec, timing
 from harness.platform.local.probes import TIMEOUT_TEXT, ProbeCounter, run_probe, run_startup_probe
@@ -37,6 +37,7 @@ from harness.platform.local.selfcheck import HOST_SATURATED
 
 if TYPE_CHECKING:
     from harness.platform.local.cluster import Cluster
+
 
 class PodIPs:
     """Loopback addresses for pods: ``127.<base>.x.y``, one per pod, free for the container's port."""
@@ -141,6 +142,7 @@ class Kubelet:
                 await self._start(rt, pod)
         for uid in [u for u in self.runtimes if u not in seen]:  # removed from the API: stop at once
             rt = self.runtimes.pop(uid)
+            self.cluster.devices.release(uid)
             self._cancel(rt)
             kill_now(rt.proc)
             shutil.rmtree(rt.state_dir, ignore_errors=True)
@@ -185,6 +187,10 @@ class Kubelet:
             "HOSTNAME": rt.name,
             "KIBENCH_STATE_DIR": rt.state_dir,
         }
+        devices = self.cluster.devices.assign(rt.node, rt.uid, gpu_resource(pod), gpu_request(pod))
+        if devices:  # as the device plugin: the devices' ids, and what kibench's emulated device needs to know
+            extra["NVIDIA_VISIBLE_DEVICES"] = ",".join(d.uuid for d in devices)
+            extra["KIBENCH_GPU"] = devices[0].to_env()
         env = images.environment(container, pod, rt.ip, extra, self._secret)
         log_path = self.cluster.log_path(rt.namespace, rt.name)
         try:
@@ -365,6 +371,7 @@ class Kubelet:
                 self._write(rt)
         finally:  # whatever happened to the process, the pod is gone (never stuck in Terminating)
             self.runtimes.pop(rt.uid, None)
+            self.cluster.devices.release(rt.uid)
             shutil.rmtree(rt.state_dir, ignore_errors=True)
             self.store.remove(PODS, rt.namespace, rt.name)
 
@@ -386,6 +393,7 @@ class Kubelet:
             pod = self._pod(rt)
             if pod is not None and pod["metadata"].get("deletionTimestamp"):
                 self.runtimes.pop(rt.uid)
+                self.cluster.devices.release(rt.uid)
                 self.store.remove(PODS, rt.namespace, rt.name)
             else:
                 rt.finished_mono, rt.restart_at, rt.started_at = time.monotonic(), time.monotonic(), None

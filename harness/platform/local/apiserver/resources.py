@@ -45,6 +45,7 @@ class ResourceInfo:
     subresources: tuple[Subresource, ...] = ()
     backing: str = ""  # the stored resource a view reads; "" for stored resources
     verbs: tuple[str, ...] = ALL_VERBS
+    computed: bool = False  # served from live measurements (metrics.k8s.io), never stored
 
     @property
     def key(self) -> str:
@@ -169,6 +170,20 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         verbs=READ_VERBS,
     ),  # fmt: skip
     ResourceInfo("events", "event", "Event", "events.k8s.io", "v1", True, ("ev",), backing="events", verbs=READ_VERBS),
+    # the resource metrics API (metrics-server's): computed from the pods' processes at each GET
+    ResourceInfo("pods", "", "PodMetrics", "metrics.k8s.io", "v1beta1", True, verbs=("get", "list"), computed=True),
+    ResourceInfo("nodes", "", "NodeMetrics", "metrics.k8s.io", "v1beta1", False, verbs=("get", "list"), computed=True),
+    ResourceInfo(
+        "verticalpodautoscalers",
+        "verticalpodautoscaler",
+        "VerticalPodAutoscaler",
+        "autoscaling.k8s.io",
+        "v1",
+        True,
+        ("vpa",),
+        (),
+        (_status("VerticalPodAutoscaler"),),
+    ),  # fmt: skip
 )
 
 #: Group → versions served, the preferred one first.
@@ -179,10 +194,12 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "policy": ("v1", "v1beta1"),
     "events.k8s.io": ("v1",),
     RBAC: ("v1",),
+    "metrics.k8s.io": ("v1beta1",),
+    "autoscaling.k8s.io": ("v1",),
 }
 
 _BY_PATH: dict[tuple[str, str, str], ResourceInfo] = {(r.group, r.version, r.plural): r for r in RESOURCES}
-_STORED: dict[str, ResourceInfo] = {r.key: r for r in RESOURCES if not r.is_view}
+_STORED: dict[str, ResourceInfo] = {r.key: r for r in RESOURCES if not r.is_view and not r.computed}
 
 
 @dataclass
