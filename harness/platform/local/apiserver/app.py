@@ -60,7 +60,7 @@ class ApiApp:
             return
         if scope["type"] == "websocket":  # pods/{name}/portforward (portforward.py)
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-            await portforward.handle(scope, receive, send, self.store, self._authorized(headers))
+            await portforward.handle(scope, receive, send, self.store, self._may_port_forward(headers, scope["path"]))
             return
         if scope["type"] != "http":
             return
@@ -96,6 +96,17 @@ class ApiApp:
                 self.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    def _may_port_forward(self, headers: dict[str, str], path: str) -> bool:
+        """The WebSocket upgrade is a GET, authorized as ``create`` on ``pods/portforward`` (as kube-apiserver
+        does for WebSocket upgrades of exec, attach and portforward since 1.31)."""
+        user, target = self._user(headers), portforward.match(path)
+        if user is None or target is None:
+            return user is not None
+        attrs = rbac.Attributes("create", "", "pods/portforward", target[0], target[1])
+        ok = rbac.allowed(self.store, user, attrs)
+        self.audit.record(user, attrs, ok)
+        return ok
 
     def _user(self, headers: dict[str, str]) -> rbac.User | None:
         value = headers.get("authorization", "").strip()
