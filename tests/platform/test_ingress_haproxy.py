@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -31,20 +30,20 @@ from harness.platform.local.balancer import PROXY_TIMEOUT_S, _timeout_s
 from harness.procs import poll_until
 from tests.platform.conftest import fast_scenario
 
-needs_haproxy = pytest.mark.skipif(
-    shutil.which("haproxy") is None, reason="haproxy is not installed (scripts/ensure-haproxy.sh installs it)"
-)
+HAPROXY, WHY_NOT = haproxy.find()
+needs_haproxy = pytest.mark.skipif(HAPROXY is None, reason=WHY_NOT)
 
 
 def test_haproxy_is_used_when_installed_and_the_forwarder_otherwise(monkeypatch, tmp_path):
-    monkeypatch.setenv("PATH", str(tmp_path))  # a PATH without haproxy
-    assert haproxy.find() == (None, "haproxy is not installed (scripts/ensure-haproxy.sh installs it)")
+    monkeypatch.delenv("KIBENCH_INGRESS", raising=False)
+    path = str(tmp_path)  # a PATH without haproxy
+    assert haproxy.find(path) == (None, "haproxy is not installed (scripts/ensure-haproxy.sh installs it)")
     fake = tmp_path / "haproxy"
     fake.write_text("#!/bin/sh\n")
     fake.chmod(0o755)
-    assert haproxy.find() == (str(fake), "")
+    assert haproxy.find(path) == (str(fake), "")
     monkeypatch.setenv("KIBENCH_INGRESS", "forwarder")
-    assert haproxy.find() == (None, "KIBENCH_INGRESS=forwarder")
+    assert haproxy.find(path) == (None, "KIBENCH_INGRESS=forwarder")
 
 
 def test_the_proxy_outwaits_the_scenarios_deadlines():
@@ -90,7 +89,11 @@ def test_haproxy_accepts_the_config(tmp_path):
         cfg = tmp_path / "haproxy.cfg"
         cfg.write_text(haproxy.render_config(listener.fileno(), str(tmp_path / "admin.sock"), 35.0))
         check = subprocess.run(
-            ["haproxy", "-c", "-f", str(cfg)], capture_output=True, text=True, pass_fds=[listener.fileno()], timeout=30
+            [str(HAPROXY), "-c", "-f", str(cfg)],
+            capture_output=True,
+            text=True,
+            pass_fds=[listener.fileno()],
+            timeout=30,
         )
     assert check.returncode == 0, check.stdout + check.stderr
 

@@ -41,15 +41,21 @@ SLOTS = 256  # backend slots: replicas are at most 64, so a slot is reused only 
 BACKEND = "be"
 START_TIMEOUT_S = 10.0
 COMMANDS_PER_CALL = 64  # one runtime-API line stays well inside HAProxy's 16 kB buffer
+SBIN = ("/usr/local/sbin", "/usr/sbin")
 Endpoint = tuple[str, int]
 
 
-def find() -> tuple[str | None, str]:
-    """(path of haproxy, "") when per-request balancing can run on it, else (None, why not)."""
+def find(path: str | None = None) -> tuple[str | None, str]:
+    """(path of haproxy, "") when per-request balancing can run on it, else (None, why not).
+
+    Looked up on ``path`` (default: $PATH, then the sbin folders, where Debian puts it and a user's PATH
+    may not reach)."""
     choice = os.environ.get(ENV, "haproxy").strip().lower()
     if choice == "forwarder":
         return None, f"{ENV}=forwarder"
-    binary = shutil.which("haproxy")
+    if path is None:
+        path = os.pathsep.join([os.environ.get("PATH", ""), *SBIN])
+    binary = shutil.which("haproxy", path=path)
     if binary is None:
         return None, "haproxy is not installed (scripts/ensure-haproxy.sh installs it)"
     return binary, ""
