@@ -82,6 +82,7 @@ defaults
   mode http
   balance roundrobin
   http-reuse safe
+  option http-no-delay
   retries 1
   retry-on conn-failure
   option redispatch 1
