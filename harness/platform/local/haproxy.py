@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import shutil
 import socket
@@ -61,6 +62,7 @@ def find(path: str | None = None) -> tuple[str | None, str]:
     return binary, ""
 
 
+@functools.cache
 def version(binary: str) -> str:
     """``2.6.12-1+deb12u4`` from ``haproxy -v``, or ``unknown``."""
     try:
