@@ -129,11 +129,11 @@ class Slots:
         for endpoint in endpoints:
             if endpoint in self.used:
                 continue
-            slot = self._slot_for(endpoint)
-            if slot is None:
+            found = self._slot_for(endpoint)
+            if found is None:
                 self.left_out.append(endpoint)
                 continue
-            self.used[endpoint] = self.last[endpoint] = slot
+            self.used[endpoint] = self.last[endpoint] = slot = found
             ip, port = endpoint
             server = f"{BACKEND}/s{slot}"
             commands += [f"set server {server} addr {ip} port {port}", f"set server {server} state ready"]
