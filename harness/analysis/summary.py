@@ -100,7 +100,10 @@ def _balancing(data: RunData, scenario: Scenario) -> str | None:
     """How the load reached the replicas: per connection (a Service) or per request (an ingress)."""
     if data.meta.get("platform") != "local":
         return None
-    return "per request (ingress)" if scenario.platform.balancing == "request" else "per connection (Service)"
+    if scenario.platform.balancing != "request":
+        return "per connection (Service)"
+    proxies = data.events_of("ingress_proxy")  # which stack carried it: haproxy, or the forwarder (its fallback)
+    return f"per request (ingress: {proxies[0].get('proxy')})" if proxies else "per request (ingress)"
 
 
 def _scenario(data: RunData) -> Scenario:

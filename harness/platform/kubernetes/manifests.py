@@ -37,6 +37,7 @@ INSTANCE_LABEL = "app.kubernetes.io/instance"
 MANAGED_LABEL = "app.kubernetes.io/managed-by"
 TIMING_ANNOTATION = "kibench.io/timing"
 BALANCING_ANNOTATION = "kibench.io/balancing"
+PROXY_TIMEOUT_ANNOTATION = "kibench.io/proxy-timeout-seconds"
 SERIES_ANNOTATION = "kibench.io/metric-series"
 POD_GAUGES = {
     "queue_depth": "kibench_queue_depth",
@@ -207,13 +208,23 @@ def deployment(scenario: Scenario, name: str, image: str | None = None) -> dict[
     }
 
 
-def service(name: str, balancing: str = "connection") -> dict[str, Any]:
+def proxy_timeout_s(scenario: Scenario) -> float:
+    """The ingress's timeouts: past the client's (``load.timeout``) and the service's (``service.request_timeout``)
+    deadlines, so the proxy never ends a request either side still waits for (their 504s and timeouts stay theirs)."""
+    return max(float(scenario.load.timeout), float(scenario.service.request_timeout)) + 5.0
+
+
+def service(name: str, balancing: str = "connection", proxy_timeout_s: float | None = None) -> dict[str, Any]:
     """The Service in front of the replicas (ClusterIP; how load reaches it is the platform's choice).
 
     ``balancing: request`` (the annotation ``kibench.io/balancing``) asks the embedded cluster to balance it
-    per request, as an ingress or gateway would; a Service is per connection (kube-proxy's semantics)."""
+    per request, as an ingress or gateway would; a Service is per connection (kube-proxy's semantics).
+    ``proxy_timeout_s`` (``kibench.io/proxy-timeout-seconds``): how long that ingress may wait on a pod or a
+    client, as ingress-nginx's ``proxy-read-timeout`` annotation says it."""
     meta: dict[str, Any] = {"name": name, "labels": {**labels(name), MANAGED_LABEL: "kibench"}}
     meta["annotations"] = {BALANCING_ANNOTATION: balancing}
+    if proxy_timeout_s is not None:
+        meta["annotations"][PROXY_TIMEOUT_ANNOTATION] = f"{proxy_timeout_s:g}"
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -332,7 +343,7 @@ def render(
         extra = (*extra, vpa(name))
     return Manifests(
         deployment=dep,
-        service=service(name, scenario.platform.balancing),
+        service=service(name, scenario.platform.balancing, proxy_timeout_s(scenario)),
         hpa=hpa(scenario.platform.hpa, name) if scenario.platform.hpa.enabled else None,
         pdb=pdb(scenario, name),
         extra=extra,

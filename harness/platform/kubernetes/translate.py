@@ -239,6 +239,9 @@ class Translator:
             self.emit(t, "node_provisioning", pod=involved.get("name"), reason=message)
         elif reason == "Evicted":
             self.emit(t, "pod_evicted", pod=involved.get("name"))
+        elif reason == "IngressProxy" and involved.get("kind") == "Service":  # the embedded cluster's balancer
+            proxy = message.split(" ", 1)[0]  # "haproxy ..." or "forwarder ..."
+            self.emit(t, "ingress_proxy", service=involved.get("name"), proxy=proxy, message=message)
 
     def hpa(self, change: str, old: Obj | None, new: Obj | None) -> None:
         """Which Deployments an HPA scales (their replica changes wait for the HPA's Event to name a reason)."""
