@@ -9,6 +9,7 @@ its message (what, where, how to fix), never a traceback.
     kibench schema
     kibench report RUN_DIR [--summary-md PATH]
     kibench compare BASELINE CANDIDATE [--margin METRIC=N%]... [--strict] [--out DIR] [--summary-md PATH]
+    kibench simulate FILE [--set ...] [--mode auto|des|fluid] [--seed N] [--results DIR]
     kibench serve [--port N] [--profile NAME] [--device-time-ms MS] [--cold-start-s S]
 """
 
@@ -173,6 +174,35 @@ def report(
         append_summary(summary_md, run_summary_md(summary))
     console.print(f"verdict: {summary['verdict']} (exit {code})")
     raise typer.Exit(code)
+
+
+@app.command()
+def simulate(
+    file: Annotated[Path, typer.Argument(help="Scenario YAML file")],
+    set_: SetOpt = None,
+    results: Annotated[Path, typer.Option("--results", help="Folder for run folders")] = Path("results"),
+    mode: Annotated[str, typer.Option("--mode", help="auto | des (per request) | fluid (rates per step)")] = "auto",
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed of the model's draws (default: load.seed)")] = None,
+) -> None:
+    """Play a scenario on the simulator (docs/simulate.md) into a run folder marked platform: simulated;
+    the same files and summary as a measured run, so report and compare work on it."""
+    from harness.run import exit_code_name
+    from harness.scenario import load_scenario
+    from harness.simulate import SimOptions
+    from harness.simulate import simulate as run_sim
+
+    if mode not in ("auto", "des", "fluid"):
+        raise typer.BadParameter(f"--mode must be auto, des or fluid (got {mode!r})")
+    scenario = load_scenario(file, set_ or [])
+    outcome = run_sim(scenario, results, SimOptions(mode=mode, seed=seed), source=str(file))  # type: ignore[arg-type]
+    console.print(f"simulated {outcome.requests:,} requests in {outcome.wall_s:.2f} s ({outcome.mode} mode)")
+    for note in outcome.notes:
+        console.print(f"  note: {note}", markup=False)
+    if outcome.summary is not None:
+        _print_findings(outcome.summary)
+    console.print(f"run folder: {outcome.run_dir}")
+    console.print(f"verdict: {exit_code_name(outcome.exit_code)} (exit {outcome.exit_code})")
+    raise typer.Exit(outcome.exit_code)
 
 
 @app.command()
