@@ -183,18 +183,24 @@ def simulate(
     results: Annotated[Path, typer.Option("--results", help="Folder for run folders")] = Path("results"),
     mode: Annotated[str, typer.Option("--mode", help="auto | des (per request) | fluid (rates per step)")] = "auto",
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of the model's draws (default: load.seed)")] = None,
+    calibrate: Annotated[
+        Path | None,
+        typer.Option("--calibrate", help="A measured run folder: draw overhead and pod start-up from its figures"),
+    ] = None,
 ) -> None:
     """Play a scenario on the simulator (docs/simulate.md) into a run folder marked platform: simulated;
     the same files and summary as a measured run, so report and compare work on it."""
     from harness.run import exit_code_name
     from harness.scenario import load_scenario
-    from harness.simulate import SimOptions
+    from harness.simulate import SimOptions, calibrate_from
     from harness.simulate import simulate as run_sim
 
     if mode not in ("auto", "des", "fluid"):
         raise typer.BadParameter(f"--mode must be auto, des or fluid (got {mode!r})")
     scenario = load_scenario(file, set_ or [])
-    outcome = run_sim(scenario, results, SimOptions(mode=mode, seed=seed), source=str(file))  # type: ignore[arg-type]
+    cal = None if calibrate is None else calibrate_from(calibrate)
+    options = SimOptions(mode=mode, seed=seed, calibration=cal)  # type: ignore[arg-type]
+    outcome = run_sim(scenario, results, options, source=str(file))
     console.print(f"simulated {outcome.requests:,} requests in {outcome.wall_s:.2f} s ({outcome.mode} mode)")
     for note in outcome.notes:
         console.print(f"  note: {note}", markup=False)

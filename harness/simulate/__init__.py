@@ -11,7 +11,17 @@ device profiles, the load's rate shapes and arrival processes, the platform's HP
 sample builder, the chaos fault plan) so that nothing is re-implemented, and no stage imports it.
 """
 
+from harness.simulate.calibrate import Calibration
+from harness.simulate.calibrate import calibrate as calibrate_from
 from harness.simulate.driver import SimOptions, SimOutcome, simulate
 from harness.simulate.refuse import SimulationRefused, check_simulable
 
-__all__ = ["SimOptions", "SimOutcome", "SimulationRefused", "check_simulable", "simulate"]
+__all__ = [
+    "Calibration",
+    "calibrate_from",
+    "SimOptions",
+    "SimOutcome",
+    "SimulationRefused",
+    "check_simulable",
+    "simulate",
+]

@@ -85,6 +85,8 @@ class ClusterOptions:
     deploy_s: float  # run start -> the Deployment's pods are created
     load_start_delay_s: float  # deployed -> the load's first request
     seed: int
+    process_start_samples: tuple[float, ...] = ()  # measured (calibrate.py): drawn instead of mean +/- jitter
+    fault_delay_s: float = 0.2  # an experiment's action starting -> the API has acted on it
 
 
 @dataclass(order=True)
@@ -205,8 +207,11 @@ class Cluster:
         """A container starts now; its probes decide when it turns Ready."""
         pod.epoch += 1
         pod.container_s, pod.cpu_mark, pod.sample = t, None, None
-        jitter = 1.0 + self.opt.process_start_jitter * (2 * self.rng.random() - 1)
-        pod.up_s = t + self.opt.process_start_s * jitter
+        if self.opt.process_start_samples:
+            pod.up_s = t + self.rng.choice(self.opt.process_start_samples)
+        else:
+            jitter = 1.0 + self.opt.process_start_jitter * (2 * self.rng.random() - 1)
+            pod.up_s = t + self.opt.process_start_s * jitter
         loaded = pod.up_s + self.sc.service.cold_start + 2 * self.model.batch_s(1)  # warm-up batch + request
         probes = self.sc.platform.probes
         start = t
@@ -365,6 +370,10 @@ class Cluster:
     def _on_fault(self, t: float, fault: SimFault) -> None:
         self.emit(t, "chaos_start", fault=fault.name, index=fault.index, experiment=fault.experiment,
                   title=fault.title, scheduled_s=round(t, 6), lateness_s=0.0)  # fmt: skip
+        self.at(t + self.opt.fault_delay_s, "fault_apply", (fault, t))
+
+    def _on_fault_apply(self, t: float, arg: tuple[SimFault, float]) -> None:
+        fault, started = arg
         attrs: dict[str, Any] = {}
         if fault.kind == "pod_kill":
             running = [p for p in self.pods if p.deleted_s is None and p.container_s is not None]
@@ -382,11 +391,11 @@ class Cluster:
             attrs["pods"] = [p.name for p in self.pods if p.node in lost and p.deleted_s is None]
             for i in lost:
                 self._lose_node(t, i, fault.duration_s)
-        self.emit(t, "chaos_action", fault=fault.name, name=fault.action, activity="action", func=fault.func,
-                  phase="method", start_s=round(t, 6), end_s=round(t, 6), status="succeeded", **attrs)  # fmt: skip
-        end = t + 0.01
-        self.emit(end, "chaos_end", fault=fault.name, index=fault.index, status="completed", deviated=False,
-                  duration_s=0.01, journal=None, rollbacks=0, rollbacks_failed=0,
+        self.emit(started, "chaos_action", fault=fault.name, name=fault.action, activity="action", func=fault.func,
+                  phase="method", start_s=round(started, 6), end_s=round(t, 6), status="succeeded",
+                  **attrs)  # fmt: skip
+        self.emit(t + 0.01, "chaos_end", fault=fault.name, index=fault.index, status="completed", deviated=False,
+                  duration_s=round(t + 0.01 - started, 6), journal=None, rollbacks=0, rollbacks_failed=0,
                   steady_state_before=True, steady_state_after=True)  # fmt: skip
 
     def _lose_node(self, t: float, i: int, duration_s: float | None) -> None:

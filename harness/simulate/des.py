@@ -63,8 +63,11 @@ class DesEngine:
         seed: int,
         writer: RowWriter | None,
         horizon_s: float,
+        overhead_ms: tuple[float, ...] = (),
     ) -> None:
         self.m = model
+        self._overhead = np.asarray(overhead_ms, dtype=float) / 1000.0  # measured samples (calibrate.py)
+        self._rng = np.random.default_rng(seed)
         self.segments = segments
         self._ends = np.array([s.end_s for s in segments])
         self._phases = pa.array([s.phase for s in segments] + [segments[-1].phase if segments else ""])
@@ -312,4 +315,5 @@ class DesEngine:
         replica = names.take(pa.array(np.where(rows.pod < 0, len(cl.pods), rows.pod)))
         phase_idx = np.searchsorted(self._ends, rows.t - cl.load_start_s, side="right")
         phase = self._phases.take(pa.array(np.minimum(phase_idx, len(self._ends))))
-        self.writer.write(rows.t, rows.done, rows.code, self.m.overhead_s, replica, phase)
+        overhead = self._rng.choice(self._overhead, len(rows.t)) if len(self._overhead) else self.m.overhead_s
+        self.writer.write(rows.t, rows.done, rows.code, overhead, replica, phase)

@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from harness.analysis import analyze
-from harness.errors import HarnessError
 from harness.load.shapes import requested_arrivals, segments_for
 from harness.model import SCHEMA_VERSION, RunFiles
 from harness.report import build_report
 from harness.run import environment, new_run_id
 from harness.runio import write_atomic, write_json
 from harness.scenario import Scenario, dump
+from harness.simulate.calibrate import Calibration
 from harness.simulate.cluster import Cluster, ClusterOptions
 from harness.simulate.des import DesEngine
 from harness.simulate.faults import plan_sim_faults
@@ -52,6 +52,7 @@ class SimOptions:
     fluid_step_s: float = 1.0
     write_rows: bool = True  # fluid mode: rows only when this and the count is under max_rows
     max_rows: int = DES_MAX_REQUESTS
+    calibration: Calibration | None = None  # measured distributions (kibench simulate --calibrate RUN_DIR)
 
 
 @dataclass
@@ -96,13 +97,21 @@ def simulate(
         "t0_monotonic": 0.0,
         "environment": environment(),
         "complete": False,
-        "simulation": {"mode": mode, "seed": seed, "options": asdict(opt), "profile": model.profile},
+        "simulation": {
+            "mode": mode,
+            "seed": seed,
+            "options": {k: v for k, v in asdict(opt).items() if k != "calibration"},
+            "calibration": opt.calibration.describe() if opt.calibration else None,
+            "profile": model.profile,
+        },
     }
     write_json(files.run_meta, meta)
     wall0 = time.perf_counter()
     segments = segments_for(scenario.load)
     duration = scenario.load.duration_s
-    cl_opt = ClusterOptions(opt.process_start_s, opt.process_start_jitter, opt.deploy_s, opt.load_start_delay_s, seed)
+    cal = opt.calibration
+    cl_opt = ClusterOptions(opt.process_start_s, opt.process_start_jitter, opt.deploy_s, opt.load_start_delay_s, seed,
+                            cal.process_start_s if cal else ())  # fmt: skip
     cluster = Cluster(scenario, faults, model, cl_opt, scenario.name)
     horizon = duration + scenario.platform.ready_timeout + 60.0 + model.deadline_s
     rows_total = requested_arrivals(segments)
@@ -111,7 +120,7 @@ def simulate(
     if mode == "des":
         writer = RowWriter(files)
         engine: Any = DesEngine(model, segments, scenario.load.arrivals, scenario.load.burstiness, seed, writer,
-                                horizon)  # fmt: skip
+                                horizon, cal.overhead_ms if cal else ())  # fmt: skip
     else:
         if opt.write_rows and rows_total <= opt.max_rows:
             writer = RowWriter(files)
@@ -122,13 +131,10 @@ def simulate(
             model, segments, writer, horizon, opt.fluid_step_s, seed, scenario.load.arrivals, scenario.load.burstiness
         )
     engine.cluster = cluster
-    try:
-        cluster.run(engine, duration)
-        engine.finish([p.name for p in cluster.pods])
-        if mode == "fluid":
-            engine.write_aggregates(files.root / "sim_per_second.parquet")
-    except HarnessError:
-        raise
+    cluster.run(engine, duration)
+    engine.finish([p.name for p in cluster.pods])
+    if mode == "fluid":
+        engine.write_aggregates(files.root / "sim_per_second.parquet")
     wall = time.perf_counter() - wall0
     write_events(files, cluster.events)
     write_timeline(files, cluster.timeline)

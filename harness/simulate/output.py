@@ -50,7 +50,7 @@ class RowWriter:
         t_intended: np.ndarray,
         done: np.ndarray,
         code: np.ndarray,
-        overhead_s: float,
+        overhead_s: float | np.ndarray,
         replica: pa.Array,
         phase: pa.Array,
     ) -> None:
