@@ -102,11 +102,6 @@ class FluidEngine:
         sec = min(int(a), self.n_sec - 1)
         mu = self.m.capacity_rps
         s = self.m.batch_s(1)
-        # the pods out of the endpoints (deleted, draining) still work off their backlogs
-        idle = np.ones(len(self.backlog), dtype=bool)
-        idle[ids] = False
-        served_idle = np.where(idle, np.minimum(self.backlog, mu * dt), 0.0)
-        self.backlog -= served_idle
         arrivals = 0.0
         if cl.load_start_s is not None:
             r0, r1 = a - cl.load_start_s, b - cl.load_start_s
@@ -116,13 +111,20 @@ class FluidEngine:
         n_req = int(whole)
         self._carry = whole - n_req
         self.generated += n_req
+        # the pods without new traffic (out of the endpoints, or none came) still work off their backlogs
+        idle = np.ones(len(self.backlog), dtype=bool)
+        if n_req and len(ids):
+            idle[ids] = False
+        served_idle = np.where(idle, np.minimum(self.backlog, mu * dt), 0.0)
+        self.backlog -= served_idle
+        self.done_n[:, sec] += served_idle
         busy_add = np.zeros(len(self.backlog))
         if math.isfinite(mu):
             busy_add += served_idle / mu
         if n_req and not len(ids):
             self.agg[sec, 0] += n_req
             self._count(503, n_req)
-            self._rows(a, b, n_req, np.array([-1]), np.array([0.0]), 503)
+            self._rows(a, b, n_req, np.array([-1]), np.array([self.m.overhead_s]), 503)
         elif n_req:
             per = n_req / len(ids)
             q0 = self.backlog[ids]
