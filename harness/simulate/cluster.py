@@ -28,6 +28,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
+
 from harness.model import Event, default_warmup_s
 from harness.platform.local.hpa_controller import pod_sample
 from harness.scenario import ProbeSpec, Scenario
@@ -43,9 +45,9 @@ class RequestEngine(Protocol):
 
     def pod_gone(self, pod: int, t_s: float) -> None: ...
 
-    def gauges(self, pod: int, t_s: float, since_s: float) -> dict[str, float]: ...
+    def gauges(self, pods: np.ndarray, t_s: float, since_s: np.ndarray) -> dict[str, np.ndarray]: ...
 
-    def cpu_seconds(self, pod: int, t0: float, t1: float) -> float: ...
+    def done_between(self, pods: np.ndarray, t0: float, t1: float) -> np.ndarray: ...
 
     def last_done(self) -> float: ...
 
@@ -65,7 +67,7 @@ class SimPod:
     gone: bool = False
     restarts: int = 0
     epoch: int = 0  # container incarnation: events of an older one are stale
-    cpu_mark: tuple[float, float] | None = None  # (t_s, cpu seconds) at the last scrape of this container
+    cpu_mark: float | None = None  # when this container was last scraped (CPU needs two readings)
     sample: tuple[float, dict[str, float]] | None = None  # (t_s, values) of the last scrape
 
 
@@ -130,6 +132,8 @@ class Cluster:
         self.load_end_s: float | None = None
         self.engine: RequestEngine | None = None
         self.finished = False
+        self._ready_cache: list[int] | None = None
+        self._counts: tuple[int, int, int] | None = None
         for node in self.nodes:
             self.emit(0.0, "node_added", node=node.name, gpu_slots=node.slots, provisioned=False)
 
@@ -142,8 +146,15 @@ class Cluster:
     def emit(self, t_s: float, kind: str, **attrs: Any) -> None:
         self.events.append(Event(round(t_s, 6), kind, attrs))
 
+    def touch(self) -> None:
+        """A pod or node changed: the cached views are stale."""
+        self._ready_cache = None
+        self._counts = None
+
     def ready_ids(self) -> list[int]:
-        return [p.id for p in self.pods if p.ready and p.deleted_s is None]
+        if self._ready_cache is None:
+            self._ready_cache = [p.id for p in self.pods if p.ready and p.deleted_s is None]
+        return self._ready_cache
 
     def active(self) -> list[SimPod]:
         return [p for p in self.pods if p.deleted_s is None]
@@ -174,6 +185,7 @@ class Cluster:
 
     def reconcile(self, t: float) -> None:
         """The ReplicaSet: create or delete pods to match ``desired``; then schedule."""
+        self.touch()
         active = self.active()
         for _ in range(self.desired - len(active)):
             pod = SimPod(len(self.pods), f"{self.name}-svc-sim-{len(self.pods):05d}", t)
@@ -200,6 +212,7 @@ class Cluster:
             i = min(fits, key=lambda k: (self.nodes[k].used - self.nodes[k].slots, k))
             self.nodes[i].used += gpus
             pod.node, pod.scheduled_s = i, t
+            self.touch()
             self.emit(t, "pod_scheduled", pod=pod.name, node=self.nodes[i].name)
             self.start_container(pod, t)
 
@@ -225,6 +238,7 @@ class Cluster:
         if pod.epoch != arg[1] or pod.deleted_s is not None or pod.container_s is None:
             return
         pod.ready, pod.ready_s = True, t
+        self.touch()
         node = self.nodes[pod.node].name if pod.node is not None else None
         self.emit(t, "pod_ready", pod=pod.name, node=node, startup_s=round(t - pod.created_s, 6))
         if self.deployed_s is None and len(self.ready_ids()) >= self.sc.service.replicas:
@@ -239,6 +253,7 @@ class Cluster:
             return
         was_ready = pod.ready
         pod.deleted_s, pod.ready = t, False
+        self.touch()
         if pod.node is None or pod.container_s is None:
             self._gone(t, pod.id)
             return
@@ -254,6 +269,7 @@ class Cluster:
         if pod.gone:
             return
         pod.gone, pod.ready, pod.container_s = True, False, None
+        self.touch()
         if pod.deleted_s is None:
             pod.deleted_s = t
         assert self.engine is not None
@@ -269,28 +285,40 @@ class Cluster:
 
     def _on_scrape(self, t: float, _: Any) -> None:
         if self.hpa is not None:
-            assert self.engine is not None
-            for pod in self.pods:
-                if pod.container_s is None or pod.deleted_s is not None or pod.up_s is None:
-                    continue
-                up = t >= pod.up_s
-                gauges = self.engine.gauges(pod.id, t, pod.up_s) if up else {}
-                cpu_now = self._cpu_total(pod, t)
-                cores = None
-                if pod.cpu_mark is not None and t > pod.cpu_mark[0]:
-                    cores = (cpu_now - pod.cpu_mark[1]) / (t - pod.cpu_mark[0])
-                pod.cpu_mark = (t, cpu_now)
-                values = self.hpa.pod_values(gauges, cores)
-                pod.sample = (t, values) if values else None
+            self._scrape(t)
         if not self.finished:
             self.at(t + self.sc.platform.hpa.metric_resolution, "scrape")
 
-    def _cpu_total(self, pod: SimPod, t: float) -> float:
-        """CPU seconds the container used since it started: the process start (one core), idle, requests."""
-        assert self.engine is not None and pod.container_s is not None and pod.up_s is not None
-        boot = min(t, pod.up_s) - pod.container_s
-        idle = max(0.0, t - pod.up_s) * self.model.cpu_idle_cores
-        return max(boot, 0.0) + idle + self.engine.cpu_seconds(pod.id, pod.container_s, t)
+    def _scrape(self, t: float) -> None:
+        """Every running pod's gauges (once its process answers) and CPU cores since its last scrape."""
+        assert self.engine is not None and self.hpa is not None
+        pods = [p for p in self.pods if p.container_s is not None and p.deleted_s is None and p.up_s is not None]
+        if not pods:
+            return
+        ids = np.array([p.id for p in pods])
+        up_s = np.array([p.up_s for p in pods], dtype=float)
+        gauges = self.engine.gauges(ids, t, up_s)
+        cores: list[float | None] = [None] * len(pods)
+        by_mark: dict[float, list[int]] = {}
+        for i, p in enumerate(pods):
+            if p.cpu_mark is not None and t > p.cpu_mark:
+                by_mark.setdefault(p.cpu_mark, []).append(i)
+        for mark, idx in by_mark.items():
+            done = self.engine.done_between(ids[idx], mark, t)
+            for j, i in enumerate(idx):
+                p = pods[i]
+                assert p.container_s is not None and p.up_s is not None
+                boot = max(0.0, min(t, p.up_s) - max(mark, p.container_s))
+                idle = max(0.0, t - max(mark, p.up_s)) * self.model.cpu_idle_cores
+                cores[i] = (boot + idle + float(done[j]) * self.model.cpu_per_request_s) / (t - mark)
+        names = list(gauges)
+        columns = [gauges[n].tolist() for n in names]
+        for i, p in enumerate(pods):
+            answered = t >= up_s[i]
+            values = self.hpa.pod_values({n: c[i] for n, c in zip(names, columns, strict=True)} if answered else {},
+                                         cores[i])  # fmt: skip
+            p.cpu_mark = t
+            p.sample = (t, values) if values else None
 
     def _on_sync(self, t: float, _: Any) -> None:
         assert self.hpa is not None
@@ -323,14 +351,17 @@ class Cluster:
             self.at(t + self.sc.platform.hpa.sync_period, "sync")
 
     def _on_sample(self, t: float, _: Any) -> None:
-        pods = [p for p in self.pods if not p.gone]
+        if self._counts is None:
+            pods = [p for p in self.pods if not p.gone]
+            self._counts = (sum(1 for p in pods if p.ready), len(pods), sum(1 for p in pods if p.node is None))
+        ready, total, pending = self._counts
         self.timeline.append(
             {
                 "t_s": round(t, 6),
                 "desired_replicas": self.desired,
-                "ready_replicas": sum(1 for p in pods if p.ready),
-                "pods_total": len(pods),
-                "pods_pending": sum(1 for p in pods if p.node is None),
+                "ready_replicas": ready,
+                "pods_total": total,
+                "pods_pending": pending,
                 "nodes_total": len(self.nodes),
                 "nodes_ready": sum(1 for n in self.nodes if n.ready),
                 **({f"hpa_{k}": v for k, v in self.hpa.metrics().items()} if self.hpa is not None else {}),
@@ -410,6 +441,7 @@ class Cluster:
                 self.emit(t, "pod_unready", pod=pod.name, node=node.name)
             self.emit(t, "container_exited", pod=pod.name, node=node.name, exit_code=137)
             pod.ready, pod.container_s, pod.epoch = False, None, pod.epoch + 1
+            self.touch()
             self.engine.pod_gone(pod.id, t)
         self.at(t + self.sc.platform.nodes.eviction_delay, "evict", (i, t))
         if duration_s is not None:

@@ -38,6 +38,22 @@ BUSY_WINDOW_S = 10.0  # the service's device-busy gauge window (harness.service.
 _CHUNK = 200_000
 
 
+def busy_share(busy: np.ndarray, pods: np.ndarray, t_s: float, since_s: np.ndarray) -> np.ndarray:
+    """Busy share of each pod over ``[max(t - 10 s, since), t)``, from its busy seconds per second."""
+    lo = np.maximum(t_s - BUSY_WINDOW_S, since_s)
+    span = t_s - lo
+    b1 = min(int(math.floor(t_s)), busy.shape[1])
+    b0 = np.clip(np.floor(lo).astype(np.int64), 0, b1)
+    common = int(b0.min()) if len(b0) else b1
+    window = busy[pods, common:b1]
+    if len(pods) and window.shape[1]:
+        cols = np.arange(common, b1)[None, :]
+        total = np.where(cols >= b0[:, None], window, 0.0).sum(axis=1)
+    else:
+        total = np.zeros(len(pods))
+    return np.where(span > 0, np.minimum(1.0, np.minimum(total, span) / np.maximum(span, 1e-12)), 0.0)
+
+
 class _Rows:
     """The rows of one interval; ``done`` is NaN while a request waits for its batch."""
 
@@ -252,31 +268,25 @@ class DesEngine:
         if pod < len(self.free_at):
             self.free_at[pod] = t_s
 
-    def gauges(self, pod: int, t_s: float, since_s: float) -> dict[str, float]:
-        if pod >= len(self.free_at):
-            return {"queue_depth": 0.0, "in_flight": 0.0, "device_busy": 0.0}
-        backlog = self.free_at[pod] - t_s
+    def gauges(self, pods: np.ndarray, t_s: float, since_s: np.ndarray) -> dict[str, np.ndarray]:
+        """Queue depth, in flight and device busy (share of the last 10 s) of ``pods`` at ``t_s``."""
+        self._grow(int(pods.max()))
         if self.m.max_batch == 1:
             s = self.m.base_s + self.m.per_item_s
-            in_flight = math.ceil(backlog / s - 1e-9) if backlog > 1e-12 else 0
-            queued = max(in_flight - 1, 0)
+            backlog = self.free_at[pods] - t_s
+            in_flight = np.where(backlog > 1e-12, np.ceil(backlog / s - 1e-9), 0.0)
+            queued = np.maximum(in_flight - 1, 0.0)
         else:
-            queued = len(self.queues.get(pod) or ())
-            end, size = self.batch_end.get(pod, (0.0, 0))
-            in_flight = queued + (size if end > t_s else 0)
-        lo = max(t_s - BUSY_WINDOW_S, since_s)
-        span = t_s - lo
-        b0, b1 = int(math.floor(lo)), int(math.floor(t_s))
-        busy = float(self.busy[pod, max(b0, 0) : min(b1, self.n_sec)].sum()) if b1 > b0 else 0.0
-        busy = min(busy, span) if span > 0 else 0.0
-        return {"queue_depth": float(queued), "in_flight": float(in_flight),
-                "device_busy": 0.0 if span <= 0 else min(1.0, busy / span)}  # fmt: skip
+            queued = np.array([float(len(self.queues.get(int(p)) or ())) for p in pods])
+            ends = [self.batch_end.get(int(p), (0.0, 0)) for p in pods]
+            running = np.array([float(size) if end > t_s else 0.0 for end, size in ends])
+            in_flight = queued + running
+        return {"queue_depth": queued, "in_flight": in_flight, "device_busy": busy_share(self.busy, pods, t_s, since_s)}
 
-    def cpu_seconds(self, pod: int, t0: float, t1: float) -> float:
-        if pod >= len(self.free_at):
-            return 0.0
+    def done_between(self, pods: np.ndarray, t0: float, t1: float) -> np.ndarray:
+        self._grow(int(pods.max()))
         b0, b1 = max(int(math.floor(t0)), 0), min(int(math.floor(t1)), self.n_sec)
-        return float(self.done_n[pod, b0:b1].sum()) * self.m.cpu_per_request_s
+        return self.done_n[pods, b0:b1].sum(axis=1) if b1 > b0 else np.zeros(len(pods))
 
     def last_done(self) -> float:
         """When the last request answered so far (or waiting) will have its answer."""

@@ -23,6 +23,7 @@ import pandas as pd
 import pyarrow as pa
 
 from harness.load.shapes import Segment
+from harness.simulate.des import busy_share
 from harness.simulate.output import RowWriter
 from harness.simulate.service import ServiceModel
 
@@ -203,22 +204,16 @@ class FluidEngine:
             self.backlog[pod] = 0.0
             self._count(-1, int(round(lost)))
 
-    def gauges(self, pod: int, t_s: float, since_s: float) -> dict[str, float]:
-        if pod >= len(self.backlog):
-            return {"queue_depth": 0.0, "in_flight": 0.0, "device_busy": 0.0}
-        q = float(self.backlog[pod])
-        lo = max(t_s - BUSY_WINDOW_S, since_s)
-        b0, b1 = max(int(math.floor(lo)), 0), min(int(math.floor(t_s)), self.n_sec)
-        span = t_s - lo
-        busy = float(self.busy[pod, b0:b1].sum()) if b1 > b0 else 0.0
-        frac = 0.0 if span <= 0 else min(1.0, busy / span)
+    def gauges(self, pods: np.ndarray, t_s: float, since_s: np.ndarray) -> dict[str, np.ndarray]:
+        self._grow(int(pods.max()))
+        q = self.backlog[pods]
+        frac = busy_share(self.busy, pods, t_s, since_s)
         return {"queue_depth": q, "in_flight": q + frac, "device_busy": frac}
 
-    def cpu_seconds(self, pod: int, t0: float, t1: float) -> float:
-        if pod >= len(self.backlog):
-            return 0.0
+    def done_between(self, pods: np.ndarray, t0: float, t1: float) -> np.ndarray:
+        self._grow(int(pods.max()))
         b0, b1 = max(int(math.floor(t0)), 0), min(int(math.floor(t1)), self.n_sec)
-        return float(self.done_n[pod, b0:b1].sum()) * self.m.cpu_per_request_s
+        return self.done_n[pods, b0:b1].sum(axis=1) if b1 > b0 else np.zeros(len(pods))
 
     def last_done(self) -> float:
         """When the pods' backlogs are worked off."""
