@@ -32,6 +32,7 @@ import numpy as np
 
 from harness.model import Event, default_warmup_s
 from harness.platform.local.hpa_controller import pod_sample
+from harness.platform.local.metrics_scrape import CPU
 from harness.scenario import ProbeSpec, Scenario
 from harness.simulate.faults import SimFault
 from harness.simulate.hpa import SimHpa
@@ -301,7 +302,7 @@ class Cluster:
         cores: list[float | None] = [None] * len(pods)
         by_mark: dict[float, list[int]] = {}
         for i, p in enumerate(pods):
-            if p.cpu_mark is not None and t > p.cpu_mark:
+            if self.hpa.wants_cpu and p.cpu_mark is not None and t > p.cpu_mark:
                 by_mark.setdefault(p.cpu_mark, []).append(i)
         for mark, idx in by_mark.items():
             done = self.engine.done_between(ids[idx], mark, t)
@@ -311,12 +312,13 @@ class Cluster:
                 boot = max(0.0, min(t, p.up_s) - max(mark, p.container_s))
                 idle = max(0.0, t - max(mark, p.up_s)) * self.model.cpu_idle_cores
                 cores[i] = (boot + idle + float(done[j]) * self.model.cpu_per_request_s) / (t - mark)
-        names = list(gauges)
-        columns = [gauges[n].tolist() for n in names]
+        wanted = [(metric, gauges[g].tolist()) for metric, g in self.hpa.gauges.items() if g in gauges]
+        answered = (t >= up_s).tolist()
+        cpu = self.hpa.wants_cpu
         for i, p in enumerate(pods):
-            answered = t >= up_s[i]
-            values = self.hpa.pod_values({n: c[i] for n, c in zip(names, columns, strict=True)} if answered else {},
-                                         cores[i])  # fmt: skip
+            values = {metric: column[i] for metric, column in wanted} if answered[i] else {}
+            if cpu and cores[i] is not None:
+                values[CPU] = cores[i]  # type: ignore[assignment]
             p.cpu_mark = t
             p.sample = (t, values) if values else None
 

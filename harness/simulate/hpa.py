@@ -39,7 +39,7 @@ class SimHpa:
         self.config = controller_config(settings)
         self.state: HpaState | None = None
         gauges, self.wants_cpu = hpa_wants(self.obj)
-        self.gauges = {metric: SERIES.get(series) for metric, series in gauges.items()}  # metric -> sim gauge
+        self.gauges = {metric: SERIES[series] for metric, series in gauges.items() if series in SERIES}  # -> sim gauge
 
     def sync(self, now_s: float, current: int, samples: list[PodSample]) -> Decision:
         decision = desired_replicas(self.spec, current, samples, None, self.state, now_s, config=self.config)
@@ -56,7 +56,7 @@ class SimHpa:
 
     def pod_values(self, gauges: dict[str, float], cpu_cores: float | None) -> dict[str, float]:
         """What the scraper would keep for one pod: the wanted gauges, and CPU when an HPA scales on it."""
-        values = {metric: gauges[g] for metric, g in self.gauges.items() if g is not None and g in gauges}
+        values = {metric: gauges[g] for metric, g in self.gauges.items() if g in gauges}
         if self.wants_cpu and cpu_cores is not None:
             values[CPU] = cpu_cores
         return values
