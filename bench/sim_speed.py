@@ -4,7 +4,8 @@
 
 The scenario: ``service.device_time_ms`` 50 (20 req/s a replica), 1,000 replicas at start, the HPA on
 device busy (target 0.5) between 500 and 1,000 replicas, 128 nodes of 8 GPU slots, a diurnal shape
-between 5,000 and 15,000 req/s (10,000 on average) whose period is the run's length (one "day" per run), Poisson arrivals.
+between 5,000 and 15,000 req/s (10,000 on average) whose period is the run's length (one "day" per run),
+Poisson arrivals.
 The scenario file's bounds (64 replicas, 64 nodes: what the embedded platform runs) are lifted on the
 validated model (``model_copy``), which is why the run is not analysed (``analyse=False``): the bench times
 the simulation and the writing of its files.
@@ -51,7 +52,7 @@ def scenario(duration_s: float, replicas: int = 1000) -> object:
                 "shape": {
                     "kind": "diurnal",
                     "min_rps": 5000,
-                    "max_rps": 10000,
+                    "max_rps": 15000,
                     "period": duration_s,
                     "duration": duration_s,
                 },  # fmt: skip
