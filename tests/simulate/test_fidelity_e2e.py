@@ -26,7 +26,7 @@ def test_a_compressed_pod_kill_simulates_as_it_ran(tmp_path: Path, monkeypatch: 
         {
             "name": "sim-fidelity-kill",
             "platform": {
-                "nodes": {"count": 3},
+                "nodes": {"count": 2},
                 "probes": {
                     "startup": {"enabled": True, "period": "250ms", "failure_threshold": 120},
                     "readiness": {"period": "250ms", "failure_threshold": 2},
@@ -34,11 +34,11 @@ def test_a_compressed_pod_kill_simulates_as_it_ran(tmp_path: Path, monkeypatch: 
                 },
                 "pod": {"termination_grace_period": "2s", "restart_backoff_initial": "1s"},
             },  # fmt: skip
-            "service": {"replicas": 3, "device_time_ms": 50, "cold_start": "1s"},
-            "load": {"rate_rps": 30, "duration": "12s"},
+            "service": {"replicas": 2, "device_time_ms": 50, "cold_start": "1s"},
+            "load": {"rate_rps": 20, "duration": "10s"},
             "faults": [
                 {
-                    "at": "4s",
+                    "at": "3s",
                     "experiment": "chaos/pod-kill.yaml",
                     "settle": "2s",
                     "vars": {"settle_s": 1, "slo_window_s": 2},
