@@ -244,7 +244,7 @@ class DesEngine:
                 rows.code[i], rows.done[i] = m.deadline_status, rows.t[i] + m.deadline_s
             if not queue:
                 return
-            batch = []
+            batch: list[tuple[float, _Rows, int]] = []
             while queue and len(batch) < m.max_batch and queue[0][0] <= leave:
                 batch.append(queue.popleft())
             end = leave + m.batch_s(len(batch))
