@@ -9,6 +9,7 @@ its message (what, where, how to fix), never a traceback.
     kibench schema
     kibench report RUN_DIR [--summary-md PATH]
     kibench compare BASELINE CANDIDATE [--margin METRIC=N%]... [--strict] [--out DIR] [--summary-md PATH]
+    kibench simulate FILE [--set ...] [--mode auto|des|fluid] [--seed N] [--results DIR]
     kibench serve [--port N] [--profile NAME] [--device-time-ms MS] [--cold-start-s S]
     kibench cluster run FILE [--set ...] [--results DIR] [--keep] [--dry-run]
     kibench cluster unpack [LOG|-] [--results DIR]
@@ -175,6 +176,41 @@ def report(
         append_summary(summary_md, run_summary_md(summary))
     console.print(f"verdict: {summary['verdict']} (exit {code})")
     raise typer.Exit(code)
+
+
+@app.command()
+def simulate(
+    file: Annotated[Path, typer.Argument(help="Scenario YAML file")],
+    set_: SetOpt = None,
+    results: Annotated[Path, typer.Option("--results", help="Folder for run folders")] = Path("results"),
+    mode: Annotated[str, typer.Option("--mode", help="auto | des (per request) | fluid (rates per step)")] = "auto",
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed of the model's draws (default: load.seed)")] = None,
+    calibrate: Annotated[
+        Path | None,
+        typer.Option("--calibrate", help="A measured run folder: draw overhead and pod start-up from its figures"),
+    ] = None,
+) -> None:
+    """Play a scenario on the simulator (docs/simulate.md) into a run folder marked platform: simulated;
+    the same files and summary as a measured run, so report and compare work on it."""
+    from harness.run import exit_code_name
+    from harness.scenario import load_scenario
+    from harness.simulate import SimOptions, calibrate_from
+    from harness.simulate import simulate as run_sim
+
+    if mode not in ("auto", "des", "fluid"):
+        raise typer.BadParameter(f"--mode must be auto, des or fluid (got {mode!r})")
+    scenario = load_scenario(file, set_ or [])
+    cal = None if calibrate is None else calibrate_from(calibrate)
+    options = SimOptions(mode=mode, seed=seed, calibration=cal)  # type: ignore[arg-type]
+    outcome = run_sim(scenario, results, options, source=str(file))
+    console.print(f"simulated {outcome.requests:,} requests in {outcome.wall_s:.2f} s ({outcome.mode} mode)")
+    for note in outcome.notes:
+        console.print(f"  note: {note}", markup=False)
+    if outcome.summary is not None:
+        _print_findings(outcome.summary)
+    console.print(f"run folder: {outcome.run_dir}")
+    console.print(f"verdict: {exit_code_name(outcome.exit_code)} (exit {outcome.exit_code})")
+    raise typer.Exit(outcome.exit_code)
 
 
 @app.command()
