@@ -2,8 +2,9 @@
 
 In: parsed ``Threshold``s and their observed values; request columns (numpy arrays: intended send time,
 completion time, latency, ok) of a probe.  Out: per-SLO margins (< 0 inside the SLO), the achieved ratio
-(completions per second, in the steady window shifted by the median latency, over arrivals per second) and guidellm's over-saturation test (latency and in-flight requests
-both rising through the probe, each slope's 95 % t interval above 0, and latency up by ``min_rise``).
+(completions per second, in the steady window shifted by the median latency, over arrivals per second) and
+guidellm's over-saturation test (latency and in-flight requests both rising through the probe, each slope's
+95 % t interval above 0, and latency up by ``min_rise``).
 Pure functions: no I/O.
 """
 
@@ -13,7 +14,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy.special import stdtrit
 
 from harness.thresholds import Threshold
 
@@ -86,11 +87,14 @@ def trend(x: np.ndarray, y: np.ndarray) -> Trend | None:
     x, y = x[keep], y[keep]
     if x.size < 3 or np.ptp(x) == 0:
         return None
-    fit = stats.linregress(x, y)
-    half = float(stats.t.ppf(0.975, x.size - 2)) * float(fit.stderr)
+    dx = x - x.mean()
+    slope = float(np.dot(dx, y - y.mean()) / np.dot(dx, dx))
+    resid = y - y.mean() - slope * dx
+    stderr = math.sqrt(float(np.dot(resid, resid)) / (x.size - 2) / float(np.dot(dx, dx)))
+    half = float(stdtrit(x.size - 2, 0.975)) * stderr
     mean = float(np.mean(y))
-    rise = float(fit.slope) * float(np.ptp(x))
-    return Trend(float(fit.slope), float(fit.slope) - half, rise / mean if mean > 0 else math.inf)
+    rise = slope * float(np.ptp(x))
+    return Trend(slope, slope - half, rise / mean if mean > 0 else math.inf)
 
 
 def window_series(
