@@ -17,6 +17,7 @@ with open-model constant-rate probes (harness/capacity/search.py) → confirm (r
 
 from __future__ import annotations
 
+import json
 import math
 import secrets
 import signal
@@ -62,6 +63,8 @@ from harness.scenario import CapacitySpec, LoadSpec, Scenario, dump, read_trace_
 from harness.thresholds import METRICS, Threshold, parse
 
 PLATFORM_FAILED_SAMPLES = 5
+#: confirm steps below the two the issue names, tried only when neither of those holds
+CONFIRM_EXTRA_STEPS = 2
 _ROW_KINDS = ("trend", "rate")
 _COLUMNS = [
     "t_intended_s",
@@ -311,15 +314,25 @@ class _Search:
         elif not converged:
             notes.append(f"the bracket is {width:.1%} wide after {len(searched)} probes (max_probes)")
         found = b.last_pass.rate_rps
-        candidates = [found, found * (1 - cap.confirm_step_pct / 100)]
         answer: tuple[float, dict[str, tuple[float, float]]] | None = None
         seed = int(self.base["load"].get("seed") or 0)
-        for n, rate in enumerate(candidates):
+        # The found rate and confirm_step_pct below it; when neither holds, further steps down (at most
+        # confirm_extra_steps more), so that the answer is a rate the repeats did confirm.
+        for n in range(2 + CONFIRM_EXTRA_STEPS):
+            if n >= 2 and answer is not None:
+                break
+            rate = found * (1 - n * cap.confirm_step_pct / 100)
             repeats = [self.probe("confirm", rate) for _ in range(cap.confirm_repeats)]
             blocks = [blk for p in repeats for blk in self.blocks[p.index]]
             intervals = margin_intervals(blocks, self.thresholds, value_on_rows, cap.resamples, seed + n)
             if answer is None and confirmed(intervals, repeats):
                 answer = (rate, intervals)
+            if n >= 2 and answer is not None:
+                notes.append(f"confirmed only {n * cap.confirm_step_pct:g} % below the last passing rate")
+        if any(p.host_saturated for p in self.probes):
+            notes.append(
+                "some probes ran on a saturated host (platform_saturated): the answer measures this machine too"
+            )
         key, reason = None, None
         shape = None
         if b.first_fail is not None:
@@ -327,9 +340,14 @@ class _Search:
             failing = [k for k, m in b.first_fail.margins.items() if m is not None and m >= 0]
             key = key or (max(failing, key=lambda k: b.first_fail.margins[k] or 0) if failing else None)  # type: ignore[union-attr]
             reason = "; ".join(b.first_fail.reasons)
+            if key is None:  # no SLO's margin crossed: a failure rule bound it
+                ff = b.first_fail
+                rules = (("over-saturated", ff.oversaturated), ("load generator", ff.loadgen_saturated),
+                         ("achieved rate", bool(b.first_fail.reasons)))  # fmt: skip
+                key = next(name for name, hit in rules if hit)
             shape = boundary_shape(searched, key, b.last_pass, b.first_fail)
         if answer is None:
-            notes.append("neither confirm rate held in every repeat with its margin interval inside the SLOs")
+            notes.append("no confirm rate held in every repeat with its margin interval inside the SLOs")
         return Boundary(
             found_rps=None if answer is None else answer[0],
             confirmed=answer is not None,
@@ -448,6 +466,7 @@ def run_capacity(
     except HarnessError as exc:
         error = error or exc
         written = []
+    written += _report(root)
     for path in written:
         console.print(f"wrote {path}", highlight=False)
     if error is not None:
@@ -487,7 +506,7 @@ def _plan_inputs(
         starts = startup_s(deploy_events)
         lag = (max(starts) if starts else scenario.service.cold_start) + scenario.platform.hpa.sync_period
         lag_source = "this search's replica start (pod created -> Ready) + one HPA sync period"
-    at = [p for p in probes if p.kind == "confirm" and math.isclose(p.rate_rps, rate)] or probes
+    at = [p for p in probes if p.kind == "confirm" and math.isclose(p.rate_rps, rate, rel_tol=1e-4)] or probes
     tokens = [p.tokens_per_request for p in at if p.tokens_per_request]
     flight = [p.in_flight_mean for p in at if p.in_flight_mean is not None]
     price = scenario.cost
@@ -508,4 +527,65 @@ def _plan_inputs(
     )
 
 
-__all__ = ["CapacityOutcome", "capacity_thresholds", "run_capacity"]
+def _report(root: Path) -> list[Path]:
+    """The search's report.html (harness.report); a failure to render is a warning, not the search's end."""
+    from harness.report import write_capacity_report
+
+    try:
+        return [write_capacity_report(root)]
+    except (HarnessError, OSError, ValueError) as exc:
+        Console(stderr=True).print(f"warning: report.html not written ({exc})", highlight=False)
+        return []
+
+
+def _probe_from_row(row: dict[str, Any]) -> ProbeRecord:
+    """A probes.parquet row back as a ``ProbeRecord``."""
+    fields = {k: v for k, v in row.items() if ":" not in k}
+    fields = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in fields.items()}
+    fields["reasons"] = tuple(r for r in (fields.get("reasons") or "").split("; ") if r)
+
+    def pick(prefix: str) -> dict[str, float | None]:
+        return {
+            k[len(prefix) :]: (None if v is None or v != v else float(v))
+            for k, v in row.items()
+            if k.startswith(prefix)
+        }
+
+    return ProbeRecord(**fields, margins=pick("margin:"), values=pick("value:"))
+
+
+def replan(run_dir: str | Path, console: Console | None = None, peak_rps: float | None = None,
+           trace: str | None = None) -> CapacityOutcome:  # fmt: skip
+    """Plan again from a finished search's folder (no probe runs): new peak, trace, or changed scenario.yaml."""
+    from harness.scenario import load_scenario
+
+    console = console or Console()
+    root = Path(run_dir)
+    doc_path = root / "capacity" / "capacity.json"
+    try:
+        doc = json.loads(doc_path.read_text(encoding="utf-8"))
+        frame = pd.read_parquet(root / "capacity" / "probes.parquet")
+    except (OSError, ValueError) as exc:
+        raise InputError(
+            f"{root}: not a capacity search folder ({exc}); give results/<id> of kibench capacity"
+        ) from None
+    if not doc.get("boundary"):
+        raise InputError(f"{doc_path}: the search found no boundary ({doc.get('error')}); run the search again")
+    b = dict(doc["boundary"])
+    b["margin_interval"] = {k: tuple(v) for k, v in (b.get("margin_interval") or {}).items()}
+    b["notes"] = tuple(b.get("notes") or ())
+    boundary = Boundary(**b)
+    probes = [_probe_from_row(r) for r in frame.to_dict("records")]
+    scenario = load_scenario(root / "scenario.yaml")
+    cap = scenario.capacity or CapacitySpec()
+    plan = cap.plan.model_copy(update={k: v for k, v in (("peak_rps", peak_rps), ("trace", trace)) if v is not None})
+    trace_points = plan_trace_points(plan.trace)
+    first = sorted((root / "probes").iterdir())[:1]
+    events = read_events(first[0] / "events.jsonl", []) if first else []
+    inputs = _plan_inputs(scenario, plan, boundary, probes, events)
+    for path in [*write_outputs(root, probes, boundary, plan, inputs, trace_points, None), *_report(root)]:
+        console.print(f"wrote {path}", highlight=False)
+    return CapacityOutcome(root, 0 if boundary.confirmed else EXIT_SLO_FAILED, boundary)
+
+
+__all__ = ["CapacityOutcome", "capacity_thresholds", "replan", "run_capacity"]

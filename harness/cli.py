@@ -224,7 +224,9 @@ def _compare_folder(result: dict) -> Path:
 
 @app.command()
 def capacity(
-    file: Annotated[Path, typer.Argument(help="Scenario YAML file with SLOs (and a capacity: section)")],
+    file: Annotated[
+        Path, typer.Argument(help="Scenario YAML file with SLOs (a capacity: section), or a search's folder to re-plan")
+    ],
     set_: SetOpt = None,
     results: Annotated[Path, typer.Option("--results", help="Folder for the search's folder")] = Path("results"),
     peak: Annotated[float | None, typer.Option("--peak", min=0.0, help="Plan for this peak rate (rps)")] = None,
@@ -232,13 +234,16 @@ def capacity(
 ) -> None:
     """Find what one replica sustains at the SLO, then plan replicas, nodes and cost (docs/capacity.md);
     exit 0 found and confirmed, 1 not confirmed, 2 no rate meets the SLOs or bad input, 3 platform error."""
-    from harness.capacity_run import run_capacity
+    from harness.capacity_run import replan, run_capacity
     from harness.run import exit_code_name
     from harness.scenario import load_scenario
 
-    scenario = load_scenario(file, set_ or [])
-    outcome = run_capacity(scenario, results, console, peak_rps=peak or None,
-                           trace=None if trace is None else str(trace.resolve()))  # fmt: skip
+    trace_path = None if trace is None else str(trace.resolve())
+    if file.is_dir():  # re-plan from a finished search: no probe runs
+        outcome = replan(file, console, peak_rps=peak or None, trace=trace_path)
+    else:
+        scenario = load_scenario(file, set_ or [])
+        outcome = run_capacity(scenario, results, console, peak_rps=peak or None, trace=trace_path)
     b = outcome.boundary
     if b is not None:
         found = "not confirmed" if b.found_rps is None else f"{b.found_rps:.4g} rps per replica"
