@@ -580,7 +580,7 @@ def replan(run_dir: str | Path, console: Console | None = None, peak_rps: float 
     cap = scenario.capacity or CapacitySpec()
     plan = cap.plan.model_copy(update={k: v for k, v in (("peak_rps", peak_rps), ("trace", trace)) if v is not None})
     trace_points = plan_trace_points(plan.trace)
-    first = sorted((root / "probes").iterdir())[:1]
+    first = sorted((root / "probes").iterdir())[:1] if (root / "probes").is_dir() else []
     events = read_events(first[0] / "events.jsonl", []) if first else []
     inputs = _plan_inputs(scenario, plan, boundary, probes, events)
     for path in [*write_outputs(root, probes, boundary, plan, inputs, trace_points, None), *_report(root)]:
