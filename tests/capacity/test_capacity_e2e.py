@@ -7,7 +7,6 @@ probes of ~1,500 requests and lives in bench/capacity_accuracy.py; here the prob
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -41,24 +40,20 @@ capacity:
 """
 
 
-def run(kibench: list[str], path: Path, results: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    cmd = [*kibench, "capacity", str(path), "--results", str(results), *extra]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=180)
-
-
 @pytest.mark.slow
-def test_an_slo_no_rate_meets_exits_2_and_keeps_the_probes(tmp_path: Path, kibench: list[str], write_yaml) -> None:
+def test_an_slo_no_rate_meets_exits_2_and_keeps_the_probes(tmp_path: Path, write_yaml) -> None:
     path = write_yaml(SCENARIO.format(ready_timeout="30s", cold_start="0.2s", p95_ms=5))  # a 100 ms batch: never
-    proc = run(kibench, path, tmp_path / "results")
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert "no rate meets the SLOs" in proc.stderr and "loosen the SLO" in proc.stderr
-    (root,) = (tmp_path / "results").iterdir()
+    outcome = run_capacity(load_scenario(path), tmp_path / "results", Console(quiet=True))
+    assert outcome.exit_code == 2 and outcome.boundary is None, outcome.error
+    assert "no rate meets the SLOs" in outcome.error and "loosen the SLO" in outcome.error
+    root = outcome.run_dir
     probes = pd.read_parquet(root / "capacity" / "probes.parquet")
     assert list(probes["kind"]) == ["calibrate", "bracket"]  # 0.5 x ~40 rps failed; half of it is under 12 rps
     assert not probes["passed"].iloc[1] and probes["margin:latency_ms"].iloc[1] > 0
     assert 0 < probes["rate_rps"].iloc[0] <= 40.5  # the burst: 4 users, at most a batch of 4 every 100 ms
     doc = json.loads((root / "capacity" / "capacity.json").read_text())
     assert "no rate meets" in doc["error"] and doc["exit_code"] == 2 and doc["boundary"] is None
+    assert (root / "report.html").is_file()
     for folder in (root / "probes").iterdir():  # each probe is an ordinary, analysed run folder
         summary = json.loads((folder / "summary.json").read_text())
         assert summary["metrics"]["requests"] > 0 and (folder / "requests.parquet").is_dir()
