@@ -1,7 +1,7 @@
 """How close ``kibench capacity`` comes to the true capacity of emulated replicas, with realistic probe lengths.
 
     .venv/bin/python bench/capacity_accuracy.py [--probe-requests 1500] [--warmup 5] [--only classic|llm]
-                                                [--seeds 1,2] [--keep DIR]
+                                                [--seeds 1,2] [--arrivals uniform|poisson] [--keep DIR]
 
 Runs the whole search (calibrate, bracket, refine, confirm) on the embedded platform for two emulated
 profiles whose true capacity follows from the profile alone:
@@ -12,8 +12,10 @@ profiles whose true capacity follows from the profile alone:
   a request holds a slot for O steps (1 prefill, O - 1 decode), so with all M slots busy a step takes
   step_base + step_per_seq x M (O - 1) / O + prefill_per_token x P M / O and M / O requests finish per step.
 
-The SLOs are loose (p95 latency several times the latency at capacity), so the boundary is the service's
-throughput and the true value is known.  Prints, per profile and seed, found / true, last passing and
+The SLOs are loose (p95 latency several times the latency at capacity) and the arrivals uniform
+(``--arrivals poisson`` for random ones: their queueing lowers the rate the SLO allows below the profile's
+throughput), so the boundary is the service's throughput and the true value is known.
+Prints, per profile and seed, found / true, last passing and
 first failing / true, the probes used and the binding reason; with two seeds, found(seed 2) / found(seed 1).
 On a shared machine the load generator and the platform compete for CPU: say so with the figures.
 """
@@ -48,7 +50,7 @@ def true_capacity(name: str) -> float:
     return (m / OUTPUT) / (step_ms / 1000)
 
 
-def scenario(name: str, seed: int, probe_requests: int, warmup_s: float) -> dict:
+def scenario(name: str, seed: int, probe_requests: int, warmup_s: float, arrivals: str = "uniform") -> dict:
     base = {
         "name": f"bench-capacity-{name}",
         "platform": {
@@ -57,7 +59,7 @@ def scenario(name: str, seed: int, probe_requests: int, warmup_s: float) -> dict
             "pod": {"termination_grace_period": "1s"},
         },
         "service": {"cold_start": "0.5s", "profile": CLASSIC if name == "classic" else LLM, "max_queue": 4096},
-        "load": {"rate_rps": 1, "duration": "1s", "arrivals": "poisson", "seed": seed, "max_concurrency": 1024,
+        "load": {"rate_rps": 1, "duration": "1s", "arrivals": arrivals, "seed": seed, "max_concurrency": 1024,
                  "timeout": "20s"},
         "capacity": {"probe_requests": probe_requests, "warmup": f"{warmup_s}s", "min_probe": "5s",
                      "calibrate": "5s", "calibrate_users": 64,
@@ -78,19 +80,22 @@ def main() -> None:
     parser.add_argument("--probe-requests", type=int, default=1500)
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--only", choices=["classic", "llm"])
+    parser.add_argument("--arrivals", choices=["uniform", "poisson"], default="uniform")
     parser.add_argument("--seeds", default="1", help="comma-separated load seeds (two: the seed-to-seed ratio)")
     parser.add_argument("--keep", type=Path, help="keep the search folders here")
     args = parser.parse_args()
     out = args.keep or Path(tempfile.mkdtemp(prefix="kibench-capacity-bench-"))
     seeds = [int(s) for s in args.seeds.split(",")]
     console = Console(quiet=True)
-    print(f"probe_requests {args.probe_requests}, warm-up {args.warmup:g} s, results in {out}")
+    print(
+        f"probe_requests {args.probe_requests}, warm-up {args.warmup:g} s, {args.arrivals} arrivals, results in {out}"
+    )
     for name in [args.only] if args.only else ["classic", "llm"]:
         true = true_capacity(name)
         found_by_seed = {}
         for seed in seeds:
             t0 = time.monotonic()
-            sc = validate(scenario(name, seed, args.probe_requests, args.warmup), f"bench {name}")
+            sc = validate(scenario(name, seed, args.probe_requests, args.warmup, args.arrivals), f"bench {name}")
             outcome = run_capacity(sc, out, console)
             b = outcome.boundary
             took = time.monotonic() - t0

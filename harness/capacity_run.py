@@ -12,7 +12,9 @@ are kept and capacity/ is written.
 Order: deploy ONE replica with the HPA off and no faults (the platform stays up for every probe, so
 probes share its clock: t = 0 is the search's start) → calibrate (a closed-loop burst) → bracket and refine
 with open-model constant-rate probes (harness/capacity/search.py) → confirm (repeats at the found rate and
-``confirm_step_pct`` below, block-bootstrap margin intervals) → tear down → plan → write.
+``confirm_step_pct`` below, block-bootstrap margin intervals; when neither holds, up to ``CONFIRM_EXTRA_STEPS``
+more steps down) → tear down → plan → write (capacity/, report.html).  ``replan`` plans again from a finished
+search's folder without probing.
 """
 
 from __future__ import annotations
