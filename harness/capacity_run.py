@@ -213,6 +213,8 @@ class _Search:
             c: pd.to_numeric(req[c], errors="coerce").to_numpy(dtype=float) for c in _COLUMNS if c in req and c != "ok"
         }
         cols["ok"] = req["ok"].astype(bool).to_numpy() if len(req) else np.zeros(0, dtype=bool)
+        if "itl_mean_ms" in cols:  # the metric itl_ms is each answer's mean gap
+            cols["itl_ms"] = cols["itl_mean_ms"]
         steady = (cols["t_intended_s"] >= a) & (cols["t_intended_s"] < b)
         rows = {c: v[steady] for c, v in cols.items()}
         metrics = summary.get("metrics", {})
@@ -224,6 +226,7 @@ class _Search:
                 value = value_on_rows(th, rows)
             else:
                 value = metrics.get(th.metric)
+                value = float(value) if isinstance(value, int | float) else None
             values[th.key], margins[th.key] = value, margin(th, value)
             if not th.holds(value):
                 reasons.append(f"{th.key} {th.expression} (got {_fmt(value)})")
