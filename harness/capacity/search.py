@@ -10,7 +10,9 @@ used); ``NoRateMeetsSlo`` when even ``min_rate_rps`` fails.  Pure: no I/O, no cl
   ignored, which keeps the answer safe).  For each SLO the margins are fitted (fit.py); the lowest root in
   [L, H] is the next rate, kept 10 % of the bracket away from its ends.  When the root is within
   ``bracket_pct`` of an end, the probe goes just inside that distance of it, so that one probe can close the
-  bracket; with no root (the failure was not an SLO's: over-saturation, a shortfall) it bisects.
+  bracket.  It bisects instead when no SLO's fit crosses zero in the bracket (the failure was a rule's:
+  over-saturation, a shortfall) or when the last two probes moved the same end of the bracket (a root that
+  keeps landing on one side, as regula falsi's does, would otherwise creep by ``bracket_pct`` a probe).
 """
 
 from __future__ import annotations
@@ -104,8 +106,8 @@ def refine_rate(settings: SearchSettings, probes: Sequence[ProbeRecord], lo: flo
     """The next rate inside (lo, hi): the fitted root, guarded (see the module docstring)."""
     width = settings.bracket_pct / 100.0
     guess, _ = predicted_root(probes, lo, hi)
-    if guess is None:
-        guess = (lo + hi) / 2.0
+    if guess is None or (len(probes) >= 2 and probes[-1].passed == probes[-2].passed):
+        guess = (lo + hi) / 2.0  # no root, or the same end moved twice in a row: bisect (the Illinois guard)
     guess = min(max(guess, lo + 0.1 * (hi - lo)), hi - 0.1 * (hi - lo))
     up, down = lo * (1 + 0.9 * width), hi / (1 + 0.9 * width)  # one probe there closes the bracket
     if guess < lo * (1 + width) and (guess <= hi / (1 + width) or guess - lo < hi - guess):

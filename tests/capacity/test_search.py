@@ -65,7 +65,7 @@ def test_slope_root_is_where_the_slo_is_crossed(capacity: float) -> None:
     b = bracket(probes)
     assert b.last_pass is not None and b.first_fail is not None
     assert 0.95 <= b.last_pass.rate_rps / true <= 1.0
-    assert len(probes) <= 8  # the fitted root saves probes over bisection
+    assert len(probes) <= 10
     assert boundary_shape(probes, P95.key, b.last_pass, b.first_fail) == "slope"
 
 
@@ -173,3 +173,21 @@ def test_confirm_interval_inside_and_across_the_slo() -> None:
     assert bad[P95.key][1] > 0
     repeats = [probe(1, 10, 300, "confirm")]
     assert confirmed(good, repeats) and not confirmed(bad, repeats)
+
+
+def test_a_rule_failing_below_the_slo_root_does_not_make_the_search_creep() -> None:
+    """The replica falls behind (a rule fails) at 66 rps while its p95 only crosses the SLO far above: the
+    fitted root keeps landing near the first failing rate; the search must still close in 12 probes."""
+
+    def run(rate: float) -> ProbeRecord:
+        p95 = 100.0 + 400.0 * (rate / 140.0) ** 4  # crosses 500 ms at 140 rps
+        fails = rate >= 66.0
+        return ProbeRecord(0, "bracket", rate, "p", passed=not fails, margins={P95.key: margin(P95, p95 if not fails
+                           else max(p95, 510.0))})  # fmt: skip
+
+    probes: list[ProbeRecord] = []
+    while (rate := next_rate(SearchSettings(), 64.0, probes)) is not None:
+        probes.append(run(rate))
+    b = bracket(probes)
+    assert len(probes) <= 12 and b.first_fail.rate_rps / b.last_pass.rate_rps - 1 <= 0.05 + 1e-9
+    assert 0.95 <= b.last_pass.rate_rps / 66.0 < 1.0
