@@ -54,8 +54,9 @@ def boundary_shape(probes: Sequence[ProbeRecord], key: str | None, lo: ProbeReco
     """``cliff`` when the first failing probe failed for no SLO's margin (over-saturation, a shortfall, the
     generator) or the binding SLO's log margin rises over the last bracket at least 5x faster than on
     average below it; else ``slope``."""
-    m_hi = None if key is None else hi.margins.get(key)
-    m_lo = None if key is None else lo.margins.get(key)
+    if key is None:
+        return "cliff"
+    m_hi, m_lo = hi.margins.get(key), lo.margins.get(key)
     if m_hi is None or m_lo is None or m_hi <= 0:
         return "cliff"
     below = [p for p in probes if p.rate_rps < lo.rate_rps and p.margins.get(key) is not None]
