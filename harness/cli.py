@@ -10,6 +10,7 @@ its message (what, where, how to fix), never a traceback.
     kibench report RUN_DIR [--summary-md PATH]
     kibench compare BASELINE CANDIDATE [--margin METRIC=N%]... [--strict] [--out DIR] [--summary-md PATH]
     kibench simulate FILE [--set ...] [--mode auto|des|fluid] [--seed N] [--results DIR]
+    kibench capacity FILE [--set ...] [--results DIR] [--peak RPS] [--trace CSV]
     kibench serve [--port N] [--profile NAME] [--device-time-ms MS] [--cold-start-s S]
     kibench cluster run FILE [--set ...] [--results DIR] [--keep] [--dry-run]
     kibench cluster unpack [LOG|-] [--results DIR]
@@ -257,6 +258,41 @@ def _compare_folder(result: dict) -> Path:
     ids = [result[side]["run_ids"] for side in ("baseline", "candidate")]
     names = [i[0] + (f"+{len(i) - 1}" if len(i) > 1 else "") for i in ids]
     return first.parent / f"compare-{names[0]}-vs-{names[1]}"
+
+
+@app.command()
+def capacity(
+    file: Annotated[
+        Path, typer.Argument(help="Scenario YAML file with SLOs (a capacity: section), or a search's folder to re-plan")
+    ],
+    set_: SetOpt = None,
+    results: Annotated[Path, typer.Option("--results", help="Folder for the search's folder")] = Path("results"),
+    peak: Annotated[float | None, typer.Option("--peak", min=0.0, help="Plan for this peak rate (rps)")] = None,
+    trace: Annotated[Path | None, typer.Option("--trace", help="Plan for this trace CSV (time_s,rate_rps)")] = None,
+) -> None:
+    """Find what one replica sustains at the SLO, then plan replicas, nodes and cost (docs/capacity.md);
+    exit 0 found and confirmed, 1 not confirmed, 2 no rate meets the SLOs or bad input, 3 platform error."""
+    from harness.capacity_run import replan, run_capacity
+    from harness.run import exit_code_name
+    from harness.scenario import load_scenario
+
+    trace_path = None if trace is None else str(trace.resolve())
+    if file.is_dir():  # re-plan from a finished search: no probe runs
+        outcome = replan(file, console, peak_rps=peak or None, trace=trace_path)
+    else:
+        scenario = load_scenario(file, set_ or [])
+        outcome = run_capacity(scenario, results, console, peak_rps=peak or None, trace=trace_path)
+    b = outcome.boundary
+    if b is not None:
+        found = "not confirmed" if b.found_rps is None else f"{b.found_rps:.4g} rps per replica"
+        console.print(f"  capacity: {found}; last passing {b.last_passing_rps:.4g} rps, first failing "
+                      f"{b.first_failing_rps if b.first_failing_rps is None else round(b.first_failing_rps, 4)} rps, "
+                      f"binding {b.binding_slo} ({b.shape}), {b.probes_used} search probes", markup=False)  # fmt: skip
+    if outcome.error:
+        err_console.print(f"error: {outcome.error}")
+    console.print(f"capacity folder: {outcome.run_dir / 'capacity'}")
+    console.print(f"verdict: {exit_code_name(outcome.exit_code)} (exit {outcome.exit_code})")
+    raise typer.Exit(outcome.exit_code)
 
 
 @app.command()
