@@ -7,6 +7,7 @@ Out: JSON.
   POST /kibench/v1/shutdown                                           stop every pod, then the daemon
   GET  /kibench/v1/healthz                                            the daemon is alive
   GET  /kibench/v1/stats                                              the self-check since the last call (selfcheck)
+  GET  /kibench/v1/audit         {"requests": [...]}: what each service account asked the API, allowed or not
 Errors: ``{"error": ...}`` with 400 (body not JSON), 401 (token), 404 (no such node), 422 (a field).
 Everything else (pods, nodes, deployments, scale, drain, ...) is the Kubernetes API's.
 """
@@ -49,7 +50,12 @@ async def _body(request: Request) -> dict[str, Any] | Response:
     return data
 
 
-def create_private_api(cluster: Cluster, token: str, on_shutdown: Callable[[], None]) -> Starlette:
+def create_private_api(
+    cluster: Cluster,
+    token: str,
+    on_shutdown: Callable[[], None],
+    audit: Callable[[], list[dict[str, Any]]] | None = None,
+) -> Starlette:
     def guarded(handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
         async def wrapped(request: Request) -> Response:
             if not _authorized(request, token):
@@ -105,7 +111,11 @@ def create_private_api(cluster: Cluster, token: str, on_shutdown: Callable[[], N
     async def stats(request: Request) -> Response:
         return JSONResponse(cluster.selfcheck.read())
 
+    async def audit_log(request: Request) -> Response:
+        return JSONResponse({"requests": audit() if audit is not None else []})
+
     routes = [
+        Route("/kibench/v1/audit", guarded(audit_log), methods=["GET"]),
         Route("/kibench/v1/nodes/{name}/fail", guarded(fail), methods=["POST"]),
         Route("/kibench/v1/nodes/{name}/recover", guarded(recover), methods=["POST"]),
         Route("/kibench/v1/shutdown", guarded(shutdown), methods=["POST"]),
