@@ -249,7 +249,8 @@ def create_app(config: ServiceConfig, exit_fn: Callable[[int], Any] = os._exit) 
         return JSONResponse({"object": "list", "data": [card]})
 
     async def openapi(request: Request) -> Response:
-        return JSONResponse(openapi_document(svc.model.name, admin=bool(config.admin_token)))
+        context = svc.model.max_model_len if isinstance(svc.model, LLMProfile) else None
+        return JSONResponse(openapi_document(svc.model.name, admin=bool(config.admin_token), max_model_len=context))
 
     predict, completions = predict_endpoint(svc), completions_endpoint(svc)
     fast, direct = {("/v1/completions", "POST"): completions}, {"/v1/predict": predict}
