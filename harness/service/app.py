@@ -167,7 +167,9 @@ def _build_backend(config: ServiceConfig, model: ClassicProfile | LLMProfile, me
         from harness.service.torch_model import TorchRunner
 
         runner = TorchRunner()
-    return ClassicBackend(model, config.max_queue, metrics, runner)
+    # admission: a request whose result would come after 90 % of its deadline is shed with 429 at once
+    # (the rest is margin for the request's own path and a busy host), not answered with 504 later
+    return ClassicBackend(model, config.max_queue, metrics, runner, max_wait_s=0.9 * config.request_timeout_s)
 
 
 class Edge:

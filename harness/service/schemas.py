@@ -5,7 +5,8 @@ In: raw ASGI ``receive`` plus the body limit, and a model class.  Out: a validat
 ``{"error": {"message", "type", "param", "code"}}``: 413 for a body over the limit, 400 for malformed
 JSON, 422 naming the field for a schema violation.  Bad input never becomes a 500.
 
-Request models accept and ignore unknown fields (OpenAI clients send many); response models exist for
+Request models accept and ignore unknown fields (OpenAI clients send many) and take each field's JSON type
+strictly (no ``"16"`` for 16, no ``false`` for 0); response models exist for
 the OpenAPI document (``openapi.py``) and for tests that check real responses against it.
 """
 
@@ -34,7 +35,9 @@ class ApiError(Exception):
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    # strict: a value of the wrong JSON type is a 422, as the OpenAPI document says (lax mode took
+    # ``"seed": false`` as 0 and ``"max_tokens": "16"`` as 16); unknown fields are still ignored
+    model_config = ConfigDict(extra="ignore", strict=True)
 
 
 class PredictRequest(_Body):
