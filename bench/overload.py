@@ -104,7 +104,7 @@ class Connection:
 class Generator:
     """Open-loop load: one task per arrival; a pool of keep-alive connections, up to ``max_connections``."""
 
-    def __init__(self, host: str, port: int, max_connections: int = 512) -> None:
+    def __init__(self, host: str, port: int, max_connections: int = 128) -> None:
         self.host, self.port = host, port
         self.request = (b"POST /v1/predict HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
                         b"Content-Length: %d\r\n\r\n%s") % (host.encode(), len(BODY), BODY)  # fmt: skip
