@@ -63,7 +63,8 @@ def _text(description: str) -> dict[str, Any]:
 def _post(summary: str, body: type[BaseModel] | None, ok: dict[str, Any], errors: dict[str, Any]) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": summary, "responses": {"200": ok, **errors}}
     if body is not None:
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(body)}}}
+        required = bool(body.model_json_schema().get("required"))  # else an empty body counts as {} (schemas.parse)
+        op["requestBody"] = {"required": required, "content": {"application/json": {"schema": _ref(body)}}}
     return {"post": op}
 
 
