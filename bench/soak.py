@@ -4,8 +4,10 @@
 
 Runs ``kibench run`` on the embedded platform (3 replicas, constant ``--rate-rps``, one pod killed with
 chaos/pod-kill.yaml every minute from minute 1) and samples, every 5 s with psutil, the resident memory
-and open file descriptors of the run's load process(es) (``python -m harness.load``) and of the
-embedded cluster's daemon (``python -m harness.platform.local``), found among the CLI's own children.
+and open file descriptors of the run's load process(es) (``python -m harness.load``), of the
+embedded cluster's daemon (``python -m harness.platform.local``) and of its Service forwarder
+(``python -m harness.platform.local.forwarder``, which holds every proxied connection), found among
+the CLI's own children by their ``-m`` module.
 Prints each figure with its goal and PASS/FAIL (issue 14, item 5):
 
 - RSS growth of each, from the end of the warm-up (``--warmup-minutes``; 2, or a fifth of a shorter run)
@@ -34,7 +36,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_S = 5.0
-ROLES = {"load": "harness.load", "daemon": "harness.platform.local"}
+ROLES = {"load": "harness.load", "daemon": "harness.platform.local", "forwarder": "harness.platform.local.forwarder"}
 
 
 @dataclass
@@ -69,10 +71,11 @@ def scenario(minutes: float, rate_rps: float) -> dict[str, object]:
 
 def role_of(proc: psutil.Process) -> str | None:
     try:
-        cmdline = " ".join(proc.cmdline())
+        argv = proc.cmdline()
     except psutil.Error:
         return None
-    return next((role for role, module in ROLES.items() if f"-m {module}" in cmdline), None)
+    module = argv[argv.index("-m") + 1] if "-m" in argv[:-1] else None
+    return next((role for role, name in ROLES.items() if name == module), None)
 
 
 def sample(cli: psutil.Process, t_s: float, series: dict[str, Series]) -> None:
