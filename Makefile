@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SCENARIO ?= scenarios/smoke.yaml
 
-.PHONY: run test lint install clean browser
+.PHONY: run test lint install clean browser haproxy
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
+	@if grep -qs 'balancing: *request' $(SCENARIO); then bash scripts/ensure-haproxy.sh; fi
 	$(BIN)/kibench run $(SCENARIO)
 
 lint: $(STAMP)
@@ -25,7 +26,10 @@ lint: $(STAMP)
 browser:
 	@bash scripts/ensure-browser.sh
 
-test: $(STAMP) lint browser
+haproxy:
+	@bash scripts/ensure-haproxy.sh
+
+test: $(STAMP) lint browser haproxy
 	$(BIN)/python -m pytest
 
 clean:

@@ -7,16 +7,18 @@
     ``--connections`` connections, in its own process) sends ``POST /v1/predict`` for ``--seconds`` to the
     Service's URL and to the pod's own address, alternating (ABBA) for ``--rounds`` rounds; the ratio of the
     median throughputs (goal >= 0.9), in both balancing modes (per connection, per request).
-(b) The daemon's CPU per request through the Service (goal <= 50 µs), and the forwarder's, from the same
-    windows (psutil CPU times of the daemon and forwarder processes divided by the requests completed).
+(b) The daemon's CPU per request through the Service (goal <= 50 µs), and the proxy's (the forwarder, or
+    haproxy in per-request mode when installed: ``proxy`` says which), from the same windows (psutil CPU
+    times of the daemon and proxy processes divided by the requests completed).
 (c) The highest open-model rate ``kibench run`` sustains through the Service with 16 replicas of a 2 ms
     device (achieved within 1 %, 0 dropped, p99 <= 2x the device time + 8 ms of loopback and client cost),
     found by bisection, with each process's CPU share at that rate.
 (d) 32 replicas of a 50 ms device at 400 req/s for 30 s (the old collapse): throughput, dropped arrivals,
     Ready replicas and ``platform_saturated``.
-(f) Candidates for the per-request (ingress) stack, same replica, same client: the forwarder on uvloop (what
-    kibench uses), the forwarder on the stdlib asyncio loop, and HAProxy (``mode http``, round robin,
-    ``http-reuse always``) when its binary is on PATH (``apt-get install haproxy``): req/s and CPU per request.
+(f) Candidates for the per-request (ingress) stack, each through the embedded cluster's own per-request Service,
+    same replica, same client: HAProxy as the platform runs it when installed (scripts/ensure-haproxy.sh), the
+    forwarder on uvloop (the fallback) and on the stdlib asyncio loop (``KIBENCH_INGRESS=forwarder``,
+    ``KIBENCH_FORWARDER_LOOP``): req/s and the proxy process's CPU per request.
 (e) No congestion collapse: 4 replicas of a 20 ms device, batch size 1 (capacity 200 req/s), a queue of 32
     requests each, offered 1x and then 2x their capacity for 20 s each: goodput (2xx completed inside the
     load window, per second) at 2x over goodput at 1x (goal >= 0.9), the statuses of the rest (the service
@@ -105,6 +107,17 @@ def _forwarder_pid(daemon_pid: int) -> int | None:
     return None
 
 
+def _proxy(platform: Any) -> tuple[str, int | None]:
+    """Which stack carries the per-request mode ("haproxy" or "forwarder", from the ingress_proxy run event)
+    and the pid of the process that carries the Service's traffic."""
+    events = [e for e in platform.events(0)[0] if e.kind == "ingress_proxy"]
+    daemon = int(platform.hello["pid"])
+    if events and events[0].attrs.get("proxy") == "haproxy":
+        pid = int(str(events[0].attrs["message"]).split("(pid ", 1)[1].split(")", 1)[0])
+        return "haproxy", pid
+    return "forwarder", _forwarder_pid(daemon)
+
+
 def _scenario(
     name: str, replicas: int, profile: str | None, device_ms: float, balancing: str, max_queue: int = 4096, **load: Any
 ) -> Any:
@@ -145,7 +158,7 @@ def through_service(seconds: float, rounds: int, connections: int) -> dict[str, 
             ip = next(p["status"]["podIP"] for p in platform.driver.informers["pods"].items())  # type: ignore[union-attr]
             direct = f"http://{ip}:{pod.port}"
             daemon = int(deployment.details["daemon_pid"])
-            forwarder = _forwarder_pid(daemon)
+            proxy, forwarder = _proxy(platform) if mode == "request" else ("forwarder", _forwarder_pid(daemon))
             svc, straight, daemon_us, fwd_us = [], [], [], []
             for i in range(rounds):
                 order = [("svc", deployment.target_url), ("direct", direct)]
@@ -160,11 +173,12 @@ def through_service(seconds: float, rounds: int, connections: int) -> dict[str, 
                     else:
                         straight.append(n / seconds)
             out[mode] = {
+                "proxy": proxy,
                 "service_rps": round(statistics.median(svc), 1),
                 "direct_rps": round(statistics.median(straight), 1),
                 "ratio": round(statistics.median(svc) / statistics.median(straight), 3),
                 "daemon_us_per_request": round(statistics.median(daemon_us), 2),
-                "forwarder_us_per_request": round(statistics.median(fwd_us), 2),
+                "proxy_us_per_request": round(statistics.median(fwd_us), 2),
             }
             print(f"(a/b) {mode}: {json.dumps(out[mode])}", flush=True)
         finally:
@@ -246,56 +260,38 @@ def collapse(results: str) -> dict[str, Any]:
 
 
 def l7_candidates(seconds: float, rounds: int, connections: int) -> dict[str, Any]:
-    import shutil
-    import socket
-
+    """Each candidate through the embedded cluster's own per-request Service, same noop replica and client."""
     out: dict[str, Any] = {}
-    for loop in ("uvloop", "asyncio"):
-        os.environ["KIBENCH_FORWARDER_LOOP"] = loop  # the daemon and its forwarder inherit it
+    fwd = {"KIBENCH_INGRESS": "forwarder"}
+    candidates = [
+        ("haproxy", {}),
+        ("forwarder-uvloop", {**fwd, "KIBENCH_FORWARDER_LOOP": "uvloop"}),
+        ("forwarder-asyncio", {**fwd, "KIBENCH_FORWARDER_LOOP": "asyncio"}),
+    ]
+    for name, env in candidates:
+        os.environ.update(env)  # the daemon and its forwarder inherit them
         logs = tempfile.mkdtemp(prefix="kibench-bench-")
         scenario = _scenario("bench-f", 1, "noop", 0, "request")
         platform = LocalPlatform.from_scenario(scenario, time.monotonic(), logs + "/logs")
         deployment = platform.deploy()
         try:
-            forwarder = _forwarder_pid(int(deployment.details["daemon_pid"]))
+            proxy, pid = _proxy(platform)
+            if name == "haproxy" and proxy != "haproxy":
+                print("(f) haproxy: not installed (scripts/ensure-haproxy.sh), skipped", flush=True)
+                continue
             rps, us = [], []
             for _ in range(rounds):
-                f0 = _cpu(forwarder) if forwarder else 0.0
+                c0 = _cpu(pid) if pid else 0.0
                 n = run_client(deployment.target_url, seconds, connections)
                 rps.append(n / seconds)
-                us.append(((_cpu(forwarder) if forwarder else 0.0) - f0) / max(n, 1) * 1e6)
-            if loop == "uvloop" and shutil.which("haproxy"):
-                pod = next(p for p in platform.driver.informers["pods"].items())  # type: ignore[union-attr]
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", 0))
-                    port = probe.getsockname()[1]
-                cfg = Path(logs, "haproxy.cfg")
-                cfg.write_text(
-                    "global\n  nbthread 1\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 30s\n"
-                    "  timeout server 30s\n  http-reuse always\n"
-                    f"frontend f\n  bind 127.0.0.1:{port}\n  default_backend b\n"
-                    f"backend b\n  balance roundrobin\n  server p {pod['status']['podIP']}:8000\n"
-                )
-                proc = subprocess.Popen(["haproxy", "-db", "-f", str(cfg)], stdout=subprocess.DEVNULL)
-                try:
-                    time.sleep(0.5)
-                    h_rps, h_us = [], []
-                    for _ in range(rounds):
-                        c0 = _cpu(proc.pid)
-                        n = run_client(f"http://127.0.0.1:{port}", seconds, connections)
-                        h_rps.append(n / seconds)
-                        h_us.append((_cpu(proc.pid) - c0) / max(n, 1) * 1e6)
-                    out["haproxy"] = {"rps": round(statistics.median(h_rps), 1),
-                                      "cpu_us_per_request": round(statistics.median(h_us), 2)}  # fmt: skip
-                finally:
-                    proc.kill()
-                    proc.wait()
-            out[f"forwarder-{loop}"] = {"rps": round(statistics.median(rps), 1),
-                                        "cpu_us_per_request": round(statistics.median(us), 2)}  # fmt: skip
-            print(f"(f) {json.dumps(out)}", flush=True)
+                us.append(((_cpu(pid) if pid else 0.0) - c0) / max(n, 1) * 1e6)
+            out[name] = {"rps": round(statistics.median(rps), 1),
+                         "cpu_us_per_request": round(statistics.median(us), 2)}  # fmt: skip
+            print(f"(f) {name}: {json.dumps(out[name])}", flush=True)
         finally:
             platform.teardown()
-            os.environ.pop("KIBENCH_FORWARDER_LOOP", None)
+            for key in env:
+                os.environ.pop(key, None)
     return out
 
 

@@ -9,7 +9,11 @@ its message (what, where, how to fix), never a traceback.
     kibench schema
     kibench report RUN_DIR [--summary-md PATH]
     kibench compare BASELINE CANDIDATE [--margin METRIC=N%]... [--strict] [--out DIR] [--summary-md PATH]
+    kibench simulate FILE [--set ...] [--mode auto|des|fluid] [--seed N] [--results DIR]
+    kibench capacity FILE [--set ...] [--results DIR] [--peak RPS] [--trace CSV]
     kibench serve [--port N] [--profile NAME] [--device-time-ms MS] [--cold-start-s S]
+    kibench cluster run FILE [--set ...] [--results DIR] [--keep] [--dry-run]
+    kibench cluster unpack [LOG|-] [--results DIR]
 """
 
 from __future__ import annotations
@@ -176,6 +180,41 @@ def report(
 
 
 @app.command()
+def simulate(
+    file: Annotated[Path, typer.Argument(help="Scenario YAML file")],
+    set_: SetOpt = None,
+    results: Annotated[Path, typer.Option("--results", help="Folder for run folders")] = Path("results"),
+    mode: Annotated[str, typer.Option("--mode", help="auto | des (per request) | fluid (rates per step)")] = "auto",
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed of the model's draws (default: load.seed)")] = None,
+    calibrate: Annotated[
+        Path | None,
+        typer.Option("--calibrate", help="A measured run folder: draw overhead and pod start-up from its figures"),
+    ] = None,
+) -> None:
+    """Play a scenario on the simulator (docs/simulate.md) into a run folder marked platform: simulated;
+    the same files and summary as a measured run, so report and compare work on it."""
+    from harness.run import exit_code_name
+    from harness.scenario import load_scenario
+    from harness.simulate import SimOptions, calibrate_from
+    from harness.simulate import simulate as run_sim
+
+    if mode not in ("auto", "des", "fluid"):
+        raise typer.BadParameter(f"--mode must be auto, des or fluid (got {mode!r})")
+    scenario = load_scenario(file, set_ or [])
+    cal = None if calibrate is None else calibrate_from(calibrate)
+    options = SimOptions(mode=mode, seed=seed, calibration=cal)  # type: ignore[arg-type]
+    outcome = run_sim(scenario, results, options, source=str(file))
+    console.print(f"simulated {outcome.requests:,} requests in {outcome.wall_s:.2f} s ({outcome.mode} mode)")
+    for note in outcome.notes:
+        console.print(f"  note: {note}", markup=False)
+    if outcome.summary is not None:
+        _print_findings(outcome.summary)
+    console.print(f"run folder: {outcome.run_dir}")
+    console.print(f"verdict: {exit_code_name(outcome.exit_code)} (exit {outcome.exit_code})")
+    raise typer.Exit(outcome.exit_code)
+
+
+@app.command()
 def compare(
     baseline: Annotated[str, typer.Argument(help="Run folder, folder of repeats, or comma-separated run folders")],
     candidate: Annotated[str, typer.Argument(help="Run folder, folder of repeats, or comma-separated run folders")],
@@ -222,6 +261,41 @@ def _compare_folder(result: dict) -> Path:
 
 
 @app.command()
+def capacity(
+    file: Annotated[
+        Path, typer.Argument(help="Scenario YAML file with SLOs (a capacity: section), or a search's folder to re-plan")
+    ],
+    set_: SetOpt = None,
+    results: Annotated[Path, typer.Option("--results", help="Folder for the search's folder")] = Path("results"),
+    peak: Annotated[float | None, typer.Option("--peak", min=0.0, help="Plan for this peak rate (rps)")] = None,
+    trace: Annotated[Path | None, typer.Option("--trace", help="Plan for this trace CSV (time_s,rate_rps)")] = None,
+) -> None:
+    """Find what one replica sustains at the SLO, then plan replicas, nodes and cost (docs/capacity.md);
+    exit 0 found and confirmed, 1 not confirmed, 2 no rate meets the SLOs or bad input, 3 platform error."""
+    from harness.capacity_run import replan, run_capacity
+    from harness.run import exit_code_name
+    from harness.scenario import load_scenario
+
+    trace_path = None if trace is None else str(trace.resolve())
+    if file.is_dir():  # re-plan from a finished search: no probe runs
+        outcome = replan(file, console, peak_rps=peak or None, trace=trace_path)
+    else:
+        scenario = load_scenario(file, set_ or [])
+        outcome = run_capacity(scenario, results, console, peak_rps=peak or None, trace=trace_path)
+    b = outcome.boundary
+    if b is not None:
+        found = "not confirmed" if b.found_rps is None else f"{b.found_rps:.4g} rps per replica"
+        console.print(f"  capacity: {found}; last passing {b.last_passing_rps:.4g} rps, first failing "
+                      f"{b.first_failing_rps if b.first_failing_rps is None else round(b.first_failing_rps, 4)} rps, "
+                      f"binding {b.binding_slo} ({b.shape}), {b.probes_used} search probes", markup=False)  # fmt: skip
+    if outcome.error:
+        err_console.print(f"error: {outcome.error}")
+    console.print(f"capacity folder: {outcome.run_dir / 'capacity'}")
+    console.print(f"verdict: {exit_code_name(outcome.exit_code)} (exit {outcome.exit_code})")
+    raise typer.Exit(outcome.exit_code)
+
+
+@app.command()
 def serve(
     port: Annotated[int, typer.Option(envvar="KIBENCH_PORT")] = 8000,
     host: Annotated[str, typer.Option(envvar="KIBENCH_HOST")] = "127.0.0.1",
@@ -255,6 +329,71 @@ def serve(
             replica, profile, backend=backend, device_time_ms=device_time_ms, cold_start_s=cold_start_s
         )
     _serve(config.with_env(os.environ), host, port, grace_s)
+
+
+cluster_app = typer.Typer(no_args_is_help=True, help="Run kibench itself inside a Kubernetes cluster.")
+app.add_typer(cluster_app, name="cluster")
+
+
+@cluster_app.command("run")
+def cluster_run(
+    file: Annotated[Path, typer.Argument(help="Scenario YAML file")],
+    set_: SetOpt = None,
+    results: Annotated[Path, typer.Option("--results", help="Folder the run folder is copied back to")] = Path(
+        "results"
+    ),
+    keep: Annotated[bool, typer.Option("--keep", help="Leave the run's namespace (or objects) on the cluster")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and the manifests; touch nothing")] = False,
+) -> None:
+    """Run a scenario inside the cluster as a Job (docs/kubernetes.md); exit with the run's exit code."""
+    from harness.platform.kubernetes.clusterrun import cluster_run as _cluster_run
+
+    raise typer.Exit(_cluster_run(file, set_ or [], results, keep, dry_run, console))
+
+
+@cluster_app.command("unpack")
+def cluster_unpack(
+    log: Annotated[str, typer.Argument(help="A pod's log as a file, or - for stdin")] = "-",
+    results: Annotated[Path, typer.Option("--results", help="Folder to unpack the run folder into")] = Path("results"),
+) -> None:
+    """Unpack the run folder an in-cluster run printed to its log (kubectl logs job/kibench-harness | ...)."""
+    from harness.platform.kubernetes import runcopy
+
+    reader = runcopy.Reader()
+    with sys.stdin if log == "-" else open(log, encoding="utf-8", errors="replace") as fh:  # noqa: SIM115
+        for line in fh:
+            reader.feed(line)
+    console.print(f"run folder: {reader.extract(results)}")
+
+
+@cluster_app.command("in-pod", hidden=True)
+def cluster_in_pod(
+    file: Annotated[str, typer.Argument(help="The scenario as mounted in the pod")],
+    set_: SetOpt = None,
+    results: Annotated[str, typer.Option("--results", help="The results volume in the pod")] = "/var/kibench/results",
+) -> None:
+    """The Job's command: run the scenario in-cluster, print the run folder to the log, exit with its code."""
+    from harness.platform.kubernetes import incluster, runcopy
+
+    forced = ["platform.kind=kubernetes", f"platform.namespace={incluster.namespace() or 'default'}",
+              "platform.kubeconfig=null", "platform.context=null"]  # fmt: skip
+    folder = Path(incluster.container_path(results))
+    code = 3
+    try:
+        run(Path(incluster.container_path(file)), [*(set_ or []), *forced], folder)
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except HarnessError as exc:
+        err_console.print(f"error: {exc}")
+        code = exc.exit_code
+    finally:
+        runs = sorted((p for p in folder.glob("*") if p.is_dir()), key=lambda p: p.stat().st_mtime)
+        console.file.flush()
+        if runs:
+            for line in runcopy.block(runs[-1]):
+                sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+    raise typer.Exit(code)
 
 
 def main() -> None:

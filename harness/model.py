@@ -164,6 +164,11 @@ class RunFiles:
     def logs(self) -> Path:
         return self.root / "logs"
 
+    @property
+    def usage(self) -> Path:
+        """CPU and memory per pod and second (the embedded cluster's metrics-server; docs/resources.md)."""
+        return self.root / "usage.parquet"
+
 
 REQUEST_COLUMNS = (
     "t_intended_s",

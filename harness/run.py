@@ -17,6 +17,7 @@ cluster in place.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform as pyplatform
 import secrets
@@ -33,7 +34,7 @@ from typing import Any
 from rich.console import Console
 
 from harness.analysis import analyze
-from harness.chaos import ChaosRun, FaultPlan, chaos_context, plan_faults
+from harness.chaos import ChaosRun, FaultPlan, chaos_context, plan_faults, refuse_embedded_only
 from harness.errors import EXIT_INTERRUPTED, HarnessError, Interrupted, LoadError, PlatformError
 from harness.load.config import config_from_spec
 from harness.load.launcher import LoadProcess
@@ -106,6 +107,7 @@ def run_scenario(
     """Run the scenario end to end; never leaves a process behind (nor, unless ``keep``, an object on a cluster)."""
     console = console or Console(stderr=False)
     plan = plan_faults(scenario.faults, source=f"scenario {scenario.name!r}")  # bad experiment: exit 2, no run
+    refuse_embedded_only(plan, scenario.platform.kind, f"scenario {scenario.name!r}")  # node loss on a cluster
     t0 = time.monotonic()
     started = datetime.now(UTC)
     run_id = new_run_id(scenario, started)
@@ -164,7 +166,8 @@ def _execute(
         deployment = platform.deploy()
         observer = Observer(platform, files, t0)
         observer.start()
-        where = {k: deployment.details[k] for k in ("context", "namespace") if k in deployment.details}
+        kept = ("context", "namespace", "route", "route_warning")
+        where = {k: deployment.details[k] for k in kept if k in deployment.details}
         observer.log("deployed", target_url=deployment.target_url, platform=deployment.platform_kind,
                      **(where if deployment.platform_kind == "kubernetes" else {}))  # fmt: skip
         kubeconfig = deployment.details.get("kubeconfig")
@@ -176,6 +179,9 @@ def _execute(
         if deployment.platform_kind == "kubernetes":
             console.print(_cluster_line(deployment.details), highlight=False)
         config = config_from_spec(scenario.load, deployment.target_url, str(files.root), t0, scenario.target)
+        cap = deployment.details.get("max_connections")  # a port-forward: each connection costs a tunnel of its own
+        if cap and config.max_concurrency > int(cap):
+            config = dataclasses.replace(config, max_concurrency=int(cap))
         if plan:  # experiments start at their times after load_start (see _load_events)
             context = chaos_context(files.root, deployment.details, observer.log, observer.now_s)
             chaos = ChaosRun(plan, context)

@@ -14,6 +14,7 @@ import math
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -27,7 +28,7 @@ from pydantic import (
     model_validator,
 )
 
-from harness import thresholds
+from harness import deployspec, thresholds
 from harness.errors import ScenarioError, ThresholdError
 
 _DURATION = re.compile(r"^\s*(?P<num>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|m|h)?\s*$")
@@ -95,6 +96,13 @@ class PodSpec(_Model):
 
     cpu_request: float = Field(1.0, gt=0, description="CPU request in cores; CPU utilization is measured against it")
     gpus: int = Field(1, ge=0, le=64, description="GPU slots each replica needs on its node")
+    gpu_resource: str = Field(
+        "nvidia.com/gpu",
+        pattern=r"^nvidia\.com/(gpu|mig-[0-9]+g\.[0-9]+gb)$",
+        description="the extended resource the GPUs are asked as: nvidia.com/gpu, or a MIG slice such as "
+        "nvidia.com/mig-1g.10gb (docs/resources.md)",
+    )
+    memory_request_mib: float = Field(0.0, ge=0, description="memory request in MiB (0: none)")
     termination_grace_period: Duration = Field(30.0, description="SIGTERM, then SIGKILL after this long")
     restart_backoff_initial: Duration = Field(10.0, description="first CrashLoopBackOff delay; doubles per crash")
     restart_backoff_max: Duration = Field(300.0, description="CrashLoopBackOff cap (reset after 2x this running)")
@@ -119,11 +127,60 @@ class NodeAutoscalerSpec(_Model):
         return self
 
 
+#: MIG profiles of an 80 GB H100/A100-class GPU: compute slices (of 7) and memory (GB), as NVIDIA names them.
+MIG_PROFILES: dict[str, tuple[int, int]] = {
+    "1g.10gb": (1, 10),
+    "1g.20gb": (1, 20),
+    "2g.20gb": (2, 20),
+    "3g.40gb": (3, 40),
+    "4g.40gb": (4, 40),
+    "7g.80gb": (7, 80),
+}
+
+
+class GpuSpec(_Model):
+    """How each node's GPUs are offered, as NVIDIA's device plugin offers them (docs/resources.md)."""
+
+    model: str = Field("NVIDIA-H100-80GB-HBM3", max_length=64, description="the GPU's product name (a node label)")
+    memory_gb: int = Field(80, ge=1, le=1024, description="framebuffer of one whole GPU")
+    sharing: Literal["none", "time-slicing", "mig"] = Field(
+        "none", description="none: whole GPUs; time-slicing: `replicas` pods per GPU; mig: the `mig` partitions"
+    )
+    replicas: int = Field(2, ge=2, le=48, description="time-slicing: pods per GPU (the device plugin's replicas)")
+    mig: dict[str, int] = Field(
+        default_factory=dict, description="mig: partitions of each GPU, profile -> count, e.g. {'1g.10gb': 7}"
+    )
+    time_slice_overhead: float = Field(
+        0.05, ge=0, lt=1, description="time-slicing: share of the GPU lost to context switches when >1 pod is busy"
+    )
+
+    @model_validator(mode="after")
+    def _partitions(self) -> GpuSpec:
+        if self.sharing != "mig":
+            if self.mig:
+                raise ValueError("mig partitions need sharing: mig; set sharing: mig or remove mig")
+            return self
+        if not self.mig:
+            raise ValueError("sharing: mig needs partitions, e.g. mig: {'1g.10gb': 7} or {'3g.40gb': 2}")
+        unknown = sorted(set(self.mig) - set(MIG_PROFILES))
+        if unknown:
+            raise ValueError(f"unknown MIG profile(s) {unknown}; known: {', '.join(MIG_PROFILES)}")
+        slices = sum(MIG_PROFILES[p][0] * n for p, n in self.mig.items())
+        memory = sum(MIG_PROFILES[p][1] * n for p, n in self.mig.items())
+        if slices > 7 or memory > self.memory_gb:
+            raise ValueError(
+                f"the partitions need {slices} of 7 compute slices and {memory} of {self.memory_gb} GB; "
+                "use fewer or smaller profiles"
+            )
+        return self
+
+
 class NodesSpec(_Model):
     """The virtual nodes replicas are scheduled on."""
 
     count: int = Field(2, ge=0, le=64, description="nodes at start")
-    gpu_slots: int = Field(8, ge=1, le=64, description="GPU slots per node")
+    gpu_slots: int = Field(8, ge=1, le=64, description="physical GPUs per node")
+    gpu: GpuSpec = Field(default_factory=GpuSpec, description="the GPUs' model and sharing: whole, time-slicing, MIG")
     eviction_delay: Duration = Field(300.0, description="NotReady node -> its pods are evicted (tolerationSeconds)")
     drain_retry_interval: Duration = Field(5.0, gt=0, description="a drain retries a PDB-blocked eviction this often")
     autoscaler: NodeAutoscalerSpec = NodeAutoscalerSpec()
@@ -231,6 +288,17 @@ class PlatformSpec(_Model):
     kubeconfig: str | None = Field(
         None, description="kind kubernetes: the kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)"
     )
+    url: str | None = Field(
+        None,
+        description="kind kubernetes: the service's address from where kibench runs (an Ingress or LoadBalancer, "
+        "http(s)://host[:port][/prefix]); the load goes there (docs/kubernetes.md#how-the-load-reaches-the-service)",
+    )
+    route: Literal["auto", "url", "loadbalancer", "port-forward"] = Field(
+        "auto",
+        description="kind kubernetes: how the load reaches the service: url (platform.url), loadbalancer (a "
+        "LoadBalancer Service's address), port-forward (a tunnel through the API server: smoke runs only); "
+        "auto: url if given, else the Service's external address if it has one, else port-forward",
+    )
     ready_timeout: Duration = Field(60.0, description="how long to wait for the initial replicas to be Ready")
     balancing: Literal["connection", "request"] = Field(
         "connection",
@@ -243,6 +311,11 @@ class PlatformSpec(_Model):
     rollout: RolloutSpec = RolloutSpec()
     pdb: DisruptionBudgetSpec | None = Field(None, description="PodDisruptionBudget honoured by drains")
     hpa: HpaSettings = HpaSettings()
+    vpa: bool = Field(
+        False,
+        description="create a VerticalPodAutoscaler in recommendation mode (updateMode Off) for the service; "
+        "on a real cluster the VPA must be installed (docs/resources.md)",
+    )
 
     @field_validator(*_CLUSTER_FIELDS)
     @classmethod
@@ -261,6 +334,39 @@ class PlatformSpec(_Model):
                 "starting and ending with a letter or digit); fix it, or leave namespace out to get kibench-<run-id>"
             )
         return value
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        if info.data.get("kind") != "kubernetes":
+            raise ValueError("only platform.kind kubernetes uses url (on local, use target.url to skip deploying)")
+        return check_service_url(value)
+
+    @model_validator(mode="after")
+    def _route(self) -> PlatformSpec:
+        if self.route != "auto" and self.kind != "kubernetes":
+            raise ValueError(f"route {self.route!r}: only platform.kind kubernetes has routes; remove it")
+        if self.route == "url" and self.url is None:
+            raise ValueError("route 'url' needs platform.url (the Ingress or LoadBalancer address)")
+        if self.url is not None and self.route not in ("auto", "url"):
+            raise ValueError(f"route {self.route!r} and url are both given; keep one")
+        return self
+
+
+def check_service_url(value: str) -> str:
+    """``value`` when it is an http(s) base URL with a host (and no query or fragment); ValueError saying why."""
+    parsed = urlsplit(value.strip())
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ValueError(f"{value!r} is not an http(s) URL with a host, e.g. http://inference.example.com")
+    if parsed.query or parsed.fragment:
+        raise ValueError(f"{value!r}: give the base URL without ?query or #fragment (the load adds the path)")
+    try:
+        parsed.port  # noqa: B018 - raises on a malformed port
+    except ValueError as exc:
+        raise ValueError(f"{value!r}: the port is not a number 1-65535") from exc
+    return value.strip().rstrip("/")
 
 
 _PROFILE_DIR = Path(__file__).parent / "service" / "profiles"  # the named profiles (data files, see docs/service.md)
@@ -313,6 +419,16 @@ class ServiceSpec(_Model):
     max_queue: int = Field(256, ge=1, le=100_000, description="requests waiting for the device; beyond: 429")
     request_timeout: Duration = Field(30.0, description="per-request deadline (first token when streaming): 504")
     max_body_bytes: int = Field(1 << 20, ge=64, description="larger request bodies get 413")
+    # How the pods run on a cluster (harness/deployspec.py, docs/kubernetes.md#image-resources-and-placement):
+    image: deployspec.ImageRef = Field(deployspec.SERVICE_IMAGE, description="container image (default: the "
+                                       "reference service, the Dockerfile's service target)")  # fmt: skip
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(None, description="unset: "
+                                                                                  "Kubernetes' default")  # fmt: skip
+    image_pull_secrets: deployspec.PullSecrets = Field(default_factory=list, description="docker-registry Secrets")
+    resources: deployspec.ResourcesSpec | None = Field(None, description="requests/limits: cpu, memory, "
+                                                       "nvidia.com/gpu (default: platform.pod's)")  # fmt: skip
+    node_selector: deployspec.NodeSelector = Field(default_factory=dict, description="node labels to land on")
+    tolerations: list[deployspec.Toleration] = Field(default_factory=list, description="taints to tolerate")
 
     @field_validator("profile")
     @classmethod
@@ -636,6 +752,48 @@ class CostSpec(_Model):
     gpu_hour_usd: float = Field(0.0, ge=0, description="price of one GPU for an hour (each replica holds pod.gpus)")
     cpu_hour_usd: float = Field(0.0, ge=0, description="price of one core for an hour (each replica: pod.cpu_request)")
     node_hour_usd: float = Field(0.0, ge=0, description="price of one node for an hour (nodes in the timeline)")
+    memory_gib_hour_usd: float = Field(
+        0.0, ge=0, description="price of one GiB of memory for an hour (right-sizing: requested vs recommended)"
+    )
+
+
+class CapacityPlanSpec(_Model):
+    """What ``kibench capacity`` plans for once it knows one replica's rate (docs/capacity.md#planner)."""
+
+    peak_rps: float | None = Field(None, gt=0, description="plan replicas, nodes and cost for this peak rate")
+    trace: str | None = Field(None, description="CSV of time_s,rate_rps to plan replicas over time (and the HPA)")
+    utilization_target: float = Field(0.8, gt=0, le=1, description="share of the found per-replica rate to use")
+    failures_tolerated: int = Field(1, ge=0, le=64, description="replicas that may fail at peak (N+k headroom)")
+    scale_up_lag: Duration | None = Field(
+        None, description="scale decision -> new replica Ready; unset: measured (lag_run, else this search's start)"
+    )
+    lag_run: str | None = Field(None, description="a run folder whose timeline has HPA scale-ups to measure the lag")
+
+    @field_validator("trace", "lag_run")
+    @classmethod
+    def _path(cls, value: str | None) -> str | None:
+        return None if value is None else str(_resolve_path(value))
+
+
+class CapacitySpec(_Model):
+    """``kibench capacity``: the search for one replica's rate at the SLO and the planner (docs/capacity.md)."""
+
+    probe_requests: int = Field(1500, ge=10, description="a probe lasts long enough for this many requests")
+    min_probe: Duration = Field(10.0, gt=0, description="shortest probe (warm-up included)")
+    max_probe: Duration = Field(600.0, gt=0, description="longest probe (warm-up included)")
+    warmup: Duration = Field(5.0, description="the start of each probe left out of its margins")
+    calibrate_users: int = Field(32, ge=1, le=10_000, description="closed-loop users of the calibration burst")
+    calibrate: Duration = Field(10.0, gt=0, description="length of the calibration burst")
+    start_fraction: float = Field(0.25, gt=0, le=1, description="first open-model probe, share of the burst's rate")
+    bracket_pct: float = Field(5.0, gt=0, le=50, description="stop when first failing / last passing - 1 <= this")
+    max_probes: int = Field(12, ge=2, le=100, description="bracket + refine probes at most")
+    confirm_repeats: int = Field(3, ge=1, le=20, description="repeats at the found rate and confirm_step_pct below")
+    confirm_step_pct: float = Field(5.0, gt=0, le=50, description="the second confirm rate, % below the found one")
+    min_achieved: float = Field(0.98, gt=0, le=1, description="a probe fails when achieved / requested is below")
+    windows: int = Field(10, ge=4, le=1000, description="blocks of each probe (bootstrap, over-saturation slopes)")
+    resamples: int = Field(1000, ge=100, le=100_000, description="bootstrap resamples of the confirm interval")
+    min_rate_rps: float = Field(0.05, gt=0, description="below this no probe is tried: no rate meets the SLO")
+    plan: CapacityPlanSpec = CapacityPlanSpec()
 
 
 class Scenario(_Model):
@@ -655,6 +813,7 @@ class Scenario(_Model):
     )
     faults: list[FaultSpec] = Field(default_factory=list, description="Chaos Toolkit experiments on a schedule")
     cost: CostSpec | None = Field(None, description="prices for cost_usd, cost_per_1k_requests, cost_per_1m_tokens")
+    capacity: CapacitySpec | None = Field(None, description="kibench capacity: search and planner settings")
 
     @model_validator(mode="before")
     @classmethod
@@ -662,6 +821,15 @@ class Scenario(_Model):
         if isinstance(data, dict) and isinstance(data.get("platform"), str):
             data = {**data, "platform": {"kind": data["platform"]}}
         return data
+
+    @model_validator(mode="after")
+    def _pod_resources(self) -> Scenario:
+        pod = self.platform.pod
+        update = deployspec.pod_update(self.service.resources, pod.gpus, pod.cpu_request, pod.model_fields_set)
+        if not update:
+            return self
+        platform = self.platform.model_copy(update={"pod": pod.model_copy(update=update)})
+        return self.model_copy(update={"platform": platform})
 
     @model_validator(mode="after")
     def _faults_within_load(self) -> Scenario:

@@ -58,6 +58,13 @@ METRICS: dict[str, tuple[MetricKind, str]] = {
     "cost_per_1k_requests": ("gauge", "cost_usd per 1,000 successful requests"),
     "cost_per_1m_tokens": ("gauge", "cost_usd per 1,000,000 output tokens (streamed completions)"),
     "idle_fraction": ("gauge", "share of Ready replica-seconds with no request in flight on that replica"),
+    "cpu_request_utilisation": ("gauge", "mean CPU used / CPU requested per pod (usage.parquet)"),
+    "memory_request_utilisation": ("gauge", "mean memory used / memory requested per pod"),
+    "cpu_used_cores_p90": ("gauge", "90th percentile of a pod's CPU use over the load, in cores"),
+    "memory_used_mib_max": ("gauge", "highest resident memory of a pod during the load, MiB"),
+    "cpu_recommended_cores": ("gauge", "the VPA recommender's CPU target for the service's container"),
+    "memory_recommended_mib": ("gauge", "the VPA recommender's memory target, MiB"),
+    "rightsizing_savings_usd_per_replica_hour": ("gauge", "(requested - recommended) x cost: prices, per replica-hour"),
     "resilience_score": ("gauge", "0-100: weighted share of the other SLOs that hold (critical 3, warning 1)"),
 }
 

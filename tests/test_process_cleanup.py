@@ -1,4 +1,7 @@
-"""The embedded cluster stops every process it started: on SIGTERM, and when its parent dies."""
+"""The embedded cluster stops every process it started: on SIGTERM, and when its parent dies.
+
+The Service is balanced per request, so the data path's processes (haproxy when installed, and the
+forwarder) are among those that must go."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import psutil
 import pytest
 
 from harness.platform.kubernetes.driver import KubernetesDriver, Target
+from harness.platform.local import haproxy
 from harness.platform.local.client import start_daemon
 from harness.platform.local.spec import ClusterSpec
 from harness.procs import poll_until
@@ -21,6 +25,7 @@ pytestmark = pytest.mark.slow
 
 SCENARIO = {
     "name": "cleanup",
+    "platform": {"balancing": "request"},  # with haproxy installed, one more child process to stop
     "service": {"replicas": 2, "device_time_ms": 5, "cold_start": 0},
     "load": {"rate_rps": 1, "duration": "1s"},
 }
@@ -47,6 +52,8 @@ def test_sigterm_stops_daemon_and_replicas(tmp_path):
         driver.deploy()  # waits for both replicas to be Ready
         family = _children_of(proc.pid)
         assert len([p for p in family if "harness.service" in " ".join(p.cmdline())]) == 2
+        if haproxy.find()[0]:
+            assert any(p.name() == "haproxy" for p in family), [p.cmdline() for p in family]
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
         assert _gone(family)

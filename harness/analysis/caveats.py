@@ -11,7 +11,8 @@ what to look at or change:
 - a scheduled fault never injected its fault (its experiment did not run its method), or never started;
 - the load ran shorter than the scenario asked (interrupted, or the load process ended early).  A
   run counts as short when it ran less than the asked duration minus max(1 s, 2 %): an open-model run
-  ends at its last arrival, up to half an arrival gap before the nominal end.
+  ends at its last arrival, up to half an arrival gap before the nominal end;
+- the platform's word on how the load reached the service (a port-forward: latency includes the tunnel).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def add_caveats(data: RunData, scenario: Scenario, metrics: Metrics, faults: lis
             *never_ready(data.events, load_end),
             *faults_not_injected(faults, scenario),
             *short_run(data, scenario, load_end),
+            *route_warnings(data.events),
         ]
     )
 
@@ -146,3 +148,8 @@ def short_run(data: RunData, scenario: Scenario, load_end: float | None) -> list
     if ran >= asked - max(SHORT_RUN_SLACK_S, SHORT_RUN_SLACK_SHARE * asked):
         return []
     return [f"the load ran {ran:.1f} s of the {asked:g} s asked{because}; whole-run figures cover only that part"]
+
+
+def route_warnings(events: list[dict[str, Any]]) -> list[str]:
+    """What the platform said about how the load reached the service (a port-forward's tunnel, on a cluster)."""
+    return [str(e["route_warning"]) for e in events if e.get("kind") == "deployed" and e.get("route_warning")]

@@ -6,7 +6,8 @@ GPUs and CPU request per replica).  Out: gauges an SLO may name, for any window 
 window for the run, each phase's window for the phase):
 
 * ``gpu_hours``: scheduled replicas (pods_total - pods_pending: a pod holds its GPUs from scheduling to
-  deletion, starting and terminating included) x pod.gpus, integrated over the window, in hours;
+  deletion, starting and terminating included) x pod.gpus x the share of a physical GPU each is (``gpu_share``:
+  1/replicas when time-sliced, g/7 for a MIG slice), integrated over the window, in hours;
 * ``cost_usd``: gpu_hours x gpu_hour_usd + core-hours (scheduled x pod.cpu_request) x cpu_hour_usd +
   node-hours x node_hour_usd; None without a ``cost:`` section;
 * ``cost_per_1k_requests``: cost_usd per 1,000 successful requests; ``cost_per_1m_tokens``: per 1,000,000
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from harness.scenario import Scenario
+from harness.scenario import MIG_PROFILES, Scenario
 
 _GROUP_SPAN_S = 1e7  # replicas' intervals are laid side by side this far apart to merge them in one pass
 
@@ -38,6 +39,16 @@ def integrate(timeline: pd.DataFrame, values: np.ndarray, start: float, end: flo
     nxt = np.append(t[1:], max(end, t[-1]))
     overlap = np.clip(np.minimum(nxt, end) - np.maximum(t, start), 0.0, None)
     return float(np.nansum(values * overlap))
+
+
+def gpu_share(scenario: Scenario) -> float:
+    """The share of a physical GPU one unit of the pod's GPU resource is: 1 for a whole GPU, 1/replicas for a
+    time-sliced one, g/7 for a MIG slice ``nvidia.com/mig-<g>g.<mem>gb``."""
+    pod, gpu = scenario.platform.pod, scenario.platform.nodes.gpu
+    if pod.gpu_resource.startswith("nvidia.com/mig-"):
+        profile = pod.gpu_resource.removeprefix("nvidia.com/mig-")
+        return MIG_PROFILES.get(profile, (int(profile.split("g.")[0]), 0))[0] / 7.0
+    return 1.0 / gpu.replicas if gpu.sharing == "time-slicing" else 1.0
 
 
 def _column(timeline: pd.DataFrame, name: str) -> np.ndarray:
@@ -96,10 +107,11 @@ def cost_gauges(
     scheduled = np.clip(_column(timeline, "pods_total") - _column(timeline, "pods_pending"), 0, None)
     pod_s = integrate(timeline, scheduled, start, end) or 0.0
     node_s = integrate(timeline, _column(timeline, "nodes_total"), start, end) or 0.0
-    out["gpu_hours"] = _round(pod_s * pod.gpus / 3600.0)
+    gpus = pod.gpus * gpu_share(scenario)
+    out["gpu_hours"] = _round(pod_s * gpus / 3600.0)
     if scenario.cost is not None:
         price = scenario.cost
-        cost = pod_s / 3600.0 * (pod.gpus * price.gpu_hour_usd + pod.cpu_request * price.cpu_hour_usd)
+        cost = pod_s / 3600.0 * (gpus * price.gpu_hour_usd + pod.cpu_request * price.cpu_hour_usd)
         cost += node_s / 3600.0 * price.node_hour_usd
         out["cost_usd"] = _round(cost)
         out["cost_per_1k_requests"] = _round(cost / successful * 1000.0) if successful else None

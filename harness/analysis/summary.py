@@ -25,6 +25,7 @@ from harness.analysis.loadchecks import add_load_checks
 from harness.analysis.metrics import Metrics, compute, trend_summary
 from harness.analysis.phases import phases as phase_metrics
 from harness.analysis.platformchecks import add_platform_checks
+from harness.analysis.resources import resource_gauges
 from harness.analysis.runfolder import RunData, read_run
 from harness.analysis.scaling import scaling_metrics
 from harness.analysis.score import evaluate_scored
@@ -48,6 +49,10 @@ def analyze(root: str | Path) -> tuple[dict[str, Any], int]:
     metrics.gauges.update(fault_gauges(faults))
     busy = BusyIntervals.from_requests(data.requests)
     metrics.gauges.update(_cost(data, scenario, metrics, busy))
+    sizing, sizing_table = resource_gauges(data.files, scenario, *metrics.window_s)
+    metrics.gauges.update(sizing)
+    if sizing_table:
+        metrics.detail["rightsizing"] = sizing_table
     phases = phase_metrics(data, scenario, faults, metrics, latency_limit_ms(thresholds), busy)
     by_phase = {p.name: p.metrics for p in phases}
     defaults = default_thresholds(scenario, metrics, data.load_stats, bool(data.meta.get("complete", False)))
@@ -95,7 +100,10 @@ def _balancing(data: RunData, scenario: Scenario) -> str | None:
     """How the load reached the replicas: per connection (a Service) or per request (an ingress)."""
     if data.meta.get("platform") != "local":
         return None
-    return "per request (ingress)" if scenario.platform.balancing == "request" else "per connection (Service)"
+    if scenario.platform.balancing != "request":
+        return "per connection (Service)"
+    proxies = data.events_of("ingress_proxy")  # which stack carried it: haproxy, or the forwarder (its fallback)
+    return f"per request (ingress: {proxies[0].get('proxy')})" if proxies else "per request (ingress)"
 
 
 def _scenario(data: RunData) -> Scenario:

@@ -11,7 +11,7 @@ service's admin faults, ``slo_holds``.  Both reach the run's cluster through its
 This package never imports the other stages: the orchestrator hands it callbacks and typed data.
 """
 
-from harness.chaos.plan import HARNESS_KEYS, FaultPlan, PlannedFault, plan_faults, plan_lines
+from harness.chaos.plan import HARNESS_KEYS, FaultPlan, PlannedFault, plan_faults, plan_lines, refuse_embedded_only
 from harness.chaos.runner import ChaosContext, FaultOutcome, chaos_context
 from harness.chaos.schedule import ChaosRun
 
@@ -24,5 +24,6 @@ __all__ = [
     "PlannedFault",
     "chaos_context",
     "plan_faults",
+    "refuse_embedded_only",
     "plan_lines",
 ]

@@ -32,6 +32,7 @@ HARNESS_KEYS = (
     "kibench_deployment",
     "kibench_live_stats",
     "kibench_run_dir",
+    "kibench_admin_route",
 )
 """Configuration keys the harness sets for every experiment it runs (they win over the file's)."""
 
@@ -93,6 +94,30 @@ def plan_faults(faults: Sequence[FaultSpec], source: str, base_dir: Path | None 
             )
         )
     return FaultPlan(tuple(planned))
+
+
+#: Activities that need the embedded cluster's private API (a node that loses power has no Kubernetes verb).
+EMBEDDED_ONLY = {("harness.chaos.kube", "fail_node"), ("harness.chaos.kube", "recover_node")}
+
+
+def refuse_embedded_only(plan: FaultPlan, platform_kind: str, source: str) -> None:
+    """On ``platform.kind: kubernetes``, refuse a fault whose experiment loses a node hard (ScenarioError, exit 2):
+    that needs the embedded cluster (``fail_node``) or, on a real cluster, the cloud provider's API."""
+    if platform_kind != "kubernetes":
+        return
+    for fault in plan.faults:
+        activities = [*(fault.experiment.get("method") or []), *(fault.experiment.get("rollbacks") or [])]
+        for activity in activities:
+            provider = activity.get("provider") or {}
+            if (provider.get("module"), provider.get("func")) in EMBEDDED_ONLY:
+                raise ScenarioError(
+                    source,
+                    f"faults[{fault.index}].experiment",
+                    f"{fault.path.name}: {provider['func']} (hard node loss) runs on the embedded cluster only "
+                    "(platform.kind: local): a real cluster has no API to cut a node's power. On a cluster, drain "
+                    "the node instead (chaos/node-drain.yaml, chaosk8s drain_nodes), or stop its machine through "
+                    "your cloud's API (e.g. chaostoolkit-aws ec2 stop_instances, chaostoolkit-google-cloud-platform)",
+                )
 
 
 def _load(path: Path, given: str, source: str, where: str, base: Path) -> dict[str, Any]:

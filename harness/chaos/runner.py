@@ -62,6 +62,9 @@ def chaos_context(run_dir: Path, platform: dict[str, Any], log: EventLog, now_s:
         "kibench_deployment": str(platform.get("deployment") or ""),
         "kibench_live_stats": str(run_dir / "chaos" / LIVE_FILE),
         "kibench_run_dir": str(run_dir),
+        # how the admin faults reach a pod: through a port-forward when the load needed one too, else by its IP
+        # when that is a loopback address (the embedded cluster), else through a port-forward (admin.py)
+        "kibench_admin_route": "port-forward" if platform.get("route") == "port-forward" else "auto",
     }
     return ChaosContext(run_dir, log, now_s, configuration)
 

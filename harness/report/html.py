@@ -17,7 +17,8 @@ ENV = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoesca
 
 PERFORMANCE = ("requests", "throughput_rps", "goodput_rps", "error_rate", "availability", "output_tokens_per_s")
 COST = ("replica_seconds", "peak_ready_replicas", "gpu_hours", "cost_usd", "cost_per_1k_requests",
-        "cost_per_1m_tokens", "idle_fraction")  # fmt: skip
+        "cost_per_1m_tokens", "idle_fraction", "cpu_request_utilisation", "memory_request_utilisation",
+        "cpu_recommended_cores", "memory_recommended_mib", "rightsizing_savings_usd_per_replica_hour")  # fmt: skip
 SCALING = ("peak_replicas", "scale_up_reaction_s", "scale_up_ready_s", "slo_recovery_s", "scale_down_s",
            "time_to_capacity_s", "time_to_slo_s", "fault_failed_requests", "detection_s")  # fmt: skip
 CHECKS = {

@@ -18,6 +18,23 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _rightsizing(table: dict[str, Any]) -> list[str]:
+    header = "| container | resource | requested | used (mean) | used (p90 / max) | recommended | lower – upper "
+    header += "| use / request |"
+    lines = ["", "## Right-sizing (VPA recommender)", "", header, "|---" * 8 + "|"]
+    for name, c in table.items():
+        cpu = (c["cpu_request_cores"], c["cpu_used_mean_cores"], c["cpu_used_p90_cores"], c["cpu_recommended_cores"])
+        bounds = f"{_fmt(c['cpu_lower_bound_cores'])} – {_fmt(c['cpu_upper_bound_cores'])}"
+        lines.append(f"| {name} | CPU (cores) | " + " | ".join(_fmt(v) for v in cpu[:3]) + f" | {_fmt(cpu[3])} | "
+                     f"{bounds} | {_fmt(c['cpu_request_utilisation'])} |")  # fmt: skip
+        mem = (c["memory_request_mib"], c["memory_used_mean_mib"], c["memory_used_max_mib"])
+        bounds = f"{_fmt(c['memory_lower_bound_mib'])} – {_fmt(c['memory_upper_bound_mib'])}"
+        use = _fmt(c["memory_request_utilisation"])
+        lines.append(f"| {name} | memory (MiB) | " + " | ".join(_fmt(v) for v in mem) + f" | "
+                     f"{_fmt(c['memory_recommended_mib'])} | {bounds} | {use} |")  # fmt: skip
+    return lines
+
+
 def render_markdown(summary: dict[str, Any], plots: list[Path]) -> str:
     m = summary["metrics"]
     lines = [
@@ -47,6 +64,8 @@ def render_markdown(summary: dict[str, Any], plots: list[Path]) -> str:
     lines += ["", "| latency (ms) | " + " | ".join(m["latency_ms"]) + " |", "|---" * (len(m["latency_ms"]) + 1) + "|"]
     for key in ("latency_ms", "latency_raw_ms", "send_lag_ms"):
         lines.append(f"| {key} | " + " | ".join(_fmt(v) for v in m[key].values()) + " |")
+    if m.get("rightsizing"):  # requested vs used vs recommended (harness/analysis/resources.py, docs/resources.md)
+        lines += _rightsizing(m["rightsizing"])
     if summary.get("phases"):  # per-phase metrics (harness/analysis/phases.py, docs/reports.md)
         header = "| phase | kind | window (s) | requests | req/s | error rate | p50 ms | p95 ms | p99 ms |"
         lines += ["", "## Phases", "", header, "|---" * 9 + "|"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +21,8 @@ from typing import Any, Protocol
 
 from harness.service.batching import BatchResult, DynamicBatcher, resolve_at
 from harness.service.continuous import ContinuousEngine, Sequence
+from harness.service.gpushare import ENV as GPU_ENV
+from harness.service.gpushare import Gpu
 from harness.service.metrics import ServiceMetrics
 from harness.service.profiles import ClassicProfile, LLMProfile
 
@@ -56,15 +59,20 @@ class ClassicBackend:
     ) -> None:
         self.profile = profile
         self.runner = runner
+        # the emulated GPU (a MIG slice is slower; a time-sliced one is shared: gpushare)
+        self.gpu = Gpu() if runner is None else None
+        if self.gpu is not None and os.environ.get(GPU_ENV):
+            metrics.gpu = self.gpu.info
+        scale = 1.0 / self.gpu.info.compute_fraction if self.gpu is not None else 1.0
         # the emulated device's batch times, by batch size (a real model's profile is refitted at warm-up)
-        self._batch_s = [profile.batch_ms(n) / 1000.0 for n in range(profile.max_batch_size + 1)]
+        self._batch_s = [profile.batch_ms(n) / 1000.0 * scale for n in range(profile.max_batch_size + 1)]
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="device") if runner is not None else None
         self.batcher = DynamicBatcher(
             self._run,
             profile.max_batch_size,
             profile.max_queue_delay_ms / 1000.0,
             max_queue,
-            batch_s=lambda n: self.profile.batch_ms(n) / 1000.0,
+            batch_s=lambda n: self.profile.batch_ms(n) / 1000.0 * scale,
             on_batch=metrics.observe_batch,
             max_wait_s=max_wait_s,
         )
@@ -115,10 +123,14 @@ class ClassicBackend:
 
     async def stop(self) -> None:
         await self.batcher.stop()
+        if self.gpu is not None:
+            self.gpu.close()
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
 
     def _run(self, payloads: list[Any], start_s: float) -> BatchResult | asyncio.Future[BatchResult]:
+        if self.gpu is not None and self.gpu.shared:  # a time-sliced GPU: as fast as the neighbours let it
+            return asyncio.ensure_future(self._shared(payloads))
         if self.runner is None:  # the emulated device: done when its batch time has passed
             end_s = start_s + self._batch_s[len(payloads)]
             result = (list(map(emulated_output, payloads)), end_s)
@@ -129,6 +141,11 @@ class ClassicBackend:
             return runner.run(payloads), time.monotonic()
 
         return asyncio.get_running_loop().run_in_executor(self._executor, on_device)
+
+    async def _shared(self, payloads: list[Any]) -> BatchResult:
+        assert self.gpu is not None
+        end_s = await self.gpu.run(self._batch_s[len(payloads)])
+        return list(map(emulated_output, payloads)), end_s
 
 
 class LLMBackend:

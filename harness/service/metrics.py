@@ -19,22 +19,33 @@ batch, in-flight) at scrape time so the request path pays nothing for them.  Out
     kibench_model_load_seconds                      gauge
     kibench_ready                                   gauge (1 when /readyz answers 200)
     kibench_model_info{model,kind,backend}          gauge, always 1
+
+and, as NVIDIA's DCGM exporter names them, for the emulated GPU the replica was given (``gpushare``):
+
+    DCGM_FI_DEV_GPU_UTIL{gpu,UUID,device,modelName,Hostname[,GPU_I_PROFILE]}   gauge, % busy over busy_window_s
+    DCGM_FI_DEV_FB_USED / DCGM_FI_DEV_FB_FREE{...}                              gauges, MiB (a model of memory:
+        the weights' share of the framebuffer plus 64 MiB per item on the device, not a measurement)
 """
 
 from __future__ import annotations
 
 import bisect
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Gauge
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from harness.service.gpushare import GpuInfo
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 _TOKEN_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.15, 0.3, 0.6, 1.2, 2.5)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+_HOST = os.environ.get("HOSTNAME", "")
+WEIGHTS_MIB = 2048.0  # the emulated model's weights in the framebuffer
 
 
 class Hist:
@@ -111,6 +122,8 @@ class ServiceMetrics(Collector):
         self.busy = BusyMeter(busy_window_s)
         self.generated_tokens = 0
         self.prompt_tokens = 0
+        self.gpu: GpuInfo | None = None  # set when the replica has an (emulated) GPU: the DCGM gauges
+        self._running_batch: Callable[[], float] = lambda: 0.0
         self.model_load = Gauge("kibench_model_load_seconds", "Seconds the model load took", registry=registry)
         Gauge("kibench_device_busy_ratio", "Device busy fraction over the window", registry=registry).set_function(
             self.busy.fraction
@@ -128,6 +141,7 @@ class ServiceMetrics(Collector):
         ready: Callable[[], float],
     ) -> None:
         """Gauges read at scrape time from the live state."""
+        self._running_batch = running_batch
         for name, doc, fn in (
             ("kibench_in_flight_requests", "Inference requests in flight", in_flight),
             ("kibench_queue_depth", "Requests (classic) or sequences (LLM) waiting for the device", queue_depth),
@@ -187,3 +201,20 @@ class ServiceMetrics(Collector):
         yield CounterMetricFamily("kibench_device_busy_seconds", "Seconds the device was busy", self.busy.total_s)
         yield CounterMetricFamily("kibench_generated_tokens", "Tokens generated", self.generated_tokens)
         yield CounterMetricFamily("kibench_prompt_tokens", "Prompt tokens prefilled", self.prompt_tokens)
+        if self.gpu is not None:
+            yield from self._dcgm(self.gpu)
+
+    def _dcgm(self, gpu: GpuInfo) -> Iterator[Metric]:
+        labels = {"gpu": "0", "UUID": gpu.uuid, "device": "nvidia0", "modelName": gpu.model, "Hostname": _HOST}
+        if gpu.mig_profile:
+            labels["GPU_I_PROFILE"] = gpu.mig_profile
+        names, values = list(labels), list(labels.values())
+        used = min(float(gpu.memory_mib), WEIGHTS_MIB + 64.0 * float(self._running_batch() or 0))
+        for name, doc, value in (
+            ("DCGM_FI_DEV_GPU_UTIL", "GPU utilization (in %).", round(100.0 * self.busy.fraction())),
+            ("DCGM_FI_DEV_FB_USED", "Framebuffer memory used (in MiB).", used),
+            ("DCGM_FI_DEV_FB_FREE", "Framebuffer memory free (in MiB).", float(gpu.memory_mib) - used),
+        ):
+            family = GaugeMetricFamily(name, doc, labels=names)
+            family.add_metric(values, value)
+            yield family

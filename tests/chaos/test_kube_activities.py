@@ -157,3 +157,29 @@ def test_fail_node_on_a_cluster_without_kibenchs_private_api_is_refused(tmp_path
             kube.fail_node(name="worker-1", configuration=cfg)
     finally:
         server.stop()
+
+
+def test_admin_faults_reach_the_pods_through_a_port_forward(kube_platform, monkeypatch) -> None:
+    """As from a machine outside a real cluster: every admin POST goes through the API server's port-forward."""
+    from harness.chaos.kube import admin
+
+    tunnels: list[str] = []
+
+    class Counted(admin.Tunnel):
+        def start(self) -> admin.Tunnel:
+            tunnels.append(str(self.pick()))
+            return super().start()
+
+    monkeypatch.setattr(admin, "Tunnel", Counted)
+    cfg = {**kube_platform.config, "kibench_admin_route": "port-forward"}
+    names = {p.metadata.name for p in kube_platform.wait_healthy()}
+    try:
+        out = kube.inject_latency(add_ms=1500, duration=60, configuration=cfg)
+        assert set(out["pods"]) == names and sorted(tunnels) == sorted(names)
+        assert kube.slo_holds(p95_ms=1000, samples=3, window_s=10, configuration=cfg) is False
+    finally:
+        reset = kube.reset_faults(configuration=cfg)
+    assert set(reset["pods"]) == names and len(tunnels) == 2 * len(names)
+    assert kube.slo_holds(p95_ms=1000, error_rate=0.0, samples=6, window_s=10, configuration=cfg) is True
+    with pytest.raises(ActivityFailed, match="is not one of auto, direct, port-forward"):
+        kube.inject_latency(add_ms=1, configuration={**cfg, "kibench_admin_route": "tunnel"})

@@ -45,9 +45,9 @@ def test_pod_kill_recovery_metrics_agree_with_events(kibench: list[str], tmp_pat
         "run",
         "scenarios/pod-kill-under-load.yaml",
         "--set",
-        "load.duration=30s",
+        "load.duration=20s",
         "--set",
-        "faults[0].at=10s",
+        "faults[0].at=6s",
         "--results",
         str(results),
     )
@@ -57,7 +57,7 @@ def test_pod_kill_recovery_metrics_agree_with_events(kibench: list[str], tmp_pat
     [fault] = summary["faults"]
     [load_start] = _events(folder, "load_start")
     [start] = _events(folder, "chaos_start")
-    assert 0.0 <= start["t_s"] - (load_start["t_s"] + 10.0) < 0.5, "the experiment did not start on time"
+    assert 0.0 <= start["t_s"] - (load_start["t_s"] + 6.0) < 0.5, "the experiment did not start on time"
     [kill] = [e for e in _events(folder, "chaos_action") if e["func"] == "terminate_pods"]
     assert kill["status"] == "succeeded" and fault["injection_s"] == pytest.approx(kill["start_s"], abs=1e-3)
     [killed] = kill["pods"]
@@ -167,7 +167,8 @@ def test_an_interrupted_run_still_plays_the_rollbacks(kibench: list[str], tmp_pa
 def test_a_rolling_update_under_load_loses_no_request(kibench: list[str], tmp_path: Path) -> None:
     results = tmp_path / "results"
     done = _kibench(
-        kibench, "run", "scenarios/rolling-update.yaml", "--set", "load.duration=35s", "--results", str(results)
+        kibench, "run", "scenarios/rolling-update.yaml", "--set", "load.duration=26s", "--set", "faults[0].at=5s",
+        "--results", str(results),
     )
     folder = _run_folder(results)
     summary = json.loads((folder / "summary.json").read_text())

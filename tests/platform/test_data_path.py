@@ -4,7 +4,8 @@ and the platform's own self-check when the host, not the service, is the limit.
 - Per connection (a Service, kube-proxy's semantics, the default): a keep-alive connection stays on the pod it
   first reached, also after a scale-up; new connections spread over every Ready pod.
 - Per request (``platform.balancing: request``, an ingress): the requests of one keep-alive connection are
-  spread over every Ready pod, in turn.
+  spread over every Ready pod, in turn (here on the forwarder, the fallback; HAProxy's own tests are in
+  test_ingress_haproxy.py).
 - A run on a host starved of CPU on purpose reports ``platform_saturated`` = 1, says so in a warning, and exits
   4 (the default self-check SLO): the measurement is not trustworthy.
 """
@@ -44,12 +45,16 @@ def test_a_keep_alive_connection_stays_on_its_pod_after_a_scale_up(start_cluster
     assert len(spread) == 3 and min(spread.values()) >= 5, spread
 
 
-def test_per_request_balancing_spreads_one_connections_requests(start_cluster):
+def test_per_request_balancing_spreads_one_connections_requests(start_cluster, monkeypatch):
+    """On the Python forwarder, the fallback where HAProxy is missing (tests/platform/test_ingress_haproxy.py)."""
+    monkeypatch.setenv("KIBENCH_INGRESS", "forwarder")  # the daemon inherits it
     cluster = start_cluster(replicas=3, platform={"balancing": "request"})
     names = {r.name for r in cluster.wait_ready(3)}
     with httpx.Client(limits=httpx.Limits(max_connections=1), timeout=10.0) as client:
         hits = _hits(client, cluster.url, 30)
     assert set(hits) == names and set(hits.values()) == {10}, hits
+    [event] = cluster.events("ingress_proxy")
+    assert event["proxy"] == "forwarder" and "KIBENCH_INGRESS=forwarder" in event["message"], event
 
 
 BURN = "import time\nend = time.monotonic() + {s}\nwhile time.monotonic() < end: pass\n"

@@ -12,10 +12,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SHORTER = [
-    "load.shape.before=8s",
-    "load.shape.hold=25s",
-    "load.shape.after=30s",
-    "platform.hpa.downscale_stabilization=10s",
+    "load.shape.before=5s",
+    "load.shape.hold=18s",
+    "load.shape.after=22s",
+    "platform.hpa.downscale_stabilization=6s",
 ]
 
 

@@ -45,7 +45,7 @@ def test_probe_once_words_each_failure_as_the_kubelet():
 
 
 def test_saturated_now_names_the_cause():
-    cluster = SimpleNamespace(balancers=SimpleNamespace(proc=None), kubelet=SimpleNamespace(runtimes={}))
+    cluster = SimpleNamespace(balancers=SimpleNamespace(pids=list), kubelet=SimpleNamespace(runtimes={}))
     check = SelfCheck(cluster)
     assert check.saturated_now() is None
     check._recent_idle_pct = 2.0

@@ -7,13 +7,21 @@ where its container gets ``KIBENCH_ADMIN_TOKEN`` (the Secret ``<deployment>-admi
 kibench's manifests); then ``POST http://<podIP>:<containerPort>/admin/<fault>`` with that bearer token.
 Out: ``{"pods": [...], ...}`` naming the pods touched (the harness reports them as the fault's targets).
 
-The requests go to pod IPs: on the embedded cluster those are loopback addresses, reachable from the
-machine; on a real cluster only from inside it (run the experiment in a pod there).
+How a request reaches the pod (``reach``; configuration ``kibench_admin_route``, else ``$KIBENCH_ADMIN_ROUTE``):
+``auto`` (default) posts to the pod IP when it is a loopback address (the embedded cluster) or when the
+experiment runs inside a pod (``CHAOSTOOLKIT_IN_POD=true``), and otherwise through a port-forward to that pod
+through the API server (``harness.portforward``: the same kubeconfig and context), which works from any machine
+that can reach the cluster's API; ``direct`` and ``port-forward`` force one.  ``kibench run`` sets
+``port-forward`` when its load went through one.
 """
 
 from __future__ import annotations
 
 import base64
+import ipaddress
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -23,10 +31,12 @@ from kubernetes.client.exceptions import ApiException
 
 from harness.chaos import interrupt
 from harness.chaos.kube import targets
-from harness.chaos.kube.connect import SERVICE_SELECTOR, Config, cluster, failed, namespace
+from harness.chaos.kube.connect import SERVICE_SELECTOR, Config, cluster, failed, kubeconfig_path, namespace
+from harness.portforward import Tunnel, TunnelError
 from harness.procs import poll_until
 
 TOKEN_ENV = "KIBENCH_ADMIN_TOKEN"
+ROUTE_KEY = "kibench_admin_route"
 
 
 def _ready(pod: client.V1Pod) -> bool:
@@ -43,6 +53,42 @@ def _port(pod: client.V1Pod) -> int:
     if chosen is None:
         raise ActivityFailed(f"pod {pod.metadata.name!r} declares no containerPort; cannot reach its admin API")
     return int(chosen.container_port)
+
+
+def _direct(pod: client.V1Pod, configuration: Config) -> bool:
+    """Whether to POST to the pod's IP (``kibench_admin_route``: ``direct``, ``port-forward``, ``auto``: direct
+    when the IP is a loopback address, as on the embedded cluster, or inside a pod; else a port-forward)."""
+    chosen = str((configuration or {}).get(ROUTE_KEY) or os.environ.get("KIBENCH_ADMIN_ROUTE") or "auto")
+    if chosen not in ("auto", "direct", "port-forward"):
+        raise ActivityFailed(f"configuration {ROUTE_KEY}: {chosen!r} is not one of auto, direct, port-forward")
+    if chosen != "auto":
+        return chosen == "direct"
+    try:
+        loopback = ipaddress.ip_address(str(pod.status.pod_ip)).is_loopback
+    except ValueError:
+        loopback = False
+    return loopback or os.environ.get("CHAOSTOOLKIT_IN_POD") == "true"
+
+
+@contextmanager
+def reach(pod: client.V1Pod, configuration: Config) -> Iterator[tuple[str, Tunnel | None]]:
+    """The base URL of the pod's HTTP port: its IP, or a one-pod port-forward through the API server (closed
+    afterwards); and the tunnel, if one was opened."""
+    port = _port(pod)
+    if _direct(pod, configuration):
+        yield f"http://{pod.status.pod_ip}:{port}", None
+        return
+    name = str(pod.metadata.name)
+    context = os.environ.get("KUBERNETES_CONTEXT") or None
+    tunnel = Tunnel(kubeconfig_path(configuration), pod.metadata.namespace, port, lambda: name, context=context)
+    try:
+        tunnel.start()
+    except TunnelError as exc:
+        raise ActivityFailed(f"port-forward to pod {name!r}: {exc}") from exc
+    try:
+        yield tunnel.url, tunnel
+    finally:
+        tunnel.stop()
 
 
 class _Tokens:
@@ -85,21 +131,25 @@ def admin_post(
     body: dict[str, Any],
     timeout_s: float = 3.0,
     unreachable_ok: bool = False,
+    configuration: Config = None,
 ) -> Any:
     """POST ``/admin/<route>`` on one pod; its JSON answer, or None when it did not answer in time (a hang that
     took effect first) or, with ``unreachable_ok``, could not be reached at all."""
-    url = f"http://{pod.status.pod_ip}:{_port(pod)}/admin/{route}"
-    try:
-        response = httpx.post(url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=timeout_s)
-    except (httpx.ReadTimeout, httpx.WriteTimeout):
-        return None  # delivered; the pod did not answer in time (a hung pod never does)
-    except httpx.HTTPError as exc:  # a connect timeout too: nothing reached the pod
-        if unreachable_ok:
-            return None
-        raise ActivityFailed(
-            f"POST {url} ({pod.metadata.name}) failed: {type(exc).__name__}: {exc}; pod IPs are reachable on the "
-            "embedded cluster and, on a real cluster, only from inside it"
-        ) from exc
+    with reach(pod, configuration) as (base, tunnel):
+        url = f"{base}/admin/{route}"
+        try:
+            response = httpx.post(url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=timeout_s)
+        except (httpx.ReadTimeout, httpx.WriteTimeout):
+            return None  # delivered; the pod did not answer in time (a hung pod never does)
+        except httpx.HTTPError as exc:  # a connect timeout too: nothing reached the pod
+            if unreachable_ok:
+                return None
+            how = f"through a port-forward ({tunnel.last_error or 'closed'})" if tunnel else "at its pod IP"
+            raise ActivityFailed(
+                f"POST {url} ({pod.metadata.name}, {how}) failed: {type(exc).__name__}: {exc}; a pod IP is "
+                f"reachable from inside the cluster only: set the configuration key {ROUTE_KEY!r} to "
+                "'port-forward' to go through the API server"
+            ) from exc
     if response.status_code == 404:
         raise ActivityFailed(f"pod {pod.metadata.name!r} has no /admin/{route}; is the service's admin API on?")
     if response.status_code >= 400:
@@ -131,7 +181,7 @@ def _inject(
         chosen = targets.pick(targets.need(found, what, ns, label_selector), **choice)
         tokens = _Tokens(core, ns)
         for pod in chosen:
-            admin_post(pod, tokens.of(pod), route, body, timeout_s=timeout_s)
+            admin_post(pod, tokens.of(pod), route, body, timeout_s=timeout_s, configuration=configuration)
     return chosen
 
 
@@ -257,7 +307,9 @@ def reset_faults(
             if not _running(pod):
                 continue
             try:
-                answer = admin_post(pod, tokens.of(pod), "reset", {}, timeout_s=2.0, unreachable_ok=True)
+                answer = admin_post(
+                    pod, tokens.of(pod), "reset", {}, timeout_s=2.0, unreachable_ok=True, configuration=configuration
+                )
             except ActivityFailed as exc:
                 problems.append(str(exc))
                 continue

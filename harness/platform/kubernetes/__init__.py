@@ -7,4 +7,7 @@ events (``translate``) and its state (``observed``).  Every write goes through `
 makes the calls), which acts only on objects carrying the run's label (``scope``).
 ``cluster.ClusterPlatform`` is ``platform.kind: kubernetes``: the kubeconfig and context (``kubeconfig``),
 the run's own namespace and its clean-up; ``plan`` is its ``--dry-run``.
+``kibench cluster run`` (``clusterrun``, ``submit``) runs kibench itself as a Job (``harness_job``: the least
+RBAC, the scenario in a ConfigMap; ``harness_kustomize``: the same as ``deploy/harness/``), which works
+through its service account (``incluster``) and sends its run folder back through its log (``runcopy``).
 """

@@ -22,7 +22,7 @@ import time
 
 from harness.errors import ClusterRefused, PlatformTimeout
 from harness.model import Deployment, Event, PlatformState
-from harness.platform.kubernetes import kubeconfig, scope
+from harness.platform.kubernetes import incluster, kubeconfig, scope
 from harness.platform.kubernetes.driver import KubernetesDriver, Target
 from harness.platform.kubernetes.guard import Guard
 from harness.platform.kubernetes.informer import wait_until
@@ -87,8 +87,8 @@ class ClusterPlatform:
         guard = self.driver.guard
         if self.own_namespace:
             guard.create(namespace_manifest(self.namespace))
-        else:
-            require_namespace(guard, self.namespace)
+        elif not (self.cluster.kubeconfig == incluster.IN_CLUSTER and self.namespace == incluster.namespace()):
+            require_namespace(guard, self.namespace)  # (a pod's own namespace exists; reading it needs a ClusterRole)
         deployment = self.driver.deploy()
         return Deployment(deployment.target_url, self.kind, {**deployment.details, **self.describe()})
 

@@ -9,7 +9,8 @@ run's label, and nothing without it is changed or deleted (``ClusterRefused``, e
   (``manifests.render``: Deployment, Service, HPA autoscaling/v2,
   PDB, plus a Secret with the service's admin token), follows pods, nodes, the Deployment, the HPA and
   Events through watches (``informer``), waits until the initial replicas are Ready and returns the
-  Service's URL (its ``status.loadBalancer.ingress``, which the embedded cluster publishes on loopback);
+  URL the load goes to (``route.py``: ``platform.url``, else the Service's ``status.loadBalancer.ingress``,
+  which the embedded cluster publishes on loopback, else a port-forward through the API server);
 - ``state()`` and ``events(since)`` read the informers' caches (no API call): ``observed`` turns the watched
   pods, nodes, Deployment and HPA into replicas, nodes and the HPA's metrics; ``translate`` derives the run
   events from the watches;
@@ -34,10 +35,11 @@ from kubernetes.client.exceptions import ApiException
 
 from harness.errors import PlatformError, PlatformTimeout
 from harness.model import Deployment, Event, PlatformState
-from harness.platform.kubernetes import manifests, observed, scope
+from harness.platform.kubernetes import incluster, manifests, observed, route, scope
 from harness.platform.kubernetes.guard import Guard
 from harness.platform.kubernetes.informer import Informer, wait_until
 from harness.platform.kubernetes.translate import Translator, cond, container, is_true, monotonic_to_wall
+from harness.portforward import Tunnel
 from harness.scenario import Scenario
 
 Obj = dict[str, Any]
@@ -80,12 +82,19 @@ class KubernetesDriver:
         self.informers: dict[str, Informer] = {}
         self.api: client.ApiClient | None = None
         self._lock = threading.Lock()
+        self.route: route.Route | None = None
+        self.tunnel: Tunnel | None = None  # the port-forward, when that is the route
+        self._picks = 0
+        if scenario.platform.route == "loadbalancer":
+            self.manifests.service["spec"]["type"] = "LoadBalancer"
 
     def now_s(self) -> float:
         return time.monotonic() - self.t0
 
     # ---- lifecycle ------------------------------------------------------------------------
     def connect(self) -> client.ApiClient:
+        if self.api is None and self.target.kubeconfig == incluster.IN_CLUSTER:
+            self.api = incluster.new_client()  # kibench in a pod: its service account
         if self.api is None:
             try:
                 self.api = config.new_client_from_config(
@@ -121,6 +130,9 @@ class KubernetesDriver:
             "namespace": self.target.namespace,
             "deployment": self.name,
             "api_url": api.configuration.host,
+            **({"route": self.route.kind} if self.route is not None else {}),
+            **({"route_warning": self.route.warning} if self.route is not None and self.route.warning else {}),
+            **({"max_connections": self.route.max_connections} if self.route and self.route.max_connections else {}),
         }
         return Deployment(url, self.kind, details)
 
@@ -162,15 +174,34 @@ class KubernetesDriver:
                 f"replicas not Ready within platform.ready_timeout ({timeout:g}s)"
                 f"{self._why_not_ready()}; raise it or check the pods' logs"
             )
-        url = wait_until(self.service_url, 5.0)
-        if url:
-            return str(url)
-        raise PlatformError(
-            f"the replicas are Ready but Service {self.target.namespace}/{self.name} has no external address "
-            "(status.loadBalancer.ingress) for the load to reach; the embedded cluster publishes one, a real "
-            "cluster does for a LoadBalancer Service only, and kibench does not yet port-forward or run its "
-            "load inside the cluster (docs/kubernetes.md, what is not built yet)"
-        )
+        self.route = self._choose_route()
+        return self.route.url
+
+    def _choose_route(self) -> route.Route:
+        """``platform.url``, else the Service's external address, else a port-forward (``route.py``)."""
+        spec = self.scenario.platform
+        if spec.url is not None:
+            return route.given_url(spec.url)
+        if spec.route in ("auto", "loadbalancer"):
+            waited_s = spec.ready_timeout if spec.route == "loadbalancer" else 2.0  # auto: a ClusterIP Service
+            url = wait_until(self.service_url, waited_s)
+            if url:
+                return route.external(str(url))
+            if spec.route == "loadbalancer":
+                raise route.no_address(self.target.namespace, self.name, waited_s)
+        chosen, self.tunnel = route.port_forward(
+            self.target.kubeconfig, self.target.context, self.target.namespace, manifests.CONTAINER_PORT,
+            self.pick_pod,
+        )  # fmt: skip
+        return chosen
+
+    def pick_pod(self) -> str | None:
+        """The next Ready pod of the run, round robin (the port-forward's choice for each new connection)."""
+        names = sorted(p["metadata"]["name"] for p in self.informers["pods"].items() if _ready(p))
+        if not names:
+            return None
+        self._picks += 1
+        return names[self._picks % len(names)]
 
     def _why_not_ready(self) -> str:
         reasons = []
@@ -188,6 +219,8 @@ class KubernetesDriver:
 
     def service_url(self) -> str | None:
         for svc in self.informers["services"].items():
+            if self.target.kubeconfig == incluster.IN_CLUSTER and not _ingress(svc):  # in a pod: the cluster's DNS
+                return f"http://{self.name}.{self.target.namespace}.svc:{svc['spec']['ports'][0]['port']}"
             for ingress in ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []:
                 host = ingress.get("ip") or ingress.get("hostname")
                 ports = ingress.get("ports") or []
@@ -207,6 +240,9 @@ class KubernetesDriver:
                 self.close()
 
     def stop_watching(self) -> None:
+        if self.tunnel is not None:  # the load has stopped: the port-forward goes first
+            self.tunnel.stop()
+            self.tunnel = None
         for informer in self.informers.values():  # every watch ends at once, not one after the other
             informer.stop(wait=False)
         for informer in self.informers.values():
@@ -303,6 +339,10 @@ class KubernetesDriver:
 
 def _ignore(change: str, old: Obj | None, new: Obj | None) -> None:
     return None
+
+
+def _ingress(svc: Obj) -> list[Obj]:
+    return list(((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or [])
 
 
 def _ready(pod: Obj) -> bool:

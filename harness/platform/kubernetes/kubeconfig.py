@@ -19,6 +19,7 @@ import yaml
 from kubernetes import config
 
 from harness.errors import ClusterRefused
+from harness.platform.kubernetes import incluster
 
 DEFAULT_KUBECONFIG = "~/.kube/config"
 
@@ -49,6 +50,9 @@ def resolve(given: str | None, context: str | None) -> Cluster:
     """The cluster a run may talk to, or ``ClusterRefused`` saying why not and what to do."""
     path, source = kubeconfig_paths(given)
     existing = [p for p in path.split(os.pathsep) if os.path.isfile(p)]
+    if not existing and source == DEFAULT_KUBECONFIG and context is None and incluster.available():
+        # In a pod with no kubeconfig: its service account, as kubectl and client-go do (``kibench cluster run``)
+        return Cluster(incluster.IN_CLUSTER, incluster.CONTEXT, incluster.server(), "serviceaccount", "in-cluster")
     if not existing:
         field = "platform.kubeconfig" if given else "the kubeconfig"
         raise ClusterRefused(

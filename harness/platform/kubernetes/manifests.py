@@ -8,7 +8,12 @@ second.  Every such field gets the value rounded up (at least 1 s where Kubernet
 exact values travel in the pod template annotation ``kibench.io/timing`` (JSON), which the embedded
 cluster's kubelet honours and a real cluster ignores.  Pods metrics name their Prometheus series in
 the HPA annotation ``kibench.io/metric-series`` for the embedded metrics pipeline (a real cluster's
-custom-metrics adapter has its own mapping).
+custom-metrics adapter maps the same names: deploy/prometheus-adapter/, docs/kubernetes.md#hpa-metrics-on-a-cluster).
+
+The container comes from the scenario's ``service`` section: ``image`` (default ``SERVICE_IMAGE``), pull policy
+and secrets, ``resources`` (else ``platform.pod.cpu_request`` and ``.gpus``), ``node_selector`` and
+``tolerations`` (``nvidia.com/gpu`` is tolerated whenever GPUs are asked for).  The pod template carries the
+``prometheus.io/*`` annotations a Prometheus scrapes pods by.
 """
 
 from __future__ import annotations
@@ -20,10 +25,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.deployspec import GPU_RESOURCE, PLACEMENT_FIELDS
+from harness.deployspec import SERVICE_IMAGE as SERVICE_IMAGE  # the default image, named where it is documented
 from harness.scenario import HpaMetric, HpaRules, HpaSettings, ProbeSpec, Scenario
 
-#: The reference service's image (built from the Dockerfile); the embedded runtime runs it as a process.
-SERVICE_IMAGE = "kibench-service:0.1.0"
 CONTAINER = "service"
 CONTAINER_PORT = 8000
 APP_LABEL = "app.kubernetes.io/name"
@@ -32,12 +37,16 @@ INSTANCE_LABEL = "app.kubernetes.io/instance"
 MANAGED_LABEL = "app.kubernetes.io/managed-by"
 TIMING_ANNOTATION = "kibench.io/timing"
 BALANCING_ANNOTATION = "kibench.io/balancing"
+PROXY_TIMEOUT_ANNOTATION = "kibench.io/proxy-timeout-seconds"
 SERIES_ANNOTATION = "kibench.io/metric-series"
 POD_GAUGES = {
     "queue_depth": "kibench_queue_depth",
     "in_flight": "kibench_in_flight_requests",
     "device_busy": "kibench_device_busy_ratio",
 }
+#: How a Prometheus finds the pods' /metrics (the prometheus-community chart's kubernetes-pods job reads these).
+SCRAPE_ANNOTATIONS = {"prometheus.io/scrape": "true", "prometheus.io/port": str(CONTAINER_PORT),
+                      "prometheus.io/path": "/metrics"}  # fmt: skip
 _PROBE_PATHS = {"readiness": "/readyz", "liveness": "/healthz", "startup": "/healthz"}
 
 
@@ -108,34 +117,75 @@ def labels(instance: str) -> dict[str, str]:
     return {APP_LABEL: APP, INSTANCE_LABEL: instance}
 
 
-def deployment(scenario: Scenario, name: str, image: str = SERVICE_IMAGE) -> dict[str, Any]:
-    """The Deployment of the reference service, configured by the scenario's service section."""
-    platform, pod = scenario.platform, scenario.platform.pod
-    container: dict[str, Any] = {
-        "name": CONTAINER,
-        "image": image,
-        "ports": [{"name": "http", "containerPort": CONTAINER_PORT, "protocol": "TCP"}],
-        "env": [
-            {"name": "KIBENCH_SERVICE_CONFIG", "value": json.dumps(scenario.service.model_dump(mode="json"))},
-            {"name": "KIBENCH_GRACE_S", "value": f"{pod.termination_grace_period:g}"},
-            {"name": "KIBENCH_REPLICA", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-        ],
-        "resources": {
-            "requests": {"cpu": quantity(pod.cpu_request), **({"nvidia.com/gpu": str(pod.gpus)} if pod.gpus else {})},
-            "limits": {"nvidia.com/gpu": str(pod.gpus)} if pod.gpus else {},
-        },
-    }
-    for kind in ("readiness", "liveness", "startup"):
-        spec = getattr(platform.probes, kind)
-        if spec.enabled:
-            container[f"{kind}Probe"] = _probe(kind, spec)
-    tolerate_s = _seconds(platform.nodes.eviction_delay)
+def resources(scenario: Scenario) -> dict[str, Any]:
+    """The container's requests and limits: ``service.resources`` over ``platform.pod``'s CPU request and GPUs
+    (reconciled by the scenario, so ``pod.gpus`` is the count); GPUs are always in limits, as Kubernetes wants."""
+    pod, given = scenario.platform.pod, scenario.service.resources
+    requests = {"cpu": quantity(pod.cpu_request)}
+    if pod.memory_request_mib:
+        requests["memory"] = f"{round(pod.memory_request_mib)}Mi"
+    limits: dict[str, str] = {}
+    if given is not None:
+        requests.update(given.requests.as_k8s())
+        limits.update(given.limits.as_k8s())
+        if given.limits.cpu is not None and given.requests.cpu is None:
+            requests["cpu"] = given.limits.cpu  # Kubernetes' own default: the request is the limit
+    for side in (requests, limits):
+        side.pop(GPU_RESOURCE, None)  # the GPU resource (whole GPUs or a MIG profile) is the pod's, counted there
+        if pod.gpus:
+            side[pod.gpu_resource] = str(pod.gpus)
+    return {"requests": requests, **({"limits": limits} if limits else {})}
+
+
+def _service_config(scenario: Scenario) -> str:
+    """The service section the replica process reads (``KIBENCH_SERVICE_CONFIG``), without the pod's fields."""
+    return json.dumps(scenario.service.model_dump(mode="json", exclude=set(PLACEMENT_FIELDS)))
+
+
+def _tolerations(scenario: Scenario) -> list[dict[str, Any]]:
+    tolerate_s = _seconds(scenario.platform.nodes.eviction_delay)
     tolerations = [
         {"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": tolerate_s}
         for key in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
     ]
-    if pod.gpus:
-        tolerations.append({"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"})
+    if scenario.platform.pod.gpus:
+        tolerations.append({"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"})
+    for tol in scenario.service.tolerations:
+        if tol.as_k8s() not in tolerations:
+            tolerations.append(tol.as_k8s())
+    return tolerations
+
+
+def deployment(scenario: Scenario, name: str, image: str | None = None) -> dict[str, Any]:
+    """The Deployment of the reference service, configured by the scenario's service section."""
+    platform, pod, svc = scenario.platform, scenario.platform.pod, scenario.service
+    container: dict[str, Any] = {
+        "name": CONTAINER,
+        "image": image or svc.image,
+        "ports": [{"name": "http", "containerPort": CONTAINER_PORT, "protocol": "TCP"}],
+        "env": [
+            {"name": "KIBENCH_SERVICE_CONFIG", "value": _service_config(scenario)},
+            {"name": "KIBENCH_GRACE_S", "value": f"{pod.termination_grace_period:g}"},
+            {"name": "KIBENCH_REPLICA", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        ],
+        "resources": resources(scenario),
+    }
+    if svc.image_pull_policy is not None:
+        container["imagePullPolicy"] = svc.image_pull_policy
+    for kind in ("readiness", "liveness", "startup"):
+        spec = getattr(platform.probes, kind)
+        if spec.enabled:
+            container[f"{kind}Probe"] = _probe(kind, spec)
+    pod_spec: dict[str, Any] = {
+        "terminationGracePeriodSeconds": _seconds(pod.termination_grace_period),
+        "containers": [container],
+        "tolerations": _tolerations(scenario),
+    }
+    if svc.node_selector:
+        pod_spec["nodeSelector"] = dict(svc.node_selector)
+    if svc.image_pull_secrets:
+        pod_spec["imagePullSecrets"] = [{"name": secret} for secret in svc.image_pull_secrets]
+    annotations = {TIMING_ANNOTATION: json.dumps(timing(scenario), sort_keys=True), **SCRAPE_ANNOTATIONS}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -151,27 +201,30 @@ def deployment(scenario: Scenario, name: str, image: str = SERVICE_IMAGE) -> dic
                 },
             },
             "template": {
-                "metadata": {
-                    "labels": labels(name),
-                    "annotations": {TIMING_ANNOTATION: json.dumps(timing(scenario), sort_keys=True)},
-                },
-                "spec": {
-                    "terminationGracePeriodSeconds": _seconds(pod.termination_grace_period),
-                    "containers": [container],
-                    "tolerations": tolerations,
-                },
+                "metadata": {"labels": labels(name), "annotations": annotations},
+                "spec": pod_spec,
             },
         },
     }
 
 
-def service(name: str, balancing: str = "connection") -> dict[str, Any]:
+def proxy_timeout_s(scenario: Scenario) -> float:
+    """The ingress's timeouts: past the client's (``load.timeout``) and the service's (``service.request_timeout``)
+    deadlines, so the proxy never ends a request either side still waits for (their 504s and timeouts stay theirs)."""
+    return max(float(scenario.load.timeout), float(scenario.service.request_timeout)) + 5.0
+
+
+def service(name: str, balancing: str = "connection", proxy_timeout_s: float | None = None) -> dict[str, Any]:
     """The Service in front of the replicas (ClusterIP; how load reaches it is the platform's choice).
 
     ``balancing: request`` (the annotation ``kibench.io/balancing``) asks the embedded cluster to balance it
-    per request, as an ingress or gateway would; a Service is per connection (kube-proxy's semantics)."""
+    per request, as an ingress or gateway would; a Service is per connection (kube-proxy's semantics).
+    ``proxy_timeout_s`` (``kibench.io/proxy-timeout-seconds``): how long that ingress may wait on a pod or a
+    client, as ingress-nginx's ``proxy-read-timeout`` annotation says it."""
     meta: dict[str, Any] = {"name": name, "labels": {**labels(name), MANAGED_LABEL: "kibench"}}
     meta["annotations"] = {BALANCING_ANNOTATION: balancing}
+    if proxy_timeout_s is not None:
+        meta["annotations"][PROXY_TIMEOUT_ANNOTATION] = f"{proxy_timeout_s:g}"
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -212,6 +265,20 @@ def _rules(rules: HpaRules | None) -> dict[str, Any] | None:
     if rules.tolerance is not None:
         out["tolerance"] = quantity(rules.tolerance)
     return out
+
+
+def vpa(name: str) -> dict[str, Any]:
+    """A VerticalPodAutoscaler (autoscaling.k8s.io/v1) in recommendation mode (``updateMode: "Off"``)."""
+    spec = {
+        "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+        "updatePolicy": {"updateMode": "Off"},
+    }
+    return {
+        "apiVersion": "autoscaling.k8s.io/v1",
+        "kind": "VerticalPodAutoscaler",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
 
 
 def hpa(settings: HpaSettings, name: str) -> dict[str, Any]:
@@ -256,9 +323,10 @@ def admin_secret(name: str, token: str) -> dict[str, Any]:
 
 
 def render(
-    scenario: Scenario, name: str | None = None, image: str = SERVICE_IMAGE, admin_token: str | None = None
+    scenario: Scenario, name: str | None = None, image: str | None = None, admin_token: str | None = None
 ) -> Manifests:
-    """Every manifest of the scenario's service; ``name`` defaults to ``<scenario>-svc``.
+    """Every manifest of the scenario's service; ``name`` defaults to ``<scenario>-svc``, ``image`` to
+    ``service.image``.
 
     With ``admin_token``, a Secret ``<name>-admin`` holds it and the container reads it into
     ``KIBENCH_ADMIN_TOKEN``, which turns the reference service's fault API on.
@@ -271,9 +339,11 @@ def render(
         ref = {"secretKeyRef": {"name": f"{name}-admin", "key": "token"}}
         env.append({"name": "KIBENCH_ADMIN_TOKEN", "valueFrom": ref})
         extra = (admin_secret(name, admin_token),)
+    if scenario.platform.vpa:
+        extra = (*extra, vpa(name))
     return Manifests(
         deployment=dep,
-        service=service(name, scenario.platform.balancing),
+        service=service(name, scenario.platform.balancing, proxy_timeout_s(scenario)),
         hpa=hpa(scenario.platform.hpa, name) if scenario.platform.hpa.enabled else None,
         pdb=pdb(scenario, name),
         extra=extra,

@@ -15,7 +15,7 @@ from typing import Any
 from kubernetes.utils import parse_quantity
 
 from harness.model import NodeState, PlatformState, Replica
-from harness.platform.kubernetes.translate import cond, container, is_true
+from harness.platform.kubernetes.translate import cond, container, gpu_units, is_true
 
 Obj = dict[str, Any]
 
@@ -41,7 +41,7 @@ def platform_state(
             n["metadata"]["name"],
             is_true(n, "Ready"),
             bool(n["spec"].get("unschedulable")),
-            int(parse_quantity(((n.get("status") or {}).get("allocatable") or {}).get("nvidia.com/gpu", 0))),
+            gpu_units((n.get("status") or {}).get("allocatable") or {}),
             used.get(n["metadata"]["name"], 0),
         )
         for n in nodes
@@ -67,12 +67,8 @@ def replica(pod: Obj, node_ready: dict[str, bool], at: Callable[[str | None], fl
 
 
 def gpus(pod: Obj) -> int:
-    """``nvidia.com/gpu`` the pod's containers request."""
-    total = 0
-    for c in pod["spec"].get("containers") or []:
-        requests = (c.get("resources") or {}).get("requests") or {}
-        total += int(parse_quantity(requests.get("nvidia.com/gpu", 0)))
-    return total
+    """GPU units (``nvidia.com/gpu`` or MIG slices) the pod's containers request."""
+    return sum(gpu_units((c.get("resources") or {}).get("requests") or {}) for c in pod["spec"].get("containers") or [])
 
 
 def phase(pod: Obj, node_ready: dict[str, bool]) -> str:

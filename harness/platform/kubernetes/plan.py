@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from harness.errors import ClusterRefused, PlatformError
-from harness.platform.kubernetes import kubeconfig, manifests, rest, scope
+from harness.platform.kubernetes import kubeconfig, rest, route, scope
 from harness.platform.kubernetes.cluster import namespace_manifest, require_namespace
 from harness.platform.kubernetes.driver import KubernetesDriver, Target
 from harness.scenario import Scenario
@@ -70,7 +70,7 @@ def build(scenario: Scenario, run_id: str, t0_monotonic: float = 0.0) -> tuple[P
         kind = rest.kind_of(obj["kind"])
         add(f"  create {kind.describe(obj['metadata'].get('namespace'), obj['metadata']['name'])}")
     add(f"  then: the Deployment's ReplicaSet and {scenario.service.replicas} pod(s) of image "
-        f"{manifests.SERVICE_IMAGE}; the load goes to the Service's status.loadBalancer.ingress")  # fmt: skip
+        f"{scenario.service.image}; the load goes to {route.describe(spec)}")  # fmt: skip
     if spec.namespace is None:
         add(f"clean-up: delete namespace {namespace} and wait until it is gone (also after a failed or interrupted "
             "run); `kibench run --keep` keeps it")  # fmt: skip

@@ -60,6 +60,13 @@ KINDS: dict[str, Kind] = {
         Kind("ReplicaSet", "apps/v1", "replicasets"),
         Kind("HorizontalPodAutoscaler", "autoscaling/v2", "horizontalpodautoscalers"),
         Kind("PodDisruptionBudget", "policy/v1", "poddisruptionbudgets"),
+        Kind("ServiceAccount", "v1", "serviceaccounts"),
+        Kind("Job", "batch/v1", "jobs"),
+        Kind("Role", "rbac.authorization.k8s.io/v1", "roles"),
+        Kind("RoleBinding", "rbac.authorization.k8s.io/v1", "rolebindings"),
+        Kind("ClusterRole", "rbac.authorization.k8s.io/v1", "clusterroles", namespaced=False),
+        Kind("ClusterRoleBinding", "rbac.authorization.k8s.io/v1", "clusterrolebindings", namespaced=False),
+        Kind("VerticalPodAutoscaler", "autoscaling.k8s.io/v1", "verticalpodautoscalers"),
     )
 }
 

@@ -24,6 +24,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from kubernetes.utils import parse_quantity
+
 from harness.model import Event
 
 Obj = dict[str, Any]
@@ -42,6 +44,13 @@ def cond(obj: Obj | None, ctype: str) -> Obj:
         if c.get("type") == ctype:
             return dict(c)
     return {}
+
+
+def gpu_units(resources: Obj) -> int:
+    """Units of GPU resources in a resource list: ``nvidia.com/gpu`` and MIG slices ``nvidia.com/mig-<profile>``."""
+    return sum(
+        int(parse_quantity(v)) for k, v in resources.items() if k == "nvidia.com/gpu" or k.startswith("nvidia.com/mig-")
+    )
 
 
 def is_true(obj: Obj | None, ctype: str) -> bool:
@@ -156,10 +165,10 @@ class Translator:
             return
         if name not in self.nodes_seen:
             self.nodes_seen.add(name)
-            slots = ((new.get("status") or {}).get("allocatable") or {}).get("nvidia.com/gpu", "0")
+            slots = gpu_units((new.get("status") or {}).get("allocatable") or {})
             provisioned = (new["metadata"].get("labels") or {}).get("kibench.io/provisioned") == "true"
             created = max(self.created_at(new["metadata"]), 0.0)
-            self.emit(created, "node_added", node=name, gpu_slots=int(float(slots)), provisioned=provisioned)
+            self.emit(created, "node_added", node=name, gpu_slots=slots, provisioned=provisioned)
         if old is None:
             return
         was, now = is_true(old, "Ready"), is_true(new, "Ready")
@@ -230,6 +239,9 @@ class Translator:
             self.emit(t, "node_provisioning", pod=involved.get("name"), reason=message)
         elif reason == "Evicted":
             self.emit(t, "pod_evicted", pod=involved.get("name"))
+        elif reason == "IngressProxy" and involved.get("kind") == "Service":  # the embedded cluster's balancer
+            proxy = message.split(" ", 1)[0]  # "haproxy ..." or "forwarder ..."
+            self.emit(t, "ingress_proxy", service=involved.get("name"), proxy=proxy, message=message)
 
     def hpa(self, change: str, old: Obj | None, new: Obj | None) -> None:
         """Which Deployments an HPA scales (their replica changes wait for the HPA's Event to name a reason)."""

@@ -26,6 +26,7 @@ from harness.errors import PlatformError
 from harness.model import Deployment, Event, PlatformState
 from harness.platform.kubernetes.driver import KubernetesDriver, Target
 from harness.platform.local.spec import ClusterSpec
+from harness.platform.local.usage_file import write_usage_parquet
 from harness.procs import preexec, python_argv, stop
 from harness.scenario import Scenario
 
@@ -138,3 +139,5 @@ class LocalPlatform:
                     self._private("POST", "/kibench/v1/shutdown", timeout_s=2.0)
             stop(self.proc, grace_s=self.scenario.platform.pod.termination_grace_period + 5)
             self.proc = None
+            with contextlib.suppress(OSError, ValueError):  # the usage is a by-product: never fail a teardown on it
+                write_usage_parquet(self.log_dir, Path(self.log_dir).parent / "usage.parquet", self.t0)

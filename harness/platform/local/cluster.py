@@ -2,7 +2,7 @@
 
 In: a ``ClusterSpec`` (nodes, controller flags) and the API ``Store`` (objects written by clients:
 Deployments, Services, HPAs, PDBs; pod deletions, evictions, cordons).  Out: the store kept in the
-state Kubernetes' controllers would keep it in, and processes for the pods.
+state Kubernetes' controllers would keep it in, and processes for the pods.  Jobs (``jobs``) too.
 
 One reconcile loop runs the level-triggered controllers whenever the store changes (and at least every
 ``TICK_S``): node lifecycle (``nodelifecycle``), Deployments and ReplicaSets (``workloads``), the
@@ -19,12 +19,14 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from harness.platform.local.balancer import Balancers
 from harness.platform.local.disruption import Disruption
+from harness.platform.local.gpus import Devices, node_resources
 from harness.platform.local.hpa_controller import HpaController
+from harness.platform.local.jobs import Jobs
 from harness.platform.local.kubelet import Kubelet, PodIPs
 from harness.platform.local.metrics_scrape import MetricsScraper
 from harness.platform.local.node_autoscaler import PROVISIONED_LABEL, NodeAutoscaler
@@ -42,9 +44,12 @@ from harness.platform.local.objects import (
 )
 from harness.platform.local.podspec import grace_s
 from harness.platform.local.recorder import EventRecorder
+from harness.platform.local.resource_metrics import ResourceMetrics
 from harness.platform.local.scheduler import Scheduler
 from harness.platform.local.selfcheck import SelfCheck
 from harness.platform.local.spec import ClusterSpec
+from harness.platform.local.volumes import ApiAddress
+from harness.platform.local.vpa_controller import VpaRecommender
 from harness.platform.local.workloads import Workloads
 
 log = logging.getLogger("kibench.local")
@@ -63,13 +68,21 @@ class Cluster:
             os.makedirs(log_dir, exist_ok=True)
         self.state_root = tempfile.mkdtemp(prefix="kibench-pods-")
         self.ips = PodIPs()
+        self.devices = Devices(self.cfg.nodes, self.state_root)
         self.recorder = EventRecorder(store)
         self.kubelet = Kubelet(self)
         self.scheduler = Scheduler(self)
         self.workloads = Workloads(self)
+        self.jobs = Jobs(self)
+        # Set by the daemon once the API listens: pods' service-account tokens and where they reach the API.
+        self.token_for: Callable[[str, str], str] | None = None
+        self.api_address: ApiAddress | None = None
         self.lifecycle = NodeLifecycle(self)
         self.disruption = Disruption(self)
         self.balancers = Balancers(self)
+        self.resource_metrics = ResourceMetrics(self, self.cfg.hpa.metric_resolution)
+        self.vpa = VpaRecommender(self)
+        self.resource_metrics.listeners.append(self.vpa.observe)
         self.scraper = MetricsScraper(self, self.cfg.hpa.metric_resolution)
         self.hpa = HpaController(self, self.scraper)
         self.autoscaler = NodeAutoscaler(self) if self.cfg.nodes.autoscaler.enabled else None
@@ -92,7 +105,9 @@ class Cluster:
     def add_node(self, provisioned: bool = False) -> Obj:
         name = f"local-node-{self._node_ids}"
         labels = {PROVISIONED_LABEL: "true"} if provisioned else {}
-        node = node_object(name, self.cfg.nodes.gpu_slots, self.ips.node_ip(self._node_ids), labels)
+        gpus, gpu_labels = node_resources(self.cfg.nodes)
+        labels = {**gpu_labels, **labels}
+        node = node_object(name, self.cfg.nodes.gpu_slots, self.ips.node_ip(self._node_ids), labels, gpus)
         self._node_ids += 1
         created = dict(self.store.create(NODES, None, node))
         self.recorder.record(
@@ -158,7 +173,8 @@ class Cluster:
 
     # ---- loops ----------------------------------------------------------------------------
     def loops(self) -> list[Coroutine[Any, Any, None]]:
-        loops = [self.reconcile(), self.scraper.run(), self.hpa.run(), self.selfcheck.run()]
+        loops = [self.reconcile(), self.resource_metrics.run(), self.vpa.run(), self.scraper.run(), self.hpa.run()]
+        loops.append(self.selfcheck.run())
         if self.autoscaler is not None:
             loops.append(self.autoscaler.run())
         return loops
@@ -178,6 +194,7 @@ class Cluster:
     async def sync(self) -> None:
         self.lifecycle.sync()
         self.workloads.sync()
+        self.jobs.sync()
         self.scheduler.sync()
         self.disruption.sync()
         await self.kubelet.sync()

@@ -29,6 +29,7 @@ from harness.platform.local.apiserver import ApiServer, Store
 from harness.platform.local.cluster import Cluster
 from harness.platform.local.private_api import PREFIX, create_private_api
 from harness.platform.local.spec import ClusterSpec
+from harness.platform.local.volumes import ApiAddress
 
 Scope = MutableMapping[str, Any]
 
@@ -55,11 +56,16 @@ async def run_daemon(spec: ClusterSpec, log_dir: str | None, kubeconfig: str | N
     cluster = Cluster(spec, store, log_dir)
     stop = asyncio.Event()
     server = ApiServer(store, secrets.token_urlsafe(24), port=port, log_path=cluster.log_path)
-    server.app = Dispatch(server.app, create_private_api(cluster, server.token, stop.set))  # type: ignore[assignment]
+    kube = server.app
+    kube.handlers.computed = cluster.resource_metrics.serve  # metrics.k8s.io
+    private = create_private_api(cluster, server.token, stop.set, kube.audit.as_json)
+    server.app = Dispatch(kube, private)  # type: ignore[assignment]
+    cluster.token_for = kube.tokens.issue  # the kubelet mounts a token per service account, as a kubelet asks
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     url = await server.start()
+    cluster.api_address = ApiAddress(server.host, server.port, server.ca_pem or b"")
     tasks = [
         asyncio.create_task(_watch_parent(os.getppid(), stop)),
         *(asyncio.create_task(coro) for coro in cluster.loops()),

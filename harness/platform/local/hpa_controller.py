@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from harness.autoscale import (
@@ -108,6 +109,36 @@ def label(metric: MetricSpec) -> str:
     return f"{metric.name}_utilization_pct" if metric.utilization_pct is not None else metric.name
 
 
+def pod_sample(
+    name: str,
+    *,
+    running: bool,
+    ready: bool,
+    start_s: float | None,
+    ready_transition_s: float | None,
+    deleted: bool,
+    metric_timestamp_s: float | None,
+    metric_window_s: float,
+    values: Mapping[str, float] | None,
+    cpu_request_cores: float,
+) -> PodSample:
+    """One pod as the HPA algorithm sees it: the scraped values (metric units, e.g. cores) in milli-units,
+    the CPU request, phase and readiness.  The embedded controller and ``harness.simulate`` both build
+    their samples here, so the algorithm is called the same way on both."""
+    return PodSample(
+        name=name,
+        phase="Running" if running else "Pending",
+        ready=ready,
+        start_s=start_s,
+        ready_transition_s=ready_transition_s,
+        deleted=deleted,
+        metric_timestamp_s=metric_timestamp_s,
+        metric_window_s=metric_window_s,
+        values_milli={} if values is None else {k: round(v * 1000) for k, v in values.items()},
+        requests_milli={CPU: round(cpu_request_cores * 1000)} if cpu_request_cores else {},
+    )
+
+
 class HpaController:
     """Runs the upstream algorithm for every HPA object, each ``sync_period``."""
 
@@ -131,24 +162,23 @@ class HpaController:
     def _sample(self, pod: Obj, now: float) -> PodSample:
         meta, status = pod["metadata"], pod.get("status") or {}
         sample = self.scraper.samples.get((meta["namespace"], meta["name"]))
-        values = {} if sample is None else {k: round(v * 1000) for k, v in sample.values.items()}
         start = parse_time(status.get("startTime"))
         ready = condition(pod, "Ready") or {}
         cpu_request = sum(
             parse_quantity(((c.get("resources") or {}).get("requests") or {}).get("cpu", 0))
             for c in pod["spec"].get("containers") or []
         )
-        return PodSample(
-            name=meta["name"],
-            phase="Running" if status.get("phase") == "Running" else "Pending",
+        return pod_sample(
+            meta["name"],
+            running=status.get("phase") == "Running",
             ready=ready.get("status") == "True",
             start_s=start,
             ready_transition_s=parse_time(ready.get("lastTransitionTime")) or start,
             deleted=bool(meta.get("deletionTimestamp")),
             metric_timestamp_s=None if sample is None else sample.timestamp_s,
             metric_window_s=self.scraper.resolution_s,
-            values_milli=values,
-            requests_milli={CPU: round(cpu_request * 1000)} if cpu_request else {},
+            values=None if sample is None else sample.values,
+            cpu_request_cores=cpu_request,
         )
 
     def sync(self, hpa: Obj) -> Decision | None:

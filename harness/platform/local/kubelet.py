@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from harness.platform.local import images
-from harness.platform.local.objects import PODS, SECRETS, Obj, rfc3339, set_condition
+from harness.platform.local import images, volumes
+from harness.platform.local.objects import PODS, SECRETS, Obj, gpu_request, gpu_resource, rfc3339, set_condition
 from harness.platform.local.pods import CrashBackoff, kill_now, spawn, stop_process
 from harness.platform.local.podspec import grace_s, port_of, probe_spec, timing
 from harness.platform.local.probes import TIMEOUT_TEXT, ProbeCounter, run_probe, run_startup_probe
@@ -37,6 +37,7 @@ from harness.platform.local.selfcheck import HOST_SATURATED
 
 if TYPE_CHECKING:
     from harness.platform.local.cluster import Cluster
+
 
 class PodIPs:
     """Loopback addresses for pods: ``127.<base>.x.y``, one per pod, free for the container's port."""
@@ -88,6 +89,8 @@ class PodRuntime:
     finished_mono: float | None = None
     terminating: bool = False
     kill_reason: str | None = None
+    mount_env: dict[str, str] | None = None  # set once the pod's volumes are mounted (``volumes.mount``)
+    done_phase: str | None = None  # Succeeded / Failed once a container that is not restarted has ended
 
 
 def _terminated(code: int | None, started_at: str | None) -> Obj:
@@ -139,6 +142,7 @@ class Kubelet:
                 await self._start(rt, pod)
         for uid in [u for u in self.runtimes if u not in seen]:  # removed from the API: stop at once
             rt = self.runtimes.pop(uid)
+            self.cluster.devices.release(uid)
             self._cancel(rt)
             kill_now(rt.proc)
             shutil.rmtree(rt.state_dir, ignore_errors=True)
@@ -173,13 +177,20 @@ class Kubelet:
                 self._write(rt)
             rt.restart_at = time.monotonic() + 5.0  # try again later, as a kubelet retries pulls
             return
+        if rt.mount_env is None and not self._mount(rt, pod):
+            return
         extra = {
+            **(rt.mount_env or {}),
             "KIBENCH_HOST": rt.ip,
             "KIBENCH_PORT": str(rt.port),
             "KIBENCH_REPLICA": rt.name,
             "HOSTNAME": rt.name,
             "KIBENCH_STATE_DIR": rt.state_dir,
         }
+        devices = self.cluster.devices.assign(rt.node, rt.uid, gpu_resource(pod), gpu_request(pod))
+        if devices:  # as the device plugin: the devices' ids, and what kibench's emulated device needs to know
+            extra["NVIDIA_VISIBLE_DEVICES"] = ",".join(d.uuid for d in devices)
+            extra["KIBENCH_GPU"] = devices[0].to_env()
         env = images.environment(container, pod, rt.ip, extra, self._secret)
         log_path = self.cluster.log_path(rt.namespace, rt.name)
         try:
@@ -201,10 +212,34 @@ class Kubelet:
         rt.tasks = [asyncio.create_task(self._watch(rt, proc)), asyncio.create_task(self._probe(rt, pod, proc))]
 
     def _secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self._read(SECRETS, namespace, name)
+
+    def _read(self, resource: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return dict(self.store.get(SECRETS, namespace, name))
-        except Exception:  # noqa: BLE001 (no such secret: the variable stays unset)
+            return dict(self.store.get(resource, namespace, name))
+        except Exception:  # noqa: BLE001 (no such object)
             return None
+
+    def _mount(self, rt: PodRuntime, pod: Obj) -> bool:
+        """Mount the pod's volumes and its service account's token; on a missing source wait and try again."""
+        try:
+            rt.mount_env = volumes.mount(
+                pod,
+                os.path.join(rt.state_dir, "root"),
+                lambda ns, n: self._read("configmaps", ns, n),
+                self._secret,
+                lambda ns, n: self._read("serviceaccounts", ns, n),
+                self.cluster.token_for,
+                self.cluster.api_address,
+            )
+            return True
+        except (volumes.MountError, OSError) as exc:
+            if rt.waiting is None or rt.waiting[0] != "CreateContainerConfigError":
+                rt.waiting = ("CreateContainerConfigError", str(exc))
+                self.cluster.recorder.record(pod, "Failed", f"Error: {exc}", "Warning", host=rt.node)
+                self._write(rt)
+            rt.restart_at = time.monotonic() + 1.0  # as a kubelet, try again on a later sync
+            return False
 
     async def _probe(self, rt: PodRuntime, pod: Obj, proc: asyncio.subprocess.Process) -> None:
         container, exact = pod["spec"]["containers"][0], timing(pod)
@@ -293,11 +328,17 @@ class Kubelet:
         now = time.monotonic()
         rt.last_terminated = {**_terminated(code, rt.started_at), "message": reason}
         rt.proc, rt.ready, rt.started, rt.kill_reason, rt.finished_mono = None, False, False, None, now
+        pod = self._pod(rt)
+        policy = (pod or {}).get("spec", {}).get("restartPolicy", "Always")
+        if policy == "Never" or (policy == "OnFailure" and code == 0):  # the pod is finished: no restart
+            rt.done_phase = "Succeeded" if code == 0 else "Failed"
+            rt.final, rt.restart_at, rt.waiting = rt.last_terminated, None, None
+            self._write(rt)
+            return
         delay = rt.backoff.restart_at_s(now) - now
         rt.restart_at = now + delay
         if delay > 0:
             rt.waiting = ("CrashLoopBackOff", f"back-off {delay:g}s restarting failed container")
-            pod = self._pod(rt)
             if pod is not None:
                 message = (
                     f"Back-off restarting failed container {pod['spec']['containers'][0]['name']} in pod {rt.name}"
@@ -324,9 +365,13 @@ class Kubelet:
             if code is not None:  # as a kubelet does, the container's end is in the status before the pod goes
                 rt.final = _terminated(code, started)
                 rt.proc = None
+                pod = self._pod(rt)
+                if (pod or {}).get("spec", {}).get("restartPolicy") in ("Never", "OnFailure"):
+                    rt.done_phase = rt.done_phase or ("Succeeded" if code == 0 else "Failed")
                 self._write(rt)
         finally:  # whatever happened to the process, the pod is gone (never stuck in Terminating)
             self.runtimes.pop(rt.uid, None)
+            self.cluster.devices.release(rt.uid)
             shutil.rmtree(rt.state_dir, ignore_errors=True)
             self.store.remove(PODS, rt.namespace, rt.name)
 
@@ -348,6 +393,7 @@ class Kubelet:
             pod = self._pod(rt)
             if pod is not None and pod["metadata"].get("deletionTimestamp"):
                 self.runtimes.pop(rt.uid)
+                self.cluster.devices.release(rt.uid)
                 self.store.remove(PODS, rt.namespace, rt.name)
             else:
                 rt.finished_mono, rt.restart_at, rt.started_at = time.monotonic(), time.monotonic(), None
@@ -371,7 +417,7 @@ class Kubelet:
                 return
             container = pod["spec"]["containers"][0]
             status = pod.setdefault("status", {})
-            status["phase"] = "Running" if rt.ever_started else "Pending"
+            status["phase"] = rt.done_phase or ("Running" if rt.ever_started else "Pending")
             status["startTime"] = rt.start_time
             status["hostIP"] = self.cluster.node_ip(rt.node)
             status["podIP"], status["podIPs"] = rt.ip, [{"ip": rt.ip}]

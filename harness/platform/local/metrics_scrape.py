@@ -4,9 +4,9 @@ In: the running pods (pod IP and port, process id from the kubelet) and the gaug
 asks for (its Pods metrics; the series name from the annotation ``kibench.io/metric-series``, else the
 usual one).  Out: ``PodMetrics`` per pod, refreshed every ``hpa.metric_resolution``: each gauge's value
 read from the replica's ``GET /metrics`` (Prometheus text, parsed with ``prometheus_client.parser``; several label sets
-are summed, or averaged for ``*_ratio`` gauges) and the process's CPU use in cores over the last
-window (``psutil``: user + system time of the replica process and its children, divided by the
-wall time between two scrapes, so a pod's first scrape has no CPU sample yet, like metrics-server).
+are summed, or averaged for ``*_ratio`` gauges) and the pod's CPU use in cores over the last window as the
+resource metrics API serves it (``resource_metrics``: the cluster's metrics-server; ``CpuMeter`` when a cluster
+has none: user + system time of the replica process and its children between two scrapes).
 
 The usual names: ``queue_depth`` → ``kibench_queue_depth``, ``in_flight`` →
 ``kibench_in_flight_requests``, ``device_busy`` → ``kibench_device_busy_ratio`` (docs/local-api.md).
@@ -173,8 +173,10 @@ class MetricsScraper:
             except (httpx.HTTPError, ValueError):
                 pass  # a pod without a sample is "missing" to the HPA
         now = time.time()
-        if want_cpu:
-            cores = self.cpu.rate(f"{pod[0]}/{pod[1]}", pid, now)
+        if want_cpu:  # from the resource metrics API, as the HPA reads metrics.k8s.io
+            metrics = getattr(self.cluster, "resource_metrics", None)
+            key = f"{pod[0]}/{pod[1]}"
+            cores = metrics.cpu_cores(*pod) if metrics is not None else self.cpu.rate(key, pid, now)
             if cores is not None:
                 values[CPU] = cores
         return PodMetrics(pod, now, self.resolution_s, values) if values else None

@@ -22,7 +22,8 @@ import math
 import time
 from typing import TYPE_CHECKING
 
-from harness.platform.local.objects import NODES, PODS, Obj, condition, gpu_request, node_ready
+from harness.platform.local.gpus import units_per_node
+from harness.platform.local.objects import NODES, PODS, Obj, condition, gpu_request, gpu_resource, node_ready
 from harness.platform.local.scheduler import gpu_slots, gpu_used
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ class NodeAutoscaler:
         self.cluster = cluster
         self.store = cluster.store
         self.settings = cluster.cfg.nodes.autoscaler
-        self.slots = cluster.cfg.nodes.gpu_slots
+        self.nodes_spec = cluster.cfg.nodes  # the node template: new nodes are of the declared GPU kind
         self.provisioning = 0
         self.last_scale_up: float | None = None
         self.removing: str | None = None
@@ -82,12 +83,13 @@ class NodeAutoscaler:
             and not p["metadata"].get("deletionTimestamp")
             and (condition(p, "PodScheduled") or {}).get("reason") == "Unschedulable"
         ]
-        fitting = [p for p in pending if gpu_request(p) <= self.slots]
+        fitting = [p for p in pending if gpu_request(p) <= units_per_node(self.nodes_spec, gpu_resource(p))]
         if not fitting:
             return False
-        needed_slots = sum(gpu_request(p) for p in fitting) - self.provisioning * self.slots
+        slots = max(units_per_node(self.nodes_spec, gpu_resource(fitting[0])), 1)
+        needed_slots = sum(gpu_request(p) for p in fitting) - self.provisioning * slots
         room = s.max_nodes - len(self.store.list(NODES, copy=False)[0]) - self.provisioning
-        count = min(math.ceil(max(needed_slots, 0) / self.slots), room)
+        count = min(math.ceil(max(needed_slots, 0) / slots), room)
         if count <= 0:
             return self.provisioning > 0
         self.provisioning += count
@@ -142,13 +144,13 @@ class NodeAutoscaler:
 
     def _unneeded(self, node: Obj, candidates: list[Obj], pods: list[Obj], used: dict[str, int]) -> bool:
         name = node["metadata"]["name"]
-        if used.get(name, 0) / max(gpu_slots(node), 1) >= self.settings.scale_down_utilization_threshold:
+        if used.get(name, 0) / max(gpu_slots(node, None), 1) >= self.settings.scale_down_utilization_threshold:
             return False
         demands = [
             gpu_request(p) for p in pods if p["spec"]["nodeName"] == name and not p["metadata"].get("deletionTimestamp")
         ]
         free = {
-            n["metadata"]["name"]: gpu_slots(n) - used.get(n["metadata"]["name"], 0)
+            n["metadata"]["name"]: gpu_slots(n, None) - used.get(n["metadata"]["name"], 0)
             for n in candidates
             if n["metadata"]["name"] != name
         }

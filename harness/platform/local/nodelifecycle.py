@@ -28,8 +28,11 @@ DEFAULT_TOLERATION_S = 300.0
 KUBELET_VERSION = "v1.32.0-kibench"
 
 
-def node_object(name: str, gpu_slots: int, ip: str, labels: dict[str, str] | None = None) -> Obj:
-    capacity = {"cpu": "8", "memory": "32Gi", "pods": "110", "nvidia.com/gpu": str(gpu_slots)}
+def node_object(
+    name: str, gpu_slots: int, ip: str, labels: dict[str, str] | None = None, gpus: dict[str, str] | None = None
+) -> Obj:
+    """A Node; ``gpus``: its extended GPU resources (default ``nvidia.com/gpu: gpu_slots``; ``gpus.node_resources``)."""
+    capacity = {"cpu": "8", "memory": "32Gi", "pods": "110", **(gpus or {"nvidia.com/gpu": str(gpu_slots)})}
     status: Obj = {
         "capacity": dict(capacity),
         "allocatable": dict(capacity),

@@ -148,12 +148,23 @@ def parse_quantity(text: Any) -> float:
     return float(s)
 
 
-def gpu_request(pod: Obj) -> int:
-    """``nvidia.com/gpu`` requested by the pod's containers (limits count when requests do not say)."""
-    total = 0
+def gpu_resource(pod: Obj) -> str:
+    """The GPU resource the pod asks for: ``nvidia.com/gpu`` or a MIG slice ``nvidia.com/mig-<profile>``."""
     for container in pod["spec"].get("containers") or []:
         res = container.get("resources") or {}
-        value = (res.get("requests") or {}).get("nvidia.com/gpu", (res.get("limits") or {}).get("nvidia.com/gpu", 0))
+        for name in (*(res.get("requests") or {}), *(res.get("limits") or {})):
+            if name.startswith("nvidia.com/"):
+                return str(name)
+    return "nvidia.com/gpu"
+
+
+def gpu_request(pod: Obj) -> int:
+    """Units of the pod's GPU resource (``gpu_resource``) its containers request (limits count when requests
+    do not say)."""
+    name, total = gpu_resource(pod), 0
+    for container in pod["spec"].get("containers") or []:
+        res = container.get("resources") or {}
+        value = (res.get("requests") or {}).get(name, (res.get("limits") or {}).get(name, 0))
         total += int(parse_quantity(value))
     return total
 

@@ -8,6 +8,7 @@ Out: JSON.
   GET  /kibench/v1/healthz                                            the daemon is alive
   GET  /kibench/v1/stats                                              the self-check since the last call (selfcheck)
   GET  /kibench/v1/openapi.json                                       the OpenAPI document of these routes
+  GET  /kibench/v1/audit         {"requests": [...]}: what each service account asked the API, allowed or not
 Errors: ``{"error": ...}`` with 400 (body not JSON), 401 (token), 404 (no such node), 422 (a field).
 Everything else (pods, nodes, deployments, scale, drain, ...) is the Kubernetes API's.
 """
@@ -51,7 +52,12 @@ async def _body(request: Request) -> dict[str, Any] | Response:
     return data
 
 
-def create_private_api(cluster: Cluster, token: str, on_shutdown: Callable[[], None]) -> Starlette:
+def create_private_api(
+    cluster: Cluster,
+    token: str,
+    on_shutdown: Callable[[], None],
+    audit: Callable[[], list[dict[str, Any]]] | None = None,
+) -> Starlette:
     def guarded(handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
         async def wrapped(request: Request) -> Response:
             if not _authorized(request, token):
@@ -110,7 +116,11 @@ def create_private_api(cluster: Cluster, token: str, on_shutdown: Callable[[], N
     async def openapi(request: Request) -> Response:
         return JSONResponse(private_openapi_document())
 
+    async def audit_log(request: Request) -> Response:
+        return JSONResponse({"requests": audit() if audit is not None else []})
+
     routes = [
+        Route("/kibench/v1/audit", guarded(audit_log), methods=["GET"]),
         Route("/kibench/v1/nodes/{name}/fail", guarded(fail), methods=["POST"]),
         Route("/kibench/v1/nodes/{name}/recover", guarded(recover), methods=["POST"]),
         Route("/kibench/v1/shutdown", guarded(shutdown), methods=["POST"]),

@@ -72,6 +72,13 @@ def private_openapi_document() -> dict[str, Any]:
             "summary": "The daemon's self-check since the last call",
             "responses": {"200": _json("loop lag, CPU of the daemon, forwarder and replicas, host idle", stats),
                           **_errors()}}},
+        "/kibench/v1/audit": {"get": {
+            "summary": "Every service account's requests to the API so far, allowed or refused",
+            "responses": {"200": _json("the audit", _obj({"requests": {"type": "array", "items": _obj({
+                "user": {"type": "string"}, "verb": {"type": "string"}, "group": {"type": "string"},
+                "resource": {"type": "string"}, "namespace": {"type": ["string", "null"]},
+                "allowed": {"type": "boolean"}, "count": {"type": "integer", "minimum": 1}})}})),
+                          **_errors()}}},
         "/kibench/v1/openapi.json": {"get": {
             "summary": "This document", "responses": {"200": _json("OpenAPI 3.1", {"type": "object"}), **_errors()}}},
     }  # fmt: skip

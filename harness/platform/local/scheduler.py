@@ -5,8 +5,9 @@ condition PodScheduled True, Event ``Scheduled``), or left Pending with PodSched
 (reason Unschedulable) and one ``FailedScheduling`` Event per pod and cause, worded as upstream's
 (``0/2 nodes are available: 2 Insufficient nvidia.com/gpu.``).
 
-Filter: node Ready, not ``spec.unschedulable``, every NoSchedule/NoExecute taint tolerated, enough
-allocatable ``nvidia.com/gpu`` left.  Score: LeastAllocated (most free GPU slots; ties by age, name).
+Filter: node Ready, not ``spec.unschedulable``, every NoSchedule/NoExecute taint tolerated, every
+``nodeSelector`` label on the node, enough allocatable units left of the GPU resource the pod asks
+(``nvidia.com/gpu`` or ``nvidia.com/mig-<profile>``).  Score: LeastAllocated (most free GPU slots; ties by age, name).
 """
 
 from __future__ import annotations
@@ -14,22 +15,36 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from harness.platform.local.objects import NODES, PODS, Obj, gpu_request, node_ready, parse_quantity, set_condition
+from harness.platform.local.objects import (
+    NODES,
+    PODS,
+    Obj,
+    gpu_request,
+    gpu_resource,
+    node_ready,
+    parse_quantity,
+    set_condition,
+)
 
 if TYPE_CHECKING:
     from harness.platform.local.cluster import Cluster
 
 
-def gpu_slots(node: Obj) -> int:
-    return int(parse_quantity(((node.get("status") or {}).get("allocatable") or {}).get("nvidia.com/gpu", 0)))
+def gpu_slots(node: Obj, resource: str | None = "nvidia.com/gpu") -> int:
+    """Allocatable units of a GPU resource on the node (``None``: of every ``nvidia.com/`` resource together)."""
+    allocatable = (node.get("status") or {}).get("allocatable") or {}
+    if resource is None:
+        return sum(int(parse_quantity(v)) for k, v in allocatable.items() if k.startswith("nvidia.com/"))
+    return int(parse_quantity(allocatable.get(resource, 0)))
 
 
-def gpu_used(pods: list[Obj]) -> dict[str, int]:
-    """GPU slots taken per node by the pods bound there (terminating ones still hold theirs)."""
+def gpu_used(pods: list[Obj], resource: str | None = None) -> dict[str, int]:
+    """Units of a GPU resource (``None``: any) taken per node by the pods bound there (terminating ones still
+    hold theirs)."""
     used: dict[str, int] = {}
     for pod in pods:
         node = pod["spec"].get("nodeName")
-        if node:
+        if node and (resource is None or gpu_resource(pod) == resource):
             used[node] = used.get(node, 0) + gpu_request(pod)
     return used
 
@@ -54,8 +69,12 @@ def why_not(pod: Obj, node: Obj, used: dict[str, int]) -> str | None:
     for taint in node.get("spec", {}).get("taints") or []:
         if taint.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(pod, taint):
             return f"node(s) had untolerated taint {{{taint.get('key')}: {taint.get('value', '')}}}"
-    if gpu_slots(node) - used.get(node["metadata"]["name"], 0) < gpu_request(pod):
-        return "Insufficient nvidia.com/gpu"
+    labels = node["metadata"].get("labels") or {}
+    if any(labels.get(key) != value for key, value in (pod["spec"].get("nodeSelector") or {}).items()):
+        return "node(s) didn't match Pod's node affinity/selector"
+    resource = gpu_resource(pod)
+    if gpu_slots(node, resource) - used.get(node["metadata"]["name"], 0) < gpu_request(pod):
+        return f"Insufficient {resource}"
     return None
 
 
@@ -70,9 +89,11 @@ class Scheduler:
     def sync(self) -> None:
         pods = self.store.list(PODS, copy=False)[0]
         nodes = self.store.list(NODES, copy=False)[0]
-        used = gpu_used(pods)
+        used_by: dict[str, dict[str, int]] = {}
         pending = [p for p in pods if not p["spec"].get("nodeName") and not p["metadata"].get("deletionTimestamp")]
         for pod in sorted(pending, key=lambda p: p["metadata"].get("creationTimestamp", "")):
+            resource = gpu_resource(pod)
+            used = used_by.setdefault(resource, gpu_used(pods, resource))
             reasons = {n["metadata"]["name"]: why_not(pod, n, used) for n in nodes}
             fits = [n for n in nodes if reasons[n["metadata"]["name"]] is None]
             if not fits:
@@ -81,7 +102,7 @@ class Scheduler:
             node = min(
                 fits,
                 key=lambda n: (
-                    used.get(n["metadata"]["name"], 0) - gpu_slots(n),
+                    used.get(n["metadata"]["name"], 0) - gpu_slots(n, resource),
                     n["metadata"].get("creationTimestamp", ""),
                     n["metadata"]["name"],
                 ),

@@ -6,7 +6,8 @@ once a second through ``GET /kibench/v1/stats``):
 
 - ``loop_lag_max_ms``: the longest the daemon's event loop was late waking a 50 ms timer (probes,
   controllers and the API all run on it: a late loop means late probes and decisions);
-- ``daemon_cpu_cores`` and ``forwarder_cpu_cores``: CPU the control plane and the data path used;
+- ``daemon_cpu_cores`` and ``forwarder_cpu_cores``: CPU the control plane and the data path (the forwarder
+  and any haproxy of a per-request Service) used;
 - ``replicas_cpu_cores``: CPU of every pod process together;
 - ``host_cpu_idle_pct``: the host's idle CPU, over all cores.
 
@@ -53,11 +54,10 @@ class SelfCheck:
         self._recent_idle_pct = self._last_idle_pct = 100.0
 
     def _marks(self) -> dict[str, float]:
-        forwarder = self.cluster.balancers.proc
-        fwd = None
-        if forwarder is not None:
+        data_path = 0.0  # the forwarder and every haproxy
+        for pid in self.cluster.balancers.pids():
             with contextlib.suppress(psutil.Error):
-                fwd = psutil.Process(forwarder.pid)
+                data_path += _cpu_s(psutil.Process(pid))
         host = psutil.cpu_times()
         replicas = 0.0
         for rt in list(self.cluster.kubelet.runtimes.values()):
@@ -67,7 +67,7 @@ class SelfCheck:
         return {
             "t": time.monotonic(),
             "daemon": _cpu_s(self.me),
-            "forwarder": _cpu_s(fwd),
+            "forwarder": data_path,
             "replicas": replicas,
             "host_idle": float(host.idle),
             "host_total": float(sum(host)),

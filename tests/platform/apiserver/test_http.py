@@ -93,7 +93,10 @@ def test_discovery_and_version(http):
     assert core["pods/eviction"]["kind"] == "Eviction" and "pods/log" in core and "pods/status" in core
     assert core["nodes"]["namespaced"] is False and core["namespaces"]["shortNames"] == ["ns"]
     groups = {g["name"]: g for g in http.get("/apis").json()["groups"]}
-    assert set(groups) == {"apps", "autoscaling", "policy", "events.k8s.io"}
+    assert set(groups) == {
+        "apps", "autoscaling", "batch", "policy", "events.k8s.io", "rbac.authorization.k8s.io", "metrics.k8s.io",
+        "autoscaling.k8s.io",
+    }  # fmt: skip
     assert groups["policy"]["preferredVersion"]["version"] == "v1"
     apps = {r["name"]: r for r in http.get("/apis/apps/v1").json()["resources"]}
     assert apps["deployments/scale"]["group"] == "autoscaling" and apps["deployments/scale"]["version"] == "v1"

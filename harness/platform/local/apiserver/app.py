@@ -1,8 +1,10 @@
 """The embedded Kubernetes API as a plain ASGI app (no framework: the routes are regular and speed matters).
 
-In: HTTP requests with a bearer token (``Authorization: Bearer X`` or a bare ``X``), bodies up to 3 MiB.
+In: HTTP requests with a bearer token (``Authorization: Bearer X`` or a bare ``X``): the cluster's admin token
+(allowed everything) or a service account's (``tokens.issue``; RBAC decides, ``rbac.py``), bodies up to 3 MiB.
 Out: JSON: discovery (``/api``, ``/apis``, ``/api/v1``, ``/apis/{group}/{version}``), ``/version``, ``/healthz``
-``/readyz`` ``/livez`` (``ok``), the resources (``handlers.py``) and watch streams (``watching.py``).  Every
+``/readyz`` ``/livez`` (``ok``), the resources (``handlers.py``), watch streams (``watching.py``) and, over a
+WebSocket, ``pods/{name}/portforward`` (``portforward.py``).  Every
 refusal is a ``kind: Status`` with a 4xx code; a 500 means a bug here and is logged.  ``/openapi/v2`` and
 ``/openapi/v3`` answer 404 (kubectl then wants ``--validate=false``, which beats a stub document).
 
@@ -12,14 +14,13 @@ open watches end cleanly (uvicorn waits for running responses and has no way to 
 
 from __future__ import annotations
 
-import hmac
 import logging
 from typing import Any
 
-from harness.platform.local.apiserver import resources, watching
+from harness.platform.local.apiserver import logstream, portforward, rbac, resources, watching
 from harness.platform.local.apiserver.changes import dumps
 from harness.platform.local.apiserver.errors import ApiError, method_not_allowed, resource_not_found, status_body
-from harness.platform.local.apiserver.handlers import Handlers, Reply, WatchPlan, reply
+from harness.platform.local.apiserver.handlers import Handlers, LogFollow, Reply, WatchPlan, reply
 from harness.platform.local.apiserver.pods import LogPath
 from harness.platform.local.apiserver.routing import Request, negotiate, parse_query, resource_target, split_path
 from harness.platform.local.apiserver.store import Store
@@ -40,10 +41,9 @@ class ApiApp:
         max_body_bytes: int = MAX_BODY_BYTES,
         bookmark_interval_s: float = 30.0,
     ) -> None:
-        if not token:
-            raise ValueError("the API needs a non-empty bearer token")
         self.store = store
-        self._token = token.encode()
+        self.tokens = rbac.Tokens(token)  # the admin token, and the service accounts' (``tokens.issue``)
+        self.audit = rbac.Audit()
         self.handlers = Handlers(store, log_path)
         self.max_body_bytes = max_body_bytes
         self.bookmark_interval_s = bookmark_interval_s
@@ -58,6 +58,10 @@ class ApiApp:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
+        if scope["type"] == "websocket":  # pods/{name}/portforward (portforward.py)
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+            await portforward.handle(scope, receive, send, self.store, self._may_port_forward(headers, scope["path"]))
+            return
         if scope["type"] != "http":
             return
         try:
@@ -71,6 +75,9 @@ class ApiApp:
             if self.closing and result.watch is not None:
                 result.watch.close("the server is shutting down")
             await watching.stream(result, send, receive, self.bookmark_interval_s)
+            return
+        if isinstance(result, LogFollow):
+            await logstream.stream(result, send, receive, lambda: self.closing)
             return
         headers = [
             (b"content-type", result.content_type.encode()),
@@ -90,11 +97,22 @@ class ApiApp:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    def _authorized(self, headers: dict[str, str]) -> bool:
+    def _may_port_forward(self, headers: dict[str, str], path: str) -> bool:
+        """The WebSocket upgrade is a GET, authorized as ``create`` on ``pods/portforward`` (as kube-apiserver
+        does for WebSocket upgrades of exec, attach and portforward since 1.31)."""
+        user, target = self._user(headers), portforward.match(path)
+        if user is None or target is None:
+            return user is not None
+        attrs = rbac.Attributes("create", "", "pods/portforward", target[0], target[1])
+        ok = rbac.allowed(self.store, user, attrs)
+        self.audit.record(user, attrs, ok)
+        return ok
+
+    def _user(self, headers: dict[str, str]) -> rbac.User | None:
         value = headers.get("authorization", "").strip()
         if value[:7].lower() == "bearer ":
             value = value[7:].strip()
-        return bool(value) and hmac.compare_digest(value.encode(), self._token)
+        return self.tokens.user(value)
 
     async def _read_body(self, headers: dict[str, str], receive: Any) -> bytes:
         too_large = ApiError(
@@ -116,9 +134,10 @@ class ApiApp:
             more = message.get("more_body", False)
         return b"".join(chunks)
 
-    async def _handle(self, scope: dict[str, Any], receive: Any) -> Reply | WatchPlan:
+    async def _handle(self, scope: dict[str, Any], receive: Any) -> Reply | WatchPlan | LogFollow:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        if not self._authorized(headers):
+        user = self._user(headers)
+        if user is None:
             raise ApiError(401, "Unauthorized", "Unauthorized")
         body = await self._read_body(headers, receive)
         method, path = scope["method"], scope["path"]
@@ -135,6 +154,11 @@ class ApiApp:
         target = resource_target(segments)
         query = parse_query(scope.get("query_string", b""))
         request = Request(method, path, query, headers, body, negotiate(headers.get("accept", "")))
+        attrs = rbac.attributes(method, target, method == "GET" and request.flag("watch"))
+        ok = rbac.allowed(self.store, user, attrs)
+        self.audit.record(user, attrs, ok)
+        if not ok:
+            raise rbac.forbidden(user, attrs)
         return self.handlers.dispatch(request, target)
 
     @staticmethod

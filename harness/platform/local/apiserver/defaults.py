@@ -14,6 +14,7 @@ import ipaddress
 import re
 from typing import Any
 
+from harness.platform.local.apiserver import batch
 from harness.platform.local.apiserver.errors import ApiError, bad_request, invalid
 from harness.platform.local.apiserver.patches import clone
 from harness.platform.local.apiserver.resources import ResourceInfo
@@ -27,6 +28,7 @@ IMMUTABLE_META = ("uid", "name", "namespace", "creationTimestamp", "deletionTime
 WITH_STATUS = {"pods", "nodes", "services", "namespaces", "deployments.apps", "replicasets.apps"} | {
     "horizontalpodautoscalers.autoscaling",
     "poddisruptionbudgets.policy",
+    "jobs.batch",
 }
 
 
@@ -246,6 +248,7 @@ _DEFAULTS = {
     "horizontalpodautoscalers.autoscaling": _hpa_defaults,
     "poddisruptionbudgets.policy": _pdb_defaults,
     "namespaces": _namespace_defaults,
+    "jobs.batch": batch.job_defaults,
 }
 
 Causes = list[tuple[str, str]]
@@ -347,4 +350,7 @@ _VALIDATE = {
     "horizontalpodautoscalers.autoscaling": _hpa_valid,
     "poddisruptionbudgets.policy": _pdb_valid,
     "events": _event_valid,
+    "jobs.batch": batch.job_valid,
+    "rolebindings.rbac.authorization.k8s.io": batch.binding_valid,
+    "clusterrolebindings.rbac.authorization.k8s.io": batch.binding_valid,
 }

@@ -44,6 +44,16 @@ class Reply:
 
 
 @dataclass
+class LogFollow:
+    """A ``pods/log?follow=true`` to stream: what there is now, then the file from ``offset`` while ``running``."""
+
+    initial: bytes
+    path: str
+    offset: int
+    running: Callable[[], bool]
+
+
+@dataclass
 class WatchPlan:
     """A watch to stream: its queue (None when it failed to start), the ERROR to send instead, and encoders."""
 
@@ -81,9 +91,13 @@ class Handlers:
     def __init__(self, store: Store, log_path: pods.LogPath | None = None) -> None:
         self.store = store
         self.log_path = log_path
+        #: what serves the computed resources (metrics.k8s.io): (kind, namespace) -> objects; None: none yet
+        self.computed: Callable[[str, str | None], list[dict[str, Any]]] | None = None
 
-    def dispatch(self, req: Request, t: Target) -> Reply | WatchPlan:
+    def dispatch(self, req: Request, t: Target) -> Reply | WatchPlan | LogFollow:
         method, info = req.method, t.info
+        if info.computed:
+            return self._computed(req, t)
         if t.subresource is not None:
             return self._subresource(req, t)
         if info.is_view and method != "GET":
@@ -110,6 +124,28 @@ class Handlers:
         raise method_not_allowed()
 
     # --- reading -------------------------------------------------------------------------------------------
+
+    def _computed(self, req: Request, t: Target) -> Reply:
+        """GET of PodMetrics/NodeMetrics: measured now, filtered by name and ``labelSelector`` (the objects'
+        labels are their pod's or node's); no watch, as metrics-server."""
+        info = t.info
+        if req.method != "GET" or req.flag("watch") or t.legacy_watch:
+            raise method_not_allowed(f"{info.api_version} {info.plural} only supports get and list")
+        objs = self.computed(info.kind, t.namespace) if self.computed is not None else []
+        if t.name is not None:
+            found = [o for o in objs if o["metadata"]["name"] == t.name]
+            if not found:
+                raise ApiError(404, "NotFound", f'{info.plural}.{info.group} "{t.name}" not found')
+            objs = found
+        else:
+            labels = parse_label_selector(req.query.get("labelSelector", ""))
+            objs = [o for o in objs if labels.matches(o["metadata"].get("labels"))]
+        rv = self.store.resource_version
+        if req.form == "table":
+            return reply(table(info, objs, self.store.clock(), rv, include_mode(req.query.get("includeObject"))))
+        if t.name is not None:
+            return reply(objs[0])
+        return reply({"kind": info.list_kind, "apiVersion": info.api_version, "metadata": {}, "items": objs})
 
     def _serve_one(self, req: Request, info: ResourceInfo, entry: Entry) -> Reply:
         if req.form == "table":
@@ -268,15 +304,22 @@ class Handlers:
 
     # --- subresources --------------------------------------------------------------------------------------
 
-    def _subresource(self, req: Request, t: Target) -> Reply:
+    def _subresource(self, req: Request, t: Target) -> Reply | LogFollow:
         sub, method, info = t.subresource, req.method, t.info
         assert t.name is not None and sub is not None
         allowed = {"get": "GET", "update": "PUT", "patch": "PATCH", "create": "POST"}
         if method not in {allowed[v] for v in info.subresource(sub).verbs if v in allowed}:  # type: ignore[union-attr]
             raise method_not_allowed(f"{method} is not allowed on {info.plural}/{sub}")
         if sub == "log":
-            text = pods.read_log(self.store, self.log_path, t.namespace or "", t.name, req.query, parse_bool)
+            ns = t.namespace or ""
+            text, path, offset = pods.read_log_at(self.store, self.log_path, ns, t.name, req.query, parse_bool)
+            if req.flag("follow") and "limitBytes" not in req.query:
+                name = t.name
+                return LogFollow(text, path, offset, lambda: pods.container_running(self.store, ns, name))
             return Reply(200, text, "text/plain")
+        if sub == "portforward":  # served over a WebSocket (portforward.py); SPDY is not spoken here
+            raise ApiError(400, "BadRequest", "Upgrade request required: port-forward needs a WebSocket "
+                           "(subprotocol v4.channel.k8s.io); this server does not speak SPDY")
         if sub == "eviction":
             body = parse_body(req, required=False)
             return reply(pods.evict(self.store, t.namespace or "", t.name, body), 201)

@@ -14,7 +14,8 @@ The budget's status is the disruption controller's to compute; ``observedGenerat
 
 Logs: ``previous=true`` reads ``<path>.previous``.  ``timestamps=true`` keeps a line that starts with an RFC 3339
 timestamp and prefixes the others with the file's modification time, which is also what ``sinceSeconds`` /
-``sinceTime`` compare for lines without a timestamp.  ``follow=true`` answers what is there now.
+``sinceTime`` compare for lines without a timestamp.  ``follow=true`` goes on with what the container writes
+until it is no longer running (``logstream.py`` streams it).
 """
 
 from __future__ import annotations
@@ -144,6 +145,19 @@ def read_log(
     parse_bool: Callable[[str | None], bool],
 ) -> bytes:
     """GET …/pods/{name}/log: the container's log, cut as the query asks."""
+    return read_log_at(store, log_path, namespace, name, query, parse_bool)[0]
+
+
+def read_log_at(
+    store: Store,
+    log_path: LogPath | None,
+    namespace: str,
+    name: str,
+    query: dict[str, str],
+    parse_bool: Callable[[str | None], bool],
+) -> tuple[bytes, str, int]:
+    """The log as ``read_log`` cuts it, the file it came from and how many bytes of it were read (where a
+    ``follow=true`` answer goes on)."""
     pod = store.entry("pods", namespace, name).obj
     container = _container(pod, query.get("container"))
     tail, limit = _int_param(query, "tailLines", 0), _int_param(query, "limitBytes", 1)
@@ -170,7 +184,16 @@ def read_log(
     if parse_bool(query.get("timestamps")):
         lines = [line if _TIMESTAMP.match(line) else stamp + b" " + line for line in lines]
     out = b"".join(lines)
-    return out[:limit] if limit is not None else out
+    return (out[:limit] if limit is not None else out), path or "", len(data)
+
+
+def container_running(store: Store, namespace: str, name: str) -> bool:
+    """Whether the pod's container is running now (a ``follow`` ends when it is not: it ended, or the pod went)."""
+    found = store.find("pods", namespace, name)
+    if found is None:
+        return False
+    statuses = (found.obj.get("status") or {}).get("containerStatuses") or []
+    return any("running" in (c.get("state") or {}) for c in statuses)
 
 
 def _line_time(line: bytes, mtime: float) -> float:

@@ -45,6 +45,7 @@ class ResourceInfo:
     subresources: tuple[Subresource, ...] = ()
     backing: str = ""  # the stored resource a view reads; "" for stored resources
     verbs: tuple[str, ...] = ALL_VERBS
+    computed: bool = False  # served from live measurements (metrics.k8s.io), never stored
 
     @property
     def key(self) -> str:
@@ -82,6 +83,8 @@ def _scale() -> Subresource:
     return Subresource("scale", "Scale", ("get", "patch", "update"), "autoscaling", "v1")
 
 
+RBAC = "rbac.authorization.k8s.io"
+
 RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo(
         "pods",
@@ -96,6 +99,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
             _status("Pod"),
             Subresource("log", "Pod", ("get",)),
             Subresource("eviction", "Eviction", ("create",), "policy", "v1"),
+            Subresource("portforward", "PodPortForwardOptions", ("create", "get")),
         ),
     ),
     ResourceInfo("nodes", "node", "Node", "", "v1", False, ("no",), (), (_status("Node"),)),
@@ -104,6 +108,12 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("namespaces", "namespace", "Namespace", "", "v1", False, ("ns",), (), (_status("Namespace"),)),
     ResourceInfo("secrets", "secret", "Secret", "", "v1", True),
     ResourceInfo("configmaps", "configmap", "ConfigMap", "", "v1", True, ("cm",)),
+    ResourceInfo("serviceaccounts", "serviceaccount", "ServiceAccount", "", "v1", True, ("sa",)),
+    ResourceInfo("jobs", "job", "Job", "batch", "v1", True, (), ("all",), (_status("Job"),)),
+    ResourceInfo("roles", "role", "Role", RBAC, "v1", True),
+    ResourceInfo("rolebindings", "rolebinding", "RoleBinding", RBAC, "v1", True),
+    ResourceInfo("clusterroles", "clusterrole", "ClusterRole", RBAC, "v1", False),
+    ResourceInfo("clusterrolebindings", "clusterrolebinding", "ClusterRoleBinding", RBAC, "v1", False),
     ResourceInfo(
         "deployments",
         "deployment",
@@ -160,18 +170,36 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         verbs=READ_VERBS,
     ),  # fmt: skip
     ResourceInfo("events", "event", "Event", "events.k8s.io", "v1", True, ("ev",), backing="events", verbs=READ_VERBS),
+    # the resource metrics API (metrics-server's): computed from the pods' processes at each GET
+    ResourceInfo("pods", "", "PodMetrics", "metrics.k8s.io", "v1beta1", True, verbs=("get", "list"), computed=True),
+    ResourceInfo("nodes", "", "NodeMetrics", "metrics.k8s.io", "v1beta1", False, verbs=("get", "list"), computed=True),
+    ResourceInfo(
+        "verticalpodautoscalers",
+        "verticalpodautoscaler",
+        "VerticalPodAutoscaler",
+        "autoscaling.k8s.io",
+        "v1",
+        True,
+        ("vpa",),
+        (),
+        (_status("VerticalPodAutoscaler"),),
+    ),  # fmt: skip
 )
 
 #: Group → versions served, the preferred one first.
 GROUPS: dict[str, tuple[str, ...]] = {
     "apps": ("v1",),
     "autoscaling": ("v2",),
+    "batch": ("v1",),
     "policy": ("v1", "v1beta1"),
     "events.k8s.io": ("v1",),
+    RBAC: ("v1",),
+    "metrics.k8s.io": ("v1beta1",),
+    "autoscaling.k8s.io": ("v1",),
 }
 
 _BY_PATH: dict[tuple[str, str, str], ResourceInfo] = {(r.group, r.version, r.plural): r for r in RESOURCES}
-_STORED: dict[str, ResourceInfo] = {r.key: r for r in RESOURCES if not r.is_view}
+_STORED: dict[str, ResourceInfo] = {r.key: r for r in RESOURCES if not r.is_view and not r.computed}
 
 
 @dataclass

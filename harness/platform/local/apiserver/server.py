@@ -76,7 +76,8 @@ class ApiServer:
         self.port = sock.getsockname()[1]
         host = f"[{self.host}]" if ":" in self.host else self.host
         self.url = f"{'https' if self.tls else 'http'}://{host}:{self.port}"
-        options: dict[str, Any] = {"log_level": "warning", "access_log": False, "lifespan": "off"}
+        # wsproto: the `websockets` library refuses kubectl's subprotocol SPDY/3.1+portforward.k8s.io (a '/')
+        options: dict[str, Any] = {"log_level": "warning", "access_log": False, "lifespan": "off", "ws": "wsproto"}
         config = uvicorn.Config(self.app, timeout_keep_alive=120, **options)
         if self.tls is not None:
             with self.tls.files() as (cert, key):

@@ -9,6 +9,7 @@ INTERNAL-IP …;  deployments NAME READY UP-TO-DATE AVAILABLE AGE | CONTAINERS I
 DESIRED CURRENT READY AGE | …;  hpa NAME REFERENCE TARGETS MINPODS MAXPODS REPLICAS AGE;  pdb NAME MIN AVAILABLE
 MAX UNAVAILABLE ALLOWED DISRUPTIONS AGE;  services NAME TYPE CLUSTER-IP EXTERNAL-IP PORT(S) AGE | SELECTOR;
 events LAST SEEN TYPE REASON OBJECT MESSAGE | SUBOBJECT SOURCE FIRST SEEN COUNT NAME;  namespaces NAME STATUS AGE;
+verticalpodautoscalers NAME MODE CPU MEM PROVIDED AGE;
 anything else NAME AGE.
 """
 
@@ -151,6 +152,24 @@ def _pdb_row(obj: dict[str, Any], now: float) -> Row:
     ]
 
 
+def _vpa_row(obj: dict[str, Any], now: float) -> Row:
+    """The VPA CRD's printer columns: MODE CPU MEM PROVIDED AGE (the first container's target)."""
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    recs = (status.get("recommendation") or {}).get("containerRecommendations") or [{}]
+    target = recs[0].get("target") or {}
+    provided = next(
+        (c.get("status") for c in status.get("conditions") or [] if c.get("type") == "RecommendationProvided"), ""
+    )
+    return [
+        _meta(obj)["name"],
+        (spec.get("updatePolicy") or {}).get("updateMode", "Auto"),
+        target.get("cpu", ""),
+        target.get("memory", ""),
+        provided,
+        age(_meta(obj).get("creationTimestamp"), now),
+    ]
+
+
 def _service_row(obj: dict[str, Any], now: float) -> Row:
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     kind = spec.get("type", "ClusterIP")
@@ -216,6 +235,10 @@ def _default_row(obj: dict[str, Any], now: float) -> Row:
 
 _WORKLOAD_WIDE = [_col("Containers", priority=1), _col("Images", priority=1), _col("Selector", priority=1)]
 PRINTERS: dict[str, tuple[list[dict[str, Any]], Callable[[dict[str, Any], float], Row]]] = {
+    "verticalpodautoscalers.autoscaling.k8s.io": (
+        [NAME, _col("Mode"), _col("CPU"), _col("Mem"), _col("Provided"), AGE],
+        _vpa_row,
+    ),
     "pods": (
         [
             NAME,

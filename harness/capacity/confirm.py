@@ -1,0 +1,72 @@
+"""Confirm the found rate: a block-bootstrap interval of each SLO's margin over repeated probes.
+
+In: per confirm rate, the blocks of its repeats (each block: the request columns of one window of one
+probe, consecutive requests kept together because queues carry over between them), the thresholds and a
+``value_fn(threshold, rows) -> value`` (the analysis stage's own aggregation, injected by the caller).
+Out: per SLO the (2.5 %, 97.5 %) percentile interval of the margin over ``resamples`` draws of blocks with
+replacement; a rate is confirmed when every upper bound is below 0 (strictly inside every SLO) and every
+repeat passed.  Also: ``boundary_shape``, cliff or slope.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from harness.capacity.margins import margin, score
+from harness.capacity.model import ProbeRecord
+from harness.thresholds import Threshold
+
+Block = dict[str, np.ndarray]
+ValueFn = Callable[[Threshold, dict[str, Any]], float | None]
+
+
+def margin_intervals(
+    blocks: Sequence[Block], thresholds: Sequence[Threshold], value_fn: ValueFn, resamples: int, seed: int
+) -> dict[str, tuple[float, float]]:
+    """Per threshold key, the bootstrap (2.5 %, 97.5 %) interval of the margin (inf when no data)."""
+    blocks = [b for b in blocks if b and len(next(iter(b.values()))) > 0]
+    out: dict[str, tuple[float, float]] = {}
+    if not blocks:
+        return {t.key: (float("inf"), float("inf")) for t in thresholds}
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(blocks), size=(resamples, len(blocks)))
+    columns = list(blocks[0])
+    for th in thresholds:
+        values = []
+        for row in draws:
+            rows = {c: np.concatenate([blocks[i][c] for i in row]) for c in columns}
+            m = margin(th, value_fn(th, rows))
+            values.append(np.inf if m is None else m)
+        lo, hi = np.percentile(np.array(values, dtype=float), [2.5, 97.5])
+        out[th.key] = (float(lo), float(hi))
+    return out
+
+
+def confirmed(intervals: dict[str, tuple[float, float]], repeats: Sequence[ProbeRecord]) -> bool:
+    """Every repeat passed and every SLO's upper margin bound is below 0."""
+    return bool(repeats) and all(p.passed for p in repeats) and all(hi < 0 for _, hi in intervals.values())
+
+
+def boundary_shape(probes: Sequence[ProbeRecord], key: str | None, lo: ProbeRecord, hi: ProbeRecord) -> str:
+    """``cliff`` when the first failing probe failed for no SLO's margin (over-saturation, a shortfall, the
+    generator) or the binding SLO's log margin rises over the last bracket at least 5x faster than on
+    average below it; else ``slope``."""
+    if key is None:
+        return "cliff"
+    m_hi, m_lo = hi.margins.get(key), lo.margins.get(key)
+    if m_hi is None or m_lo is None or m_hi <= 0:
+        return "cliff"
+    below = [p for p in probes if p.rate_rps < lo.rate_rps and p.margins.get(key) is not None]
+    s_hi, s_lo = score(m_hi), score(m_lo)
+    assert s_hi is not None and s_lo is not None
+    last = (s_hi - s_lo) / max(hi.rate_rps - lo.rate_rps, 1e-12)
+    if not below:
+        return "slope"
+    first = min(below, key=lambda p: p.rate_rps)
+    s_first = score(first.margins[key])
+    assert s_first is not None
+    mean = (s_lo - s_first) / max(lo.rate_rps - first.rate_rps, 1e-12)
+    return "cliff" if last >= 5 * max(mean, 1e-12) else "slope"

@@ -1,0 +1,459 @@
+"""``kibench capacity``: find what one replica sustains at the SLO, then plan replicas, nodes and cost.
+
+In: a validated ``Scenario`` (its ``capacity:`` section, SLOs, service, load workload and ``cost:``), a
+results folder, and optionally a peak rate or trace CSV that override ``capacity.plan``.  Out:
+``results/<id>/`` holding ``probes/NN-<kind>-<rate>rps/`` (each an ordinary run folder: ``kibench report``
+works on it alone) and ``capacity/`` (probes.parquet, capacity.json, plan.csv, plan.md, plots; see
+harness/capacity/outputs.py), and a ``CapacityOutcome`` with the exit code: 0 found and confirmed, 1 found
+but not confirmed by the repeats, 2 bad input (no rate meets the SLOs, a bad trace), 3 platform failure
+(a replica that never becomes Ready), 130 interrupted.  Whatever ends the search, the probes done so far
+are kept and capacity/ is written.
+
+Order: deploy ONE replica with the HPA off and no faults (the platform stays up for every probe, so
+probes share its clock: t = 0 is the search's start) → calibrate (a closed-loop burst) → bracket and refine
+with open-model constant-rate probes (harness/capacity/search.py) → confirm (repeats at the found rate and
+``confirm_step_pct`` below, block-bootstrap margin intervals; when neither holds, up to ``CONFIRM_EXTRA_STEPS``
+more steps down) → tear down → plan → write (capacity/, report.html).  ``replan`` plans again from a finished
+search's folder without probing.
+"""
+
+from __future__ import annotations
+
+import secrets
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+
+from harness.analysis import analyze
+from harness.analysis.slo import value_on_rows
+from harness.capacity import (
+    Boundary,
+    ProbeRecord,
+    SearchSettings,
+    boundary_shape,
+    bracket,
+    confirmed,
+    margin,
+    margin_intervals,
+    next_rate,
+    predicted_root,
+    write_outputs,
+)
+from harness.capacity.margins import achieved_ratio, oversaturated, window_series
+from harness.capacity_plan import CapacityOutcome, plan_inputs, plan_trace_points, replan, report
+from harness.errors import EXIT_SLO_FAILED, HarnessError, InputError, Interrupted, LoadError, PlatformError
+from harness.load.config import config_from_spec
+from harness.load.launcher import LoadProcess
+from harness.load.shapes import phase_windows, segments_for
+from harness.model import SCHEMA_VERSION, Platform, RunFiles
+from harness.observe import Observer
+from harness.platform import create_platform
+from harness.run import environment
+from harness.runio import read_events, read_load_stats, read_requests, write_atomic, write_json
+from harness.scenario import CapacitySpec, LoadSpec, Scenario, dump
+from harness.thresholds import METRICS, Threshold, parse
+
+PLATFORM_FAILED_SAMPLES = 5
+#: confirm steps below the two the issue names, tried only when neither of those holds
+CONFIRM_EXTRA_STEPS = 2
+_ROW_KINDS = ("trend", "rate")
+_COLUMNS = [
+    "t_intended_s",
+    "t_sent_s",
+    "latency_ms",
+    "latency_raw_ms",
+    "ttft_ms",
+    "itl_mean_ms",
+    "itl_max_ms",
+    "ok",
+    "tokens_out",
+]
+
+
+def capacity_thresholds(scenario: Scenario) -> list[Threshold]:
+    """The scenario's SLOs, plus ``errors rate < 0.01`` unless an SLO already judges errors; only ordered
+    comparisons (``<``, ``<=``, ``>``, ``>=``) have a margin."""
+    out = scenario.thresholds()
+    for th in out:
+        if th.op not in ("<", "<=", ">", ">="):
+            raise InputError(f"slos.{th.key}: {th.expression!r} has no margin; use <, <=, > or >= for kibench capacity")
+    if scenario.slo_defaults and not {"errors", "error_rate", "availability"} & {t.metric for t in out}:
+        out.append(parse("errors", "rate < 0.01"))
+    if not out:
+        raise InputError("slos: kibench capacity needs at least one SLO (e.g. latency_ms: ['p(95) < 500'])")
+    return out
+
+
+class _Search:
+    """The probes of one search on one deployed replica."""
+
+    def __init__(self, scenario: Scenario, root: Path, platform: Platform, t0: float, console: Console) -> None:
+        self.base = scenario.model_dump(mode="json")
+        self.cap: CapacitySpec = scenario.capacity or CapacitySpec()
+        self.thresholds = capacity_thresholds(scenario)
+        self.root, self.platform, self.t0, self.console = root, platform, t0, console
+        self.probes: list[ProbeRecord] = []
+        self.blocks: dict[int, list[dict[str, np.ndarray]]] = {}
+        self.target_url = ""
+
+    # ---- one probe ---------------------------------------------------------------------------------
+
+    def probe(self, kind: str, rate_rps: float | None) -> ProbeRecord:
+        cap, index = self.cap, len(self.probes) + 1
+        load = dict(self.base["load"])
+        for key in ("rate_rps", "duration", "stages", "shape", "users", "spawn_rate", "locustfile"):
+            load[key] = None
+        load["start_rps"] = 0.0
+        if rate_rps is None:  # calibrate: closed loop
+            load.update(model="closed", users=cap.calibrate_users, duration=cap.calibrate)
+            label = "calibrate"
+        else:
+            duration = cap.warmup + cap.probe_requests / rate_rps
+            load.update(model="open", rate_rps=rate_rps, duration=min(max(duration, cap.min_probe), cap.max_probe))
+            label = f"{kind}-{rate_rps:.4g}rps"
+        data = {**self.base, "load": load}
+        scenario = Scenario.model_validate(data)
+        files = RunFiles(self.root / "probes" / f"{index:02d}-{label}")
+        files.logs.mkdir(parents=True)
+        write_atomic(files.scenario, dump(scenario))
+        meta = {
+            "schema_version": SCHEMA_VERSION,
+            "run_id": f"{self.root.name}-p{index:02d}",
+            "scenario": scenario.name,
+            "platform": self.base["platform"]["kind"],
+            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "t0_monotonic": self.t0,
+            "environment": environment(),
+            "complete": False,
+            "capacity_probe": {"kind": kind, "index": index},
+        }
+        write_json(files.run_meta, meta)
+        try:
+            self._drive(scenario.load, files)
+        finally:
+            meta["complete"] = True
+            write_json(files.run_meta, meta)
+        summary, _ = analyze(files.root)
+        record, blocks = self.measure(files, index, kind, rate_rps, summary)
+        self.probes.append(record)
+        self.blocks[index] = blocks
+        mark = "pass" if record.passed else "FAIL"
+        why = f" ({'; '.join(record.reasons)})" if record.reasons else ""
+        self.console.print(f"  probe {index:2d} {kind:<9} {record.rate_rps:9.3f} rps  {mark}{why}", markup=False)
+        return record
+
+    def _drive(self, load_spec: LoadSpec, files: RunFiles) -> None:
+        observer = Observer(self.platform, files, self.t0)
+        observer.start()
+        config = config_from_spec(load_spec, self.target_url, str(files.root), self.t0, None)
+        load = LoadProcess(config, str(files.logs / "load.log"), _events(observer, load_spec))
+        try:
+            load.start()
+            deadline = time.monotonic() + load_spec.duration_s + 120.0
+            while load.poll() is None:
+                if observer.failed_samples >= PLATFORM_FAILED_SAMPLES:
+                    raise PlatformError(f"the platform stopped answering; see {self.root / 'logs'}")
+                if time.monotonic() > deadline:
+                    raise LoadError(f"the probe's load did not end in time; see {files.logs / 'load.log'}")
+                time.sleep(0.1)
+            code = load.wait(timeout_s=5)
+            if code not in (0, None):
+                raise LoadError(f"the load process exited with code {code}; see {files.logs / 'load.log'}")
+        finally:
+            try:
+                load.stop()
+            finally:
+                observer.stop()
+
+    def measure(
+        self, files: RunFiles, index: int, kind: str, rate: float | None, summary: dict[str, Any]
+    ) -> tuple[ProbeRecord, list[dict[str, np.ndarray]]]:
+        """The probe's steady part (warm-up left out) judged by the SLOs and the failure rules."""
+        cap = self.cap
+        warnings: list[str] = []
+        table = read_requests(files, _COLUMNS, warnings)
+        req = table.to_pandas() if table is not None else pd.DataFrame(columns=_COLUMNS)
+        events = read_events(files.events, warnings)
+        start = next((float(e["t_s"]) for e in events if e.get("kind") == "load_start"), 0.0)
+        duration = next((float(e["duration_s"]) for e in events if e.get("kind") == "load_start"), 0.0)
+        a, b = start + min(cap.warmup, 0.5 * duration), start + duration
+        cols = {
+            c: pd.to_numeric(req[c], errors="coerce").to_numpy(dtype=float) for c in _COLUMNS if c in req and c != "ok"
+        }
+        cols["ok"] = req["ok"].astype(bool).to_numpy() if len(req) else np.zeros(0, dtype=bool)
+        if "itl_mean_ms" in cols:  # the metric itl_ms is each answer's mean gap
+            cols["itl_ms"] = cols["itl_mean_ms"]
+        steady = (cols["t_intended_s"] >= a) & (cols["t_intended_s"] < b)
+        rows = {c: v[steady] for c, v in cols.items()}
+        metrics = summary.get("metrics", {})
+        values: dict[str, float | None] = {}
+        margins: dict[str, float | None] = {}
+        reasons: list[str] = []
+        for th in self.thresholds:
+            if METRICS[th.metric][0] in _ROW_KINDS and (th.metric in rows or th.metric in ("errors",)):
+                value = value_on_rows(th, rows)
+            else:
+                value = metrics.get(th.metric)
+                value = float(value) if isinstance(value, int | float) else None
+            values[th.key], margins[th.key] = value, margin(th, value)
+            if not th.holds(value):
+                reasons.append(f"{th.key} {th.expression} (got {_fmt(value)})")
+        stats = read_load_stats(files)
+        dropped = sum(int(s.get("dropped") or 0) for s in stats)
+        scheduled = sum(int(s.get("scheduled") or 0) for s in stats)
+        done = cols["t_sent_s"] + np.nan_to_num(cols.get("latency_raw_ms", cols["latency_ms"])) / 1000.0
+        ratio = None
+        over = False
+        if rate is not None:
+            share = dropped / (dropped + scheduled) if dropped + scheduled else 0.0
+            ratio = achieved_ratio(cols["t_intended_s"], done, cols["ok"], a, b, share)
+            if ratio is None or ratio < cap.min_achieved:
+                reasons.append(f"achieved {_fmt(ratio)} of the requested rate (< {cap.min_achieved:g})")
+            over = oversaturated(rows["t_intended_s"], rows["latency_ms"], a, b, cap.windows)
+            if over:
+                reasons.append("over-saturated: latency and in-flight requests climbed through the probe")
+        saturated = bool(metrics.get("loadgen_saturated"))
+        if saturated:
+            reasons.append("the load generator saturated (its numbers are suspect)")
+        _, _, flight = window_series(rows["t_intended_s"], rows["latency_ms"], a, b, cap.windows)
+        ok_done = cols["ok"] & (done >= a) & (done < b)
+        lat = rows["latency_ms"][rows["ok"]]
+        tokens = rows.get("tokens_out", np.zeros(0))[rows["ok"]] if "tokens_out" in rows else np.zeros(0)
+        tokens = tokens[np.isfinite(tokens)]
+        ttft = rows.get("ttft_ms", np.zeros(0))
+        ttft = ttft[np.isfinite(ttft)] if ttft.size else ttft
+        latency_th = [t.limit for t in self.thresholds if t.metric == "latency_ms" and t.op in ("<", "<=")]
+        good = ok_done & (cols["latency_ms"] <= min(latency_th)) if latency_th else ok_done
+        span = max(b - a, 1e-9)
+        record = ProbeRecord(
+            index=index,
+            kind=kind,
+            rate_rps=float(rate if rate is not None else np.count_nonzero(ok_done) / span),
+            run_dir=str(files.root.relative_to(self.root)),
+            passed=not reasons,
+            reasons=tuple(reasons),
+            margins=margins,
+            values=values,
+            requests=int(np.count_nonzero(steady)),
+            duration_s=duration,
+            throughput_rps=np.count_nonzero(ok_done) / span,
+            goodput_rps=np.count_nonzero(good) / span,
+            achieved_ratio=ratio,
+            loadgen_saturated=saturated,
+            oversaturated=over,
+            latency_p50_ms=_pct(lat, 50),
+            latency_p95_ms=_pct(lat, 95),
+            latency_p99_ms=_pct(lat, 99),
+            ttft_p95_ms=_pct(ttft, 95),
+            in_flight_mean=float(flight.mean()) if flight.size else None,
+            tokens_per_request=float(tokens.mean()) if tokens.size else None,
+            host_saturated=bool(metrics.get("platform_saturated")),
+        )
+        edges = np.linspace(a, b, cap.windows + 1)
+        blocks = []
+        for i in range(cap.windows):
+            inside = (rows["t_intended_s"] >= edges[i]) & (rows["t_intended_s"] < edges[i + 1])
+            blocks.append({c: v[inside] for c, v in rows.items()})
+        return record, blocks
+
+    # ---- the search ---------------------------------------------------------------------------------
+
+    def run(self) -> Boundary:
+        cap = self.cap
+        calib = self.probe("calibrate", None)
+        raw = calib.throughput_rps or 0.0
+        if raw <= 0:
+            raise PlatformError("the calibration burst completed no request; see the probe's logs")
+        settings = SearchSettings(cap.start_fraction, cap.bracket_pct, cap.max_probes, cap.min_rate_rps)
+        searched: list[ProbeRecord] = []
+        while (rate := next_rate(settings, raw, searched)) is not None:
+            kind = (
+                "bracket"
+                if not any(not p.passed for p in searched) or not any(p.passed for p in searched)
+                else "refine"
+            )
+            searched.append(self.probe(kind, rate))
+        return self.confirm(raw, searched, settings)
+
+    def confirm(self, raw: float, searched: list[ProbeRecord], settings: SearchSettings) -> Boundary:
+        cap, b = self.cap, bracket(searched)
+        notes: list[str] = []
+        if b.last_pass is None:  # cannot happen: next_rate raises first
+            raise HarnessError("no passing probe")
+        width = b.width
+        converged = width is not None and width <= cap.bracket_pct / 100 + 1e-9
+        if b.first_fail is None:
+            notes.append(f"no probe failed up to {b.last_pass.rate_rps:g} rps: the capacity is at least that")
+        elif not converged:
+            notes.append(f"the bracket is {width:.1%} wide after {len(searched)} probes (max_probes)")
+        found = b.last_pass.rate_rps
+        answer: tuple[float, dict[str, tuple[float, float]]] | None = None
+        seed = int(self.base["load"].get("seed") or 0)
+        # The found rate and confirm_step_pct below it; when neither holds, further steps down (at most
+        # confirm_extra_steps more), so that the answer is a rate the repeats did confirm.
+        for n in range(2 + CONFIRM_EXTRA_STEPS):
+            if n >= 2 and answer is not None:
+                break
+            rate = found * (1 - n * cap.confirm_step_pct / 100)
+            repeats = [self.probe("confirm", rate) for _ in range(cap.confirm_repeats)]
+            blocks = [blk for p in repeats for blk in self.blocks[p.index]]
+            intervals = margin_intervals(blocks, self.thresholds, value_on_rows, cap.resamples, seed + n)
+            if answer is None and confirmed(intervals, repeats):
+                answer = (rate, intervals)
+            if n >= 2 and answer is not None:
+                notes.append(f"confirmed only {n * cap.confirm_step_pct:g} % below the last passing rate")
+        if any(p.host_saturated for p in self.probes):
+            notes.append(
+                "some probes ran on a saturated host (platform_saturated): the answer measures this machine too"
+            )
+        key, reason = None, None
+        shape = None
+        if b.first_fail is not None:
+            _, key = predicted_root(searched, b.last_pass.rate_rps, b.first_fail.rate_rps)
+            failing = [k for k, m in b.first_fail.margins.items() if m is not None and m >= 0]
+            key = key or (max(failing, key=lambda k: b.first_fail.margins[k] or 0) if failing else None)  # type: ignore[union-attr]
+            reason = "; ".join(b.first_fail.reasons)
+            if key is None:  # no SLO's margin crossed: a failure rule bound it
+                ff = b.first_fail
+                rules = (("over-saturated", ff.oversaturated), ("load generator", ff.loadgen_saturated),
+                         ("achieved rate", bool(b.first_fail.reasons)))  # fmt: skip
+                key = next(name for name, hit in rules if hit)
+            shape = boundary_shape(searched, key, b.last_pass, b.first_fail)
+        if answer is None:
+            notes.append("no confirm rate held in every repeat with its margin interval inside the SLOs")
+        return Boundary(
+            found_rps=None if answer is None else answer[0],
+            confirmed=answer is not None,
+            last_passing_rps=b.last_pass.rate_rps,
+            first_failing_rps=None if b.first_fail is None else b.first_fail.rate_rps,
+            binding_slo=key,
+            binding_reason=reason,
+            shape=shape,
+            margin_interval={} if answer is None else answer[1],
+            raw_rps=raw,
+            probes_used=len(searched),
+            converged=converged,
+            notes=tuple(notes),
+        )
+
+
+def _events(observer: Observer, load_spec: LoadSpec) -> Any:
+    """The load's lines as the run's events (load_start, load_phase, load_end), as harness.run logs them."""
+    segments = segments_for(load_spec)
+
+    def on_line(msg: dict[str, Any]) -> None:
+        kind = msg.get("event")
+        if kind == "load_start":
+            start = float(msg["t_s"])
+            observer.log("load_start", at_s=start, duration_s=msg.get("duration_s"))
+            for seg in phase_windows(segments):
+                observer.log(
+                    "load_phase",
+                    phase=seg.phase,
+                    start_s=round(start + seg.start_s, 6),
+                    end_s=round(start + seg.end_s, 6),
+                    start_rps=seg.start_rps,
+                    end_rps=seg.end_rps,
+                )
+        elif kind == "load_end":
+            observer.log("load_end", at_s=float(msg["t_s"]), requests=msg.get("requests"), dropped=msg.get("dropped"))
+
+    return on_line
+
+
+def _pct(values: np.ndarray, q: float) -> float | None:
+    values = values[np.isfinite(values)] if values.size else values
+    return float(np.percentile(values, q)) if values.size else None
+
+
+def _fmt(value: float | None) -> str:
+    return "no data" if value is None else f"{value:.4g}"
+
+
+@contextmanager
+def _signals() -> Iterator[None]:
+    def handle(signum: int, frame: Any) -> None:
+        raise Interrupted(f"interrupted by {signal.Signals(signum).name}; the probes done so far were kept")
+
+    old = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+def run_capacity(
+    scenario: Scenario,
+    results_dir: str | Path,
+    console: Console | None = None,
+    peak_rps: float | None = None,
+    trace: str | None = None,
+) -> CapacityOutcome:
+    """Search, plan and write (see the module docstring); never leaves a process behind."""
+    console = console or Console()
+    cap = scenario.capacity or CapacitySpec()
+    plan = cap.plan.model_copy(update={k: v for k, v in (("peak_rps", peak_rps), ("trace", trace)) if v is not None})
+    trace_points = plan_trace_points(plan.trace)  # a bad trace: exit 2 before anything starts
+    capacity_thresholds(scenario)  # an SLO without a margin: exit 2 before anything starts
+    data = scenario.model_dump(mode="json")
+    data["service"]["replicas"] = 1
+    data["platform"]["hpa"]["enabled"] = False
+    data["faults"] = []
+    one = Scenario.model_validate(data)
+    started = datetime.now(UTC)
+    run_id = f"{started:%Y%m%d-%H%M%S}-{scenario.name}-capacity-{secrets.token_hex(2)}"
+    root = Path(results_dir) / run_id
+    t0 = time.monotonic()
+    platform = create_platform(one, t0_monotonic=t0, log_dir=str(root / "logs"), run_id=run_id)
+    (root / "probes").mkdir(parents=True)
+    (root / "logs").mkdir(exist_ok=True)
+    write_atomic(root / "scenario.yaml", dump(one))
+    search = _Search(one, root, platform, t0, console)
+    boundary: Boundary | None = None
+    error: HarnessError | None = None
+    deploy_events: list[dict[str, Any]] = []
+    console.print(f"capacity search {run_id}: one replica on the {one.platform.kind} platform", highlight=False)
+    with _signals():
+        try:
+            deployment = platform.deploy()
+            search.target_url = deployment.target_url
+            events, _ = platform.events(0)
+            deploy_events = [e.to_json() for e in events]
+            boundary = search.run()
+        except HarnessError as exc:
+            error = exc
+        except BaseException:  # a bug: keep the probes done so far, then let the traceback show
+            platform.teardown()
+            write_outputs(root, search.probes, None, plan, None, None, None)
+            raise
+        finally:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            try:
+                platform.teardown()
+            except HarnessError as exc:
+                error = error or exc
+    inputs = plan_inputs(one, plan, boundary, search.probes, deploy_events) if boundary else None
+    try:
+        written = write_outputs(root, search.probes, boundary, plan, inputs, trace_points, error)
+    except HarnessError as exc:
+        error = error or exc
+        written = []
+    written += report(root)
+    for path in written:
+        console.print(f"wrote {path}", highlight=False)
+    if error is not None:
+        return CapacityOutcome(root, error.exit_code, boundary, str(error))
+    code = 0 if boundary is not None and boundary.confirmed else EXIT_SLO_FAILED
+    return CapacityOutcome(root, code, boundary)
+
+
+__all__ = ["CapacityOutcome", "capacity_thresholds", "replan", "run_capacity"]

@@ -1,0 +1,156 @@
+"""Play one scenario on the simulator and write its run folder; then analyse and report it.
+
+In: a validated ``Scenario`` (``source`` names its file in errors), a results folder and ``SimOptions``.
+Out: ``results/<run-id>/`` (run.json ``platform: simulated`` with a ``simulation`` block: mode, model
+constants, wall time) analysed by ``harness.analysis`` and reported by ``harness.report`` as a measured
+run is, and a ``SimOutcome``.  ``mode`` ``auto`` picks the discrete-event mode up to
+``DES_MAX_REQUESTS`` requests and the fluid mode beyond (docs/simulate.md).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from harness.analysis import analyze
+from harness.load.shapes import requested_arrivals, segments_for
+from harness.model import SCHEMA_VERSION, RunFiles
+from harness.report import build_report
+from harness.run import environment, new_run_id
+from harness.runio import write_atomic, write_json
+from harness.scenario import Scenario, dump
+from harness.simulate.calibrate import Calibration
+from harness.simulate.cluster import Cluster, ClusterOptions
+from harness.simulate.des import DesEngine
+from harness.simulate.faults import plan_sim_faults
+from harness.simulate.fluid import FluidEngine
+from harness.simulate.output import RowWriter, write_events, write_load_stats, write_timeline
+from harness.simulate.refuse import check_simulable
+from harness.simulate.service import service_model
+
+Mode = Literal["auto", "des", "fluid"]
+#: ``auto`` runs the discrete-event mode up to this many requests, the fluid mode beyond.
+DES_MAX_REQUESTS = 2_000_000
+
+
+@dataclass(frozen=True)
+class SimOptions:
+    """The simulator's own constants (measured on the embedded platform; docs/simulate.md)."""
+
+    mode: Mode = "auto"
+    seed: int | None = None  # default: the scenario's load.seed
+    overhead_ms: float = 2.0  # HTTP path outside the device: balancer, server, client
+    process_start_s: float = 1.0  # container start -> the service answers HTTP
+    process_start_jitter: float = 0.2
+    deploy_s: float = 1.25  # run start -> the cluster's controllers run and the Deployment's pods exist
+    load_start_delay_s: float = 1.15  # deployed -> the load's first request (the load process starting)
+    cpu_idle_cores: float = 0.004  # an idle replica's CPU use
+    cpu_per_request_ms: float = 1.0  # CPU time a request costs the replica's process
+    fluid_step_s: float = 1.0
+    write_rows: bool = True  # fluid mode: rows only when this and the count is under max_rows
+    max_rows: int = DES_MAX_REQUESTS
+    calibration: Calibration | None = None  # measured distributions (kibench simulate --calibrate RUN_DIR)
+
+
+@dataclass
+class SimOutcome:
+    run_dir: Path
+    exit_code: int
+    summary: dict[str, Any] | None
+    mode: str
+    wall_s: float
+    requests: int
+    notes: list[str] = field(default_factory=list)
+
+
+def choose_mode(scenario: Scenario, mode: Mode) -> str:
+    if mode != "auto":
+        return mode
+    return "des" if requested_arrivals(segments_for(scenario.load)) <= DES_MAX_REQUESTS else "fluid"
+
+
+def simulate(
+    scenario: Scenario, results_dir: str | Path, options: SimOptions | None = None, source: str = "scenario",
+    analyse: bool = True,
+) -> SimOutcome:  # fmt: skip
+    """Simulate ``scenario`` into a new run folder (see the module docstring)."""
+    opt = options or SimOptions()
+    check_simulable(scenario, source)
+    faults = plan_sim_faults(scenario, source)
+    mode = choose_mode(scenario, opt.mode)
+    seed = scenario.load.seed if opt.seed is None else opt.seed
+    model = service_model(scenario, opt.overhead_ms, opt.cpu_idle_cores, opt.cpu_per_request_ms)
+    started = datetime.now(UTC)
+    run_id = new_run_id(scenario, started)
+    files = RunFiles(Path(results_dir) / run_id)
+    files.root.mkdir(parents=True, exist_ok=False)
+    write_atomic(files.scenario, dump(scenario))
+    meta: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "scenario": scenario.name,
+        "platform": "simulated",
+        "started_at": started.isoformat(timespec="seconds"),
+        "t0_monotonic": 0.0,
+        "environment": environment(),
+        "complete": False,
+        "simulation": {
+            "mode": mode,
+            "seed": seed,
+            "options": {k: v for k, v in asdict(opt).items() if k != "calibration"},
+            "calibration": opt.calibration.describe() if opt.calibration else None,
+            "profile": model.profile,
+        },
+    }
+    write_json(files.run_meta, meta)
+    wall0 = time.perf_counter()
+    segments = segments_for(scenario.load)
+    duration = scenario.load.duration_s
+    cal = opt.calibration
+    cl_opt = ClusterOptions(opt.process_start_s, opt.process_start_jitter, opt.deploy_s, opt.load_start_delay_s, seed,
+                            cal.process_start_s if cal else ())  # fmt: skip
+    cluster = Cluster(scenario, faults, model, cl_opt, scenario.name)
+    horizon = duration + scenario.platform.ready_timeout + 60.0 + model.deadline_s
+    rows_total = requested_arrivals(segments)
+    notes: list[str] = []
+    writer = None
+    if mode == "des":
+        writer = RowWriter(files)
+        engine: Any = DesEngine(model, segments, scenario.load.arrivals, scenario.load.burstiness, seed, writer,
+                                horizon, cal.overhead_ms if cal else ())  # fmt: skip
+    else:
+        if opt.write_rows and rows_total <= opt.max_rows:
+            writer = RowWriter(files)
+        else:
+            notes.append(f"fluid mode: {rows_total:,.0f} requests, over max_rows {opt.max_rows:,}: no request rows "
+                         "written (latency figures come from sim_per_second.parquet)")  # fmt: skip
+        engine = FluidEngine(
+            model, segments, writer, horizon, opt.fluid_step_s, seed, scenario.load.arrivals, scenario.load.burstiness
+        )
+    engine.cluster = cluster
+    cluster.run(engine, duration)
+    engine.finish([p.name for p in cluster.pods])
+    if mode == "fluid":
+        engine.write_aggregates(files.root / "sim_per_second.parquet")
+    wall = time.perf_counter() - wall0
+    write_events(files, cluster.events)
+    write_timeline(files, cluster.timeline)
+    write_load_stats(files, {
+        "model": "open", "arrivals": scenario.load.arrivals, "requested_arrivals": round(rows_total, 3),
+        "generated_arrivals": engine.generated, "scheduled": engine.generated, "dropped": 0,
+        "recorded": engine.recorded, "max_concurrency": scenario.load.max_concurrency,
+        "cpu": {"samples": 0, "saturated_samples": 0, "saturated_share": 0.0, "mean": 0.0, "max": 0.0},
+    })  # fmt: skip
+    meta["complete"] = cluster.deployed_s is not None and cluster.load_end_s is not None
+    meta["error"] = None if meta["complete"] else "the initial replicas never became Ready in the simulation"
+    meta["simulation"].update(wall_s=round(wall, 3), requests=engine.generated, notes=notes,
+                              status_counts={str(k): v for k, v in sorted(engine.codes.items())})  # fmt: skip
+    write_json(files.run_meta, meta)
+    summary, code = None, 0
+    if analyse:
+        summary, code = analyze(files.root)
+        build_report(files.root)
+    return SimOutcome(files.root, code, summary, mode, wall, engine.generated, notes)

@@ -1,0 +1,68 @@
+"""The service model of one replica: the device profile's batching, admission and deadlines.
+
+In: the scenario's ``service`` and ``load`` sections and the model constants of ``SimOptions``.  Out: a
+frozen ``ServiceModel`` whose numbers come from ``harness.service.profiles.resolve`` (the same profile
+data the reference service runs with): a batch of n items takes ``base + per_item x n``; a batch
+leaves when ``max_batch_size`` requests wait or the oldest has waited ``max_queue_delay``, never
+before the device is free; more than ``max_queue`` waiting requests are refused (429); a request not
+started within its deadline is given up (the client's ``load.timeout``, or the service's
+``request_timeout`` with 504 when that is shorter).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.scenario import Scenario
+from harness.service.profiles import ClassicProfile, resolve
+
+
+@dataclass(frozen=True)
+class ServiceModel:
+    """One replica's timing, in seconds."""
+
+    base_s: float
+    per_item_s: float
+    max_batch: int
+    max_delay_s: float
+    max_queue: int
+    deadline_s: float
+    deadline_status: int  # 0: the client gave up (timeout); 504: the service's request_timeout
+    overhead_s: float  # the HTTP path outside the device (load balancer, server, client)
+    cpu_idle_cores: float
+    cpu_per_request_s: float
+    cpu_request_cores: float
+    profile: str
+
+    def batch_s(self, size: int) -> float:
+        return self.base_s + self.per_item_s * size
+
+    @property
+    def capacity_rps(self) -> float:
+        """Requests per second with every batch full (the profile's throughput)."""
+        full = self.batch_s(self.max_batch)
+        return float("inf") if full <= 0 else self.max_batch / full
+
+
+def service_model(
+    scenario: Scenario, overhead_ms: float, cpu_idle_cores: float, cpu_per_request_ms: float
+) -> ServiceModel:
+    """The model of the scenario's service (an LLM profile is refused earlier, see refuse.py)."""
+    profile = resolve(scenario.service.profile, scenario.service.device_time_ms)
+    if not isinstance(profile, ClassicProfile):
+        raise TypeError("only classic (batching) profiles are modelled; refuse.py refuses the others")
+    client_s, service_s = scenario.load.timeout, scenario.service.request_timeout
+    return ServiceModel(
+        base_s=profile.base_ms / 1000.0,
+        per_item_s=profile.per_item_ms / 1000.0,
+        max_batch=profile.max_batch_size,
+        max_delay_s=profile.max_queue_delay_ms / 1000.0,
+        max_queue=scenario.service.max_queue,
+        deadline_s=min(client_s, service_s),
+        deadline_status=504 if service_s < client_s else 0,
+        overhead_s=overhead_ms / 1000.0,
+        cpu_idle_cores=cpu_idle_cores,
+        cpu_per_request_s=cpu_per_request_ms / 1000.0,
+        cpu_request_cores=scenario.platform.pod.cpu_request,
+        profile=profile.name,
+    )

@@ -1,0 +1,92 @@
+"""``kibench simulate`` end to end: a run folder that ``kibench report`` and ``kibench compare`` take as they
+take a measured one, and the scenarios the simulator refuses (exit 2, with the reason)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SPIKE = """
+name: sim-spike
+platform:
+  balancing: request
+  hpa:
+    enabled: true
+    max_replicas: 5
+    metrics: [{type: Pods, name: queue_depth, target_average_value: 3}]
+    sync_period: 1s
+    metric_resolution: 1s
+    downscale_stabilization: 5s
+service: {replicas: 1, device_time_ms: 50, cold_start: 1s}
+load:
+  shape: {kind: spike, base_rps: 8, peak_rps: 40, before: 5s, hold: 10s, after: 10s}
+  max_concurrency: 1000
+slos:
+  latency_ms: ["p(50) < 250"]
+"""
+
+
+def _cli(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
+    monkeypatch.setattr(sys, "argv", ["kibench", *args])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    return int(exit_.value.code or 0)
+
+
+def _run_dir(capsys: pytest.CaptureFixture[str]) -> Path:
+    out = capsys.readouterr().out
+    return Path(next(line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("run folder: ")))
+
+
+def test_simulate_then_report_then_compare(tmp_path, write_yaml, monkeypatch, capsys) -> None:
+    path = write_yaml(SPIKE)
+    results = str(tmp_path / "r")
+    assert _cli(monkeypatch, "simulate", str(path), "--results", results) in (0, 1)
+    base = _run_dir(capsys)
+    summary = json.loads((base / "summary.json").read_text())
+    assert summary["platform"] == "simulated"
+    assert summary["metrics"]["peak_replicas"] > 1 and summary["metrics"]["scale_up_reaction_s"] is not None
+    assert (base / "report.html").is_file() and (base / "per_second.parquet").is_file()
+    assert _cli(monkeypatch, "report", str(base)) in (0, 1)
+    capsys.readouterr()
+    args = ["simulate", str(path), "--results", results, "--mode", "fluid"]
+    assert _cli(monkeypatch, *args) in (0, 1)
+    candidate = _run_dir(capsys)
+    assert json.loads((candidate / "run.json").read_text())["simulation"]["mode"] == "fluid"
+    code = _cli(monkeypatch, "compare", str(base), str(candidate), "--out", str(tmp_path / "cmp"))
+    assert code in (0, 1)
+    assert "latency" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("patch", "field", "why"),
+    [
+        ("target: {url: 'http://127.0.0.1:9'}", "target.url", "does not deploy"),
+        ("load: {model: closed, users: 2, duration: 5s, locustfile: x.py}", "load.locustfile", "locustfile"),
+        ("load: {rate_rps: 5, duration: 5s, workload: {kind: completions}}", "load.workload", "without an LLM profile"),
+    ],
+)
+def test_what_cannot_be_modelled_is_refused(tmp_path, write_yaml, monkeypatch, capsys, patch, field, why) -> None:
+    text = "name: refused\n" + ("load: {rate_rps: 5, duration: 5s}\n" if not patch.startswith("load") else "") + patch
+    (tmp_path / "x.py").write_text("# a locustfile\n")
+    monkeypatch.chdir(tmp_path)
+    assert _cli(monkeypatch, "simulate", str(write_yaml(text)), "--results", str(tmp_path / "r")) == 2
+    err = capsys.readouterr().err
+    assert field in err and "cannot be simulated" in err and why in err
+    assert not (tmp_path / "r").exists(), "nothing written"
+
+
+def test_a_fault_without_a_model_is_refused(tmp_path, write_yaml, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(ROOT)
+    fault = f"{{at: 5s, experiment: {ROOT}/chaos/hung-replica.yaml}}"
+    text = f"name: hung\nload: {{rate_rps: 5, duration: 20s}}\nfaults: [{fault}]\n"
+    assert _cli(monkeypatch, "simulate", str(write_yaml(text)), "--results", str(tmp_path / "r")) == 2
+    err = capsys.readouterr().err
+    assert "faults[0].experiment" in err and "has no model" in err
