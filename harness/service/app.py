@@ -167,7 +167,9 @@ def _build_backend(config: ServiceConfig, model: ClassicProfile | LLMProfile, me
         from harness.service.torch_model import TorchRunner
 
         runner = TorchRunner()
-    return ClassicBackend(model, config.max_queue, metrics, runner)
+    # admission: a request whose result would come after 90 % of its deadline is shed with 429 at once
+    # (the rest is margin for the request's own path and a busy host), not answered with 504 later
+    return ClassicBackend(model, config.max_queue, metrics, runner, max_wait_s=0.9 * config.request_timeout_s)
 
 
 class Edge:
@@ -249,7 +251,8 @@ def create_app(config: ServiceConfig, exit_fn: Callable[[int], Any] = os._exit) 
         return JSONResponse({"object": "list", "data": [card]})
 
     async def openapi(request: Request) -> Response:
-        return JSONResponse(openapi_document(svc.model.name, admin=bool(config.admin_token)))
+        context = svc.model.max_model_len if isinstance(svc.model, LLMProfile) else None
+        return JSONResponse(openapi_document(svc.model.name, admin=bool(config.admin_token), max_model_len=context))
 
     predict, completions = predict_endpoint(svc), completions_endpoint(svc)
     fast, direct = {("/v1/completions", "POST"): completions}, {"/v1/predict": predict}

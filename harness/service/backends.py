@@ -11,6 +11,7 @@ waits with asyncio timers, so it costs wall time and no CPU.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import time
 import zlib
@@ -49,7 +50,12 @@ class ClassicBackend:
     kind = "classic"
 
     def __init__(
-        self, profile: ClassicProfile, max_queue: int, metrics: ServiceMetrics, runner: Runner | None = None
+        self,
+        profile: ClassicProfile,
+        max_queue: int,
+        metrics: ServiceMetrics,
+        runner: Runner | None = None,
+        max_wait_s: float = math.inf,
     ) -> None:
         self.profile = profile
         self.runner = runner
@@ -68,6 +74,7 @@ class ClassicBackend:
             max_queue,
             batch_s=lambda n: self.profile.batch_ms(n) / 1000.0 * scale,
             on_batch=metrics.observe_batch,
+            max_wait_s=max_wait_s,
         )
 
     @property

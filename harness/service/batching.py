@@ -1,6 +1,8 @@
 """Dynamic batching (Triton-style) in front of one device that runs one batch at a time.
 
-In: requests via ``await submit(payload)`` (``QueueFull`` at once when the bounded queue is full) and
+In: requests via ``await submit(payload)`` (``QueueFull`` at once when the bounded queue is full, or when
+the request would not have its result within ``max_wait_s``: the request timeout, so an overload is shed
+with 429 instead of answered late with 504) and
 a ``run_batch(payloads, start_s)`` function that starts a batch on the device and returns a future of
 ``BatchResult``, the tuple ``(outputs, end_s)`` (one output per payload, and when the device finished),
 or that tuple itself when the batch has finished already (a zero-time or virtual device whose end has
@@ -78,11 +80,13 @@ class DynamicBatcher:
         max_queue: int,
         batch_s: Callable[[int], float],
         on_batch: OnBatch | None = None,
+        max_wait_s: float = math.inf,
     ) -> None:
         self._run_batch = run_batch
         self.max_batch_size = max_batch_size
         self.max_queue_delay_s = max_queue_delay_s
         self.max_queue = max_queue
+        self.max_wait_s = max_wait_s  # admission: refuse a request that would wait longer for its result
         self._batch_s = batch_s  # estimated device time of a batch (for Retry-After)
         self._on_batch = on_batch
         self._at_once = max_batch_size == 1 or max_queue_delay_s <= 0  # a lone request needs no company
@@ -136,7 +140,7 @@ class DynamicBatcher:
     def enqueue(self, payload: Any) -> Ticket:
         """``submit`` without the wait: the ticket is ``done`` when its batch finished at once, else
         await its ``future`` (and ``withdraw`` it when the wait is cancelled)."""
-        if len(self._queue) >= self.max_queue:
+        if (self._queue or self._device is not None) and self._full():
             raise QueueFull(self.retry_after_s())
         now = time.monotonic()
         ticket = Ticket(payload, now)
@@ -165,6 +169,14 @@ class DynamicBatcher:
                 return ticket
         ticket.future = asyncio.get_running_loop().create_future()
         return ticket
+
+    def _full(self) -> bool:
+        """No room: ``max_queue`` requests wait, or a new one would not have its result within
+        ``max_wait_s`` (the batch on the device, then full batches up to and including its own)."""
+        depth = len(self._queue)
+        if depth >= self.max_queue:
+            return True
+        return (depth // self.max_batch_size + 2) * self._batch_s(self.max_batch_size) > self.max_wait_s
 
     def withdraw(self, ticket: Ticket) -> None:
         """A request that stopped waiting leaves the queue (one already on the device runs on)."""

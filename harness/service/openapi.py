@@ -23,6 +23,17 @@ _ERRORS = {
     "503": "model still loading; see Retry-After",
     "504": "no result (first token when streaming) within request_timeout",
 }
+# One server-sent event, as OpenAPI describes an event stream's events (3.1: ``schema``; 3.2 calls it
+# ``itemSchema``): each ``data`` is one chunk's JSON (a CompletionResponse), the last one ``[DONE]``.
+_SSE_EVENT = {
+    "type": "object",
+    "required": ["data"],
+    "properties": {
+        "data": {"anyOf": [{"const": "[DONE]"}, {"type": "string", "contentMediaType": "application/json",
+                                                 "contentSchema": {"$ref": _REF.format(model="CompletionResponse")}}]},
+        "event": {"const": "message"},
+    },
+}  # fmt: skip
 _ADMIN = {
     "/admin/latency": (schemas.FaultLatency, "add latency to every inference request"),
     "/admin/errors": (schemas.FaultErrors, "fail a fraction of inference requests"),
@@ -52,7 +63,8 @@ def _text(description: str) -> dict[str, Any]:
 def _post(summary: str, body: type[BaseModel] | None, ok: dict[str, Any], errors: dict[str, Any]) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": summary, "responses": {"200": ok, **errors}}
     if body is not None:
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(body)}}}
+        required = bool(body.model_json_schema().get("required"))  # else an empty body counts as {} (schemas.parse)
+        op["requestBody"] = {"required": required, "content": {"application/json": {"schema": _ref(body)}}}
     return {"post": op}
 
 
@@ -65,9 +77,10 @@ def _components(models: list[type[BaseModel]]) -> dict[str, Any]:
     return out
 
 
-def openapi_document(model_name: str, admin: bool) -> dict[str, Any]:
-    """The OpenAPI document of one replica."""
-    stream = {"text/event-stream": {"schema": {"type": "string", "description": "data: <chunk JSON> ... [DONE]"}}}
+def openapi_document(model_name: str, admin: bool, max_model_len: int | None = None) -> dict[str, Any]:
+    """The OpenAPI document of one replica; ``max_model_len``: an LLM replica's context, which bounds
+    ``max_tokens`` (and prompt + max_tokens, a rule JSON Schema cannot state: 400 beyond it)."""
+    stream = {"text/event-stream": {"schema": _SSE_EVENT}}
     completion_ok = _json(_ref(schemas.CompletionResponse), "the completion (JSON), or SSE chunks with stream")
     completion_ok["content"].update(stream)
     paths: dict[str, Any] = {
@@ -89,15 +102,24 @@ def openapi_document(model_name: str, admin: bool) -> dict[str, Any]:
         "components": {"schemas": {}},
     }
     if admin:
-        auth = {"401": _json(_ref(schemas.ErrorResponse), "no bearer token"),
+        auth = {"400": _json(_ref(schemas.ErrorResponse), "malformed JSON"),
+                "401": _json(_ref(schemas.ErrorResponse), "no bearer token"),
                 "403": _json(_ref(schemas.ErrorResponse), "wrong bearer token"),
+                "413": _json(_ref(schemas.ErrorResponse), "body over 64 KiB"),
                 "422": _json(_ref(schemas.ErrorResponse), "bad body; error.param names the field")}  # fmt: skip
         for path, (body, summary) in _ADMIN.items():
-            op = _post(summary, body, {"description": "fault set"}, auth)
+            errors = dict(auth)
+            if path == "/admin/slow-start":
+                errors["409"] = _json(_ref(schemas.ErrorResponse), "no KIBENCH_STATE_DIR to keep it in")
+            op = _post(summary, body, {"description": "fault set"}, errors)
             op["post"]["security"] = [{"bearer": []}]
             paths[path] = op
             if body is not None:
                 models.append(body)
         doc["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
     doc["components"]["schemas"] = _components(models)
+    if max_model_len is not None:
+        max_tokens = doc["components"]["schemas"]["CompletionRequest"]["properties"]["max_tokens"]
+        max_tokens["maximum"] = max_model_len
+        max_tokens["description"] += f"; prompt tokens + max_tokens <= {max_model_len} (the context), else 400"
     return doc

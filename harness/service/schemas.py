@@ -5,15 +5,16 @@ In: raw ASGI ``receive`` plus the body limit, and a model class.  Out: a validat
 ``{"error": {"message", "type", "param", "code"}}``: 413 for a body over the limit, 400 for malformed
 JSON, 422 naming the field for a schema violation.  Bad input never becomes a 500.
 
-Request models accept and ignore unknown fields (OpenAI clients send many); response models exist for
+Request models accept and ignore unknown fields (OpenAI clients send many) and take each field's JSON type
+strictly (no ``"16"`` for 16, no ``false`` for 0); response models exist for
 the OpenAPI document (``openapi.py``) and for tests that check real responses against it.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import from_json
 
 M = TypeVar("M", bound=BaseModel)
@@ -33,8 +34,18 @@ class ApiError(Exception):
         return {"error": {"message": self.message, "type": kind, "param": self.param, "code": self.code}}
 
 
+def _integral(value: Any) -> Any:
+    """JSON Schema counts ``5.0`` as an integer; strict pydantic would not."""
+    return int(value) if type(value) is float and value.is_integer() else value
+
+
+JsonInt = Annotated[int, BeforeValidator(_integral)]  # an integer as JSON Schema has it: 5 or 5.0, not "5" or true
+
+
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    # strict: a value of the wrong JSON type is a 422, as the OpenAPI document says (lax mode took
+    # ``"seed": false`` as 0 and ``"max_tokens": "16"`` as 16); unknown fields are still ignored
+    model_config = ConfigDict(extra="ignore", strict=True)
 
 
 class PredictRequest(_Body):
@@ -52,15 +63,15 @@ class CompletionRequest(_Body):
     """POST /v1/completions: the OpenAI-compatible subset."""
 
     model: str | None = Field(None, description="model id; when given it must be the one served")
-    prompt: str | list[int] = Field(description="text, or token ids")
-    max_tokens: int = Field(16, ge=1, le=1_000_000, description="tokens to generate (always all of them)")
+    prompt: str | list[JsonInt] = Field(description="text, or token ids")
+    max_tokens: JsonInt = Field(16, ge=1, le=1_000_000, description="tokens to generate (always all of them)")
     temperature: float = Field(1.0, ge=0.0, le=2.0, description="0: deterministic text; accepted otherwise")
     top_p: float = Field(1.0, gt=0.0, le=1.0, description="accepted, no effect on timing")
-    n: int = Field(1, ge=1, le=1, description="only 1 is supported")
+    n: JsonInt = Field(1, ge=1, le=1, description="only 1 is supported")
     stream: bool = Field(False, description="server-sent events in OpenAI's chunk format, ending with [DONE]")
     stream_options: StreamOptions | None = Field(None, description="include_usage: a last chunk with usage")
     stop: str | list[str] | None = Field(None, description="accepted; the emulated model never stops early")
-    seed: int | None = None
+    seed: JsonInt | None = None
     user: str | None = None
 
 
@@ -71,7 +82,7 @@ class FaultLatency(_Body):
 
 class FaultErrors(_Body):
     fraction: float = Field(ge=0, le=1)
-    status: int = Field(500, ge=400, le=599)
+    status: JsonInt = Field(500, ge=400, le=599)
     duration_s: float | None = Field(None, gt=0)
 
 
@@ -80,7 +91,7 @@ class FaultHang(_Body):
 
 
 class FaultCrash(_Body):
-    exit_code: int = Field(1, ge=0, le=255)
+    exit_code: JsonInt = Field(1, ge=0, le=255)
 
 
 class FaultReset(_Body):

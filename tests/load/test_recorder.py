@@ -14,6 +14,7 @@ import pytest
 
 from harness.load.recorder import SCHEMA, Recorder
 from harness.model import REQUEST_COLUMNS
+from harness.procs import poll_until
 from tests.load.conftest import Target, fast_app
 
 # One simulated second = 4000 rows, as the load process writes them: record each, flush once a second,
@@ -93,7 +94,8 @@ def test_sigterm_mid_run_leaves_readable_parts_from_every_worker(serve, tmp_path
     from harness.load.launcher import LoadProcess
     from harness.scenario import validate
 
-    url = serve(fast_app(Target()))
+    target = Target()
+    url = serve(fast_app(target))
     spec = validate({"name": "t", "load": {"rate_rps": 50, "duration": "60s", "workers": 2}}, "t").load
     lines: list[dict] = []
     proc = LoadProcess(
@@ -101,7 +103,7 @@ def test_sigterm_mid_run_leaves_readable_parts_from_every_worker(serve, tmp_path
     )
     proc.start()
     assert proc.started.wait(30), (tmp_path / "load.log").read_text()
-    time.sleep(2.0)
+    assert poll_until(lambda: target.count >= 60, 30.0), "the load never reached the target"  # both workers sent
     started = time.monotonic()
     proc.stop()
     assert time.monotonic() - started < 12  # every process got SIGTERM at once and closed its part

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
+import threading
 
 import pytest
+
+from harness.procs import poll_until
 
 pytestmark = [
     pytest.mark.slow,
@@ -25,14 +27,19 @@ def test_watch_sees_a_kill_and_rollout_status_waits_for_the_rollout(start_cluste
     victim = cluster.wait_ready(2)[0].name
     argv = ["kubectl", "--kubeconfig", str(cluster.kubeconfig), "get", "pods", "-w", "--output-watch-events"]
     watch = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    seen: list[str] = []
+    reader = threading.Thread(target=lambda: seen.extend(watch.stdout), daemon=True)  # type: ignore[arg-type]
+    reader.start()
     try:
-        time.sleep(1.0)  # the watch's initial list
+        assert poll_until(lambda: any(victim in line for line in seen), 30.0), "the watch's initial list never came"
         cluster.driver.kill_pod(victim)  # graceful: Terminating (MODIFIED), then gone (DELETED)
         cluster.wait_for(lambda: victim not in {p["metadata"]["name"] for p in cluster.pods()}, 20, "the kill")
-        time.sleep(0.5)
+        poll_until(lambda: any(line.startswith("DELETED") and victim in line for line in seen), 10.0)
     finally:
         watch.terminate()
-        out, _ = watch.communicate(timeout=10)
+        watch.wait(timeout=10)
+        reader.join(10)
+    out = "".join(seen)
     lines = [line for line in out.splitlines() if victim in line]
     assert any(line.startswith("MODIFIED") for line in lines) and any(line.startswith("DELETED") for line in lines), out
 

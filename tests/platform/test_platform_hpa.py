@@ -8,9 +8,11 @@ import threading
 import time
 
 import httpx
+import psutil
 import pytest
 
 from harness.platform.local.metrics_scrape import CpuMeter
+from harness.procs import poll_until
 
 
 def _hammer(url: str, workers: int, stop: threading.Event, max_s: float) -> None:
@@ -87,7 +89,8 @@ def test_cpu_meter_tells_a_busy_process_from_an_idle_one():
     busy = subprocess.Popen([sys.executable, "-c", "import time\nt = time.time()\nwhile time.time() - t < 4: pass"])
     idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(4)"])
     try:
-        time.sleep(0.3)
+        # both have started: the busy one is spinning, the idle one is asleep in its interpreter
+        assert poll_until(lambda: psutil.Process(busy.pid).cpu_times().user > 0.05, 10.0), "the busy loop never ran"
         meter = CpuMeter()
         assert meter.rate("busy", busy.pid, time.monotonic()) is None, "no window at the first reading"
         meter.rate("idle", idle.pid, time.monotonic())

@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +52,17 @@ async def until_ready(client: httpx.AsyncClient, timeout_s: float = 10.0) -> Non
     while (await client.get("/readyz")).status_code != 200:
         assert time.monotonic() < deadline, "the service did not get ready"
         await asyncio.sleep(0.01)
+
+
+async def until(predicate: Callable[[], object], timeout_s: float = 10.0, interval_s: float = 0.01) -> bool:
+    """``harness.procs.poll_until`` for a test running in the service's event loop: await until
+    ``predicate()`` holds (True) or ``timeout_s`` passed (False), letting the loop run meanwhile."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(interval_s)
+    return True
 
 
 @contextlib.asynccontextmanager

@@ -11,10 +11,20 @@ import httpx
 import pytest
 
 from harness.service import ServiceConfig
-from tests.service.conftest import in_process
+from tests.service.conftest import in_process, until
 
 TOKEN = "s3cret"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+async def until_answer(client: httpx.AsyncClient, status: int, timeout_s: float = 5.0) -> bool:
+    """POST /v1/predict until it answers ``status`` (True) or ``timeout_s`` passed (False)."""
+    deadline = time.monotonic() + timeout_s
+    while (await client.post("/v1/predict", json={})).status_code != status:
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True
 
 
 def _run(config: ServiceConfig, fn, **kw) -> object:  # noqa: ANN001
@@ -89,7 +99,7 @@ def test_latency_and_error_faults_with_a_duration_end_by_themselves() -> None:
         await client.post("/admin/errors", json={"fraction": 1.0, "status": 503, "duration_s": 0.3}, headers=AUTH)
         out: dict[str, object] = {"during": (await client.post("/v1/predict", json={})).status_code}
         out["active_during"] = faults.active
-        await asyncio.sleep(0.35)
+        out["ended"] = await until_answer(client, 200)  # the faults' 0.3 s are over
         start = time.monotonic()
         out["after"] = [(await client.post("/v1/predict", json={})).status_code for _ in range(3)]
         out["after_ms"] = (time.monotonic() - start) * 1000.0
@@ -97,7 +107,7 @@ def test_latency_and_error_faults_with_a_duration_end_by_themselves() -> None:
         return out
 
     out = _run(ServiceConfig(device_time_ms=1, admin_token=TOKEN), fn)
-    assert out["during"] == 503 and out["active_during"] is True
+    assert out["during"] == 503 and out["active_during"] is True and out["ended"] is True
     assert out["after"] == [200, 200, 200] and out["after_ms"] < 150
     assert out["active_after"] is False
 
@@ -133,7 +143,7 @@ def test_crash_exits_with_the_code_asked_for() -> None:
 
     async def fn(client: httpx.AsyncClient) -> int:
         status = (await client.post("/admin/crash", json={"exit_code": 7}, headers=AUTH)).status_code
-        await asyncio.sleep(0.2)
+        assert await until(lambda: codes), "the crash never came"
         return status
 
     assert _run(ServiceConfig(device_time_ms=1, admin_token=TOKEN), fn, exit_fn=codes.append) == 200

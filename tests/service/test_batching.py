@@ -139,3 +139,29 @@ def test_a_failing_device_fails_its_batch_and_the_next_batch_runs() -> None:
     calls, outs = asyncio.run(scenario())
     assert calls == ["a", "b,c"]
     assert isinstance(outs[0], RuntimeError) and outs[1:] == ["b", "c"]
+
+
+def test_a_request_that_could_not_finish_within_max_wait_is_refused_at_once() -> None:
+    """Admission by deadline: the batch on the device, then full batches up to the request's own, must fit."""
+
+    async def scenario() -> tuple[int, float]:
+        batcher = DynamicBatcher(lambda payloads, start_s: resolve_at(start_s + 0.1, ([None] * len(payloads),
+                                 start_s + 0.1)), max_batch_size=2, max_queue_delay_s=0.0, max_queue=100,
+                                 batch_s=lambda n: 0.1, max_wait_s=0.35)  # fmt: skip
+        batcher.start()
+        admitted = 0
+        try:
+            while admitted < 100:  # one on the device, then 0.1 s per full batch of 2
+                batcher.enqueue(admitted)
+                admitted += 1
+        except QueueFull as full:
+            return admitted, full.retry_after_s
+        finally:
+            await batcher.stop()
+        return admitted, 0.0
+
+    count, retry_after_s = asyncio.run(scenario())
+    # the device's one + 4 waiting (2 batches: 0.3 s with the one running); a 5th waiter would be in a
+    # third batch: 0.4 s > 0.35 s
+    assert count == 5
+    assert retry_after_s > 0

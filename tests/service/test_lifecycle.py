@@ -12,8 +12,9 @@ import pytest
 
 from harness.procs import poll_until
 from harness.service import ServiceConfig
+from harness.service.asgi import CLIENT_CLOSED
 from harness.service.profiles import LLMProfile, resolve
-from tests.service.conftest import LLM_TEST, answers, live_server, replica, wait_listening
+from tests.service.conftest import LLM_TEST, answers, live_server, replica, until, wait_listening
 
 LLM = LLMProfile(**{k: v for k, v in LLM_TEST.items() if k != "kind"})
 
@@ -50,12 +51,16 @@ def test_sigterm_turns_readiness_off_and_drains_the_in_flight_request() -> None:
         client.start()
         assert poll_until(lambda: "kibench_in_flight_requests 1.0" in httpx.get(f"{rep.base}/metrics").text, 10.0, 0.02)
         rep.signal(signal.SIGTERM)
-        time.sleep(0.1)
-        drain_probe = httpx.get(f"{rep.base}/readyz")
-        assert drain_probe.status_code == 503 and "draining" in drain_probe.text
+        drain_probe = poll_until(lambda: _unready(rep.base), 10.0, 0.02)  # the signal is handled: readiness off
+        assert drain_probe is not None and drain_probe.status_code == 503 and "draining" in drain_probe.text
         client.join(20)
         assert result == {"status": 200, "replica": "test-replica"}
         assert rep.proc.wait(15) == 0
+
+
+def _unready(base: str) -> httpx.Response | None:
+    response = httpx.get(f"{base}/readyz")
+    return response if response.status_code != 200 else None
 
 
 @pytest.mark.slow
@@ -80,13 +85,15 @@ def test_client_disconnect_cancels_queued_work_and_streams() -> None:
         out: dict[str, int] = {}
         async with live_server(ServiceConfig(profile=resolve(slow, 0))) as (base, app):
             backend = app.state.service.backend
+            counts, _ = app.state.service.metrics.route("predict")
             before = backend.batcher.items
             async with httpx.AsyncClient(base_url=base) as client:
                 running = asyncio.create_task(client.post("/v1/predict", json={}))
-                await asyncio.sleep(0.05)
+                assert await until(lambda: backend.running == 1), "the first request never reached the device"
                 with pytest.raises(httpx.ReadTimeout):  # queued behind the running batch; the client gives up
                     await client.post("/v1/predict", json={}, timeout=0.1)
-                await asyncio.sleep(0.6)  # the service watches a waiting request after 250 ms
+                # the service notices (it watches a waiting request after 250 ms) and records a 499
+                assert await until(lambda: counts.get(CLIENT_CLOSED, 0) == 1), "the disconnect went unnoticed"
                 out["queued_after_disconnect"] = backend.depth
                 await running
                 out["items_run"] = backend.batcher.items - before
@@ -98,9 +105,7 @@ def test_client_disconnect_cancels_queued_work_and_streams() -> None:
                     async for _ in response.aiter_lines():
                         if engine.running == 1 and engine.tokens > 5:
                             break
-                deadline = time.monotonic() + 5
-                while engine.running and time.monotonic() < deadline:
-                    await asyncio.sleep(0.02)
+                await until(lambda: engine.running == 0)
                 out["running_after_disconnect"] = engine.running
                 out["tokens"] = engine.tokens
         return out

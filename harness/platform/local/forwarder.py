@@ -74,6 +74,7 @@ class Pipe(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.peer: Pipe | None = None
         self.pending: list[bytes] = []
+        self.eof_written = False  # our write side is shut (the peer sent its EOF, relayed)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -94,10 +95,17 @@ class Pipe(asyncio.Protocol):
             self.peer.transport.resume_reading()
 
     def eof_received(self) -> bool:
-        if self.peer is not None and self.peer.transport is not None and self.peer.transport.can_write_eof():
-            self.peer.transport.write_eof()
-            return True
-        return False
+        """Relay a half-close; once both ways have ended (or there is no peer left), close: returning False
+        closes this transport, and ``connection_lost`` the peer's.  (Keeping both half-closed transports
+        open leaked two descriptors per connection that a pod's death ended: found by bench/soak.py.)"""
+        peer = self.peer
+        if self.eof_written or peer is None or peer.transport is None or peer.transport.is_closing():
+            return False
+        if not peer.transport.can_write_eof():
+            return False
+        peer.transport.write_eof()
+        peer.eof_written = True
+        return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.peer is not None and self.peer.transport is not None:

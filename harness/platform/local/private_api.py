@@ -7,6 +7,7 @@ Out: JSON.
   POST /kibench/v1/shutdown                                           stop every pod, then the daemon
   GET  /kibench/v1/healthz                                            the daemon is alive
   GET  /kibench/v1/stats                                              the self-check since the last call (selfcheck)
+  GET  /kibench/v1/openapi.json                                       the OpenAPI document of these routes
   GET  /kibench/v1/audit         {"requests": [...]}: what each service account asked the API, allowed or not
 Errors: ``{"error": ...}`` with 400 (body not JSON), 401 (token), 404 (no such node), 422 (a field).
 Everything else (pods, nodes, deployments, scale, drain, ...) is the Kubernetes API's.
@@ -25,6 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from harness.platform.local.objects import NODES
+from harness.platform.local.private_openapi import private_openapi_document
 
 if TYPE_CHECKING:
     from harness.platform.local.cluster import Cluster
@@ -111,6 +113,9 @@ def create_private_api(
     async def stats(request: Request) -> Response:
         return JSONResponse(cluster.selfcheck.read())
 
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(private_openapi_document())
+
     async def audit_log(request: Request) -> Response:
         return JSONResponse({"requests": audit() if audit is not None else []})
 
@@ -121,5 +126,6 @@ def create_private_api(
         Route("/kibench/v1/shutdown", guarded(shutdown), methods=["POST"]),
         Route("/kibench/v1/healthz", guarded(healthz), methods=["GET"]),
         Route("/kibench/v1/stats", guarded(stats), methods=["GET"]),
+        Route("/kibench/v1/openapi.json", guarded(openapi), methods=["GET"]),
     ]
     return Starlette(routes=routes)

@@ -339,8 +339,8 @@ def test_deleting_an_owner_cascades_unless_orphaned(k8s, api):
     ]  # noqa: E501
     core.create_namespaced_pod("default", body)
     apps.delete_namespaced_replica_set("solo", "default", propagation_policy="Orphan")
-    time.sleep(0.1)
-    assert core.read_namespaced_pod("solo-a", "default").metadata.owner_references is None
+    orphaned = poll_until(lambda: core.read_namespaced_pod("solo-a", "default").metadata.owner_references is None, 5)
+    assert orphaned, "the orphaned pod kept its owner reference"
 
 
 def test_pod_logs(k8s, api):
