@@ -51,8 +51,7 @@ def analyze(root: str | Path) -> tuple[dict[str, Any], int]:
     metrics.gauges.update(_cost(data, scenario, metrics, busy))
     sizing, sizing_table = resource_gauges(data.files, scenario, *metrics.window_s)
     metrics.gauges.update(sizing)
-    if sizing_table:
-        metrics.detail["rightsizing"] = sizing_table
+    metrics.detail["rightsizing"] = sizing_table or None  # None: no usage measured (e.g. a run on a cluster)
     phases = phase_metrics(data, scenario, faults, metrics, latency_limit_ms(thresholds), busy)
     by_phase = {p.name: p.metrics for p in phases}
     defaults = default_thresholds(scenario, metrics, data.load_stats, bool(data.meta.get("complete", False)))
