@@ -38,21 +38,9 @@ def _kibench(kibench: list[str], *args: str, timeout_s: float = 300) -> subproce
     return subprocess.run([*kibench, *args], capture_output=True, text=True, timeout=timeout_s, cwd=ROOT)
 
 
-def test_pod_kill_recovery_metrics_agree_with_events(kibench: list[str], tmp_path: Path) -> None:
-    results = tmp_path / "results"
-    done = _kibench(
-        kibench,
-        "run",
-        "scenarios/pod-kill-under-load.yaml",
-        "--set",
-        "load.duration=20s",
-        "--set",
-        "faults[0].at=6s",
-        "--results",
-        str(results),
-    )
+def test_pod_kill_recovery_metrics_agree_with_events(pod_kill_run: tuple[subprocess.CompletedProcess[str], Path]):
+    done, folder = pod_kill_run  # scenarios/pod-kill-under-load.yaml, 20 s of load, the kill at 6 s (tests/conftest.py)
     assert done.returncode in (0, 1), done.stdout + done.stderr
-    folder = _run_folder(results)
     summary = json.loads((folder / "summary.json").read_text())
     [fault] = summary["faults"]
     [load_start] = _events(folder, "load_start")
