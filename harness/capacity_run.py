@@ -52,11 +52,10 @@ from harness.capacity_plan import CapacityOutcome, plan_inputs, plan_trace_point
 from harness.errors import EXIT_SLO_FAILED, HarnessError, InputError, Interrupted, LoadError, PlatformError
 from harness.load.config import config_from_spec
 from harness.load.launcher import LoadProcess
-from harness.load.shapes import phase_windows, segments_for
-from harness.model import SCHEMA_VERSION, Platform, RunFiles
+from harness.model import REQUEST_COLUMNS, SCHEMA_VERSION, Platform, RunFiles
 from harness.observe import Observer
 from harness.platform import create_platform
-from harness.run import environment
+from harness.run import environment, load_events
 from harness.runio import read_events, read_load_stats, read_requests, write_atomic, write_json
 from harness.scenario import CapacitySpec, LoadSpec, Scenario, dump
 from harness.thresholds import METRICS, Threshold, parse
@@ -65,17 +64,8 @@ PLATFORM_FAILED_SAMPLES = 5
 #: confirm steps below the two the issue names, tried only when neither of those holds
 CONFIRM_EXTRA_STEPS = 2
 _ROW_KINDS = ("trend", "rate")
-_COLUMNS = [
-    "t_intended_s",
-    "t_sent_s",
-    "latency_ms",
-    "latency_raw_ms",
-    "ttft_ms",
-    "itl_mean_ms",
-    "itl_max_ms",
-    "ok",
-    "tokens_out",
-]
+#: the request columns a probe's figures need (harness.model.REQUEST_COLUMNS, the numeric ones and ``ok``)
+_COLUMNS = [c for c in REQUEST_COLUMNS if c not in ("status", "error", "bytes_out", "replica", "phase", "worker")]
 
 
 def capacity_thresholds(scenario: Scenario) -> list[Threshold]:
@@ -154,7 +144,7 @@ class _Search:
         observer = Observer(self.platform, files, self.t0)
         observer.start()
         config = config_from_spec(load_spec, self.target_url, str(files.root), self.t0, None)
-        load = LoadProcess(config, str(files.logs / "load.log"), _events(observer, load_spec))
+        load = LoadProcess(config, str(files.logs / "load.log"), load_events(observer, load_spec))
         try:
             load.start()
             deadline = time.monotonic() + load_spec.duration_s + 120.0
@@ -343,30 +333,6 @@ class _Search:
             converged=converged,
             notes=tuple(notes),
         )
-
-
-def _events(observer: Observer, load_spec: LoadSpec) -> Any:
-    """The load's lines as the run's events (load_start, load_phase, load_end), as harness.run logs them."""
-    segments = segments_for(load_spec)
-
-    def on_line(msg: dict[str, Any]) -> None:
-        kind = msg.get("event")
-        if kind == "load_start":
-            start = float(msg["t_s"])
-            observer.log("load_start", at_s=start, duration_s=msg.get("duration_s"))
-            for seg in phase_windows(segments):
-                observer.log(
-                    "load_phase",
-                    phase=seg.phase,
-                    start_s=round(start + seg.start_s, 6),
-                    end_s=round(start + seg.end_s, 6),
-                    start_rps=seg.start_rps,
-                    end_rps=seg.end_rps,
-                )
-        elif kind == "load_end":
-            observer.log("load_end", at_s=float(msg["t_s"]), requests=msg.get("requests"), dropped=msg.get("dropped"))
-
-    return on_line
 
 
 def _pct(values: np.ndarray, q: float) -> float | None:

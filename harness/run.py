@@ -58,7 +58,7 @@ from harness.procs import defer_signal, stop_recorded
 from harness.progress import Progress
 from harness.report import build_report
 from harness.runio import write_atomic, write_json
-from harness.scenario import Scenario, dump
+from harness.scenario import LoadSpec, Scenario, dump
 
 #: A run whose platform has not answered this many samples (one a second) in a row ends with exit 3.
 PLATFORM_FAILED_SAMPLES = 5
@@ -265,10 +265,10 @@ def _stages(
     if cap and config.max_concurrency > int(cap):
         config = dataclasses.replace(config, max_concurrency=int(cap))
     chaos: ChaosRun | None = None
-    if plan:  # experiments start at their times after load_start (see _load_events)
+    if plan:  # experiments start at their times after load_start (see load_events)
         chaos = stages.chaos(plan, chaos_context(files.root, deployment.details, observer.log, observer.now_s))
         stops.callback(chaos.stop)  # interrupts running experiments and waits for their rollbacks
-    load = stages.load(config, str(files.logs / "load.log"), _load_events(observer, scenario, chaos))
+    load = stages.load(config, str(files.logs / "load.log"), load_events(observer, scenario.load, chaos))
     stops.callback(load.stop)  # before start: a start that fails half-way has started processes
     load.start()
     console.print(f"load: {scenario.load.duration_s:g}s against {deployment.target_url}", highlight=False)
@@ -286,8 +286,10 @@ def _stages(
         raise LoadError(f"the load process exited with code {code}; see {files.logs / 'load.log'}")
 
 
-def _load_events(observer: Observer, scenario: Scenario, chaos: ChaosRun | None = None) -> Any:
-    segments = segments_for(scenario.load)
+def load_events(observer: Observer, load_spec: LoadSpec, chaos: ChaosRun | None = None) -> Any:
+    """The load process's lines as the run's events (load_start, load_phase, dropped_arrivals, load_end); with
+    ``chaos``, its experiments start on load_start and see the traffic (also ``kibench capacity``'s probes)."""
+    segments = segments_for(load_spec)
     dropped = [0]  # the load's cumulative dropped arrivals, logged when it grows (per-second plot, per phase)
 
     def on_line(msg: dict[str, Any]) -> None:

@@ -312,7 +312,7 @@ class Handlers:
             raise method_not_allowed(f"{method} is not allowed on {info.plural}/{sub}")
         if sub == "log":
             ns = t.namespace or ""
-            text, path, offset = pods.read_log_at(self.store, self.log_path, ns, t.name, req.query, parse_bool)
+            text, path, offset = pods.read_log(self.store, self.log_path, ns, t.name, req.query, parse_bool)
             if req.flag("follow") and "limitBytes" not in req.query:
                 name = t.name
                 return LogFollow(text, path, offset, lambda: pods.container_running(self.store, ns, name))

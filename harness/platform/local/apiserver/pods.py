@@ -4,7 +4,7 @@ In: the store, the pod's namespace and name, and the request (an Eviction body; 
 ``log_path(namespace, pod, container) -> str | None``, the daemon's map to a container's log file).
 Out: ``evict`` deletes the pod gracefully and returns a 201 ``Status`` or raises ``ApiError`` 429
 (``Cannot evict pod as it would violate the pod's disruption budget.``, cause ``DisruptionBudget``);
-``read_log`` returns the log text.
+``read_log`` returns the log text (and where a ``follow=true`` answer goes on).
 
 Eviction follows kube-apiserver: a pod already terminating or finished is deleted without looking at budgets.
 For each PodDisruptionBudget whose ``spec.selector`` matches the pod: a not-Ready pod passes when the budget says
@@ -143,21 +143,9 @@ def read_log(
     name: str,
     query: dict[str, str],
     parse_bool: Callable[[str | None], bool],
-) -> bytes:
-    """GET …/pods/{name}/log: the container's log, cut as the query asks."""
-    return read_log_at(store, log_path, namespace, name, query, parse_bool)[0]
-
-
-def read_log_at(
-    store: Store,
-    log_path: LogPath | None,
-    namespace: str,
-    name: str,
-    query: dict[str, str],
-    parse_bool: Callable[[str | None], bool],
 ) -> tuple[bytes, str, int]:
-    """The log as ``read_log`` cuts it, the file it came from and how many bytes of it were read (where a
-    ``follow=true`` answer goes on)."""
+    """GET …/pods/{name}/log: the container's log cut as the query asks, the file it came from and how many
+    bytes of it were read (where a ``follow=true`` answer goes on)."""
     pod = store.entry("pods", namespace, name).obj
     container = _container(pod, query.get("container"))
     tail, limit = _int_param(query, "tailLines", 0), _int_param(query, "limitBytes", 1)
