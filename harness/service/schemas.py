@@ -192,8 +192,8 @@ def parse_predict(body: bytes) -> tuple[list[Any], str | None]:
 
 def parse(body: bytes, model: type[M]) -> M:
     """JSON body → model; ApiError 400 for malformed JSON, 422 naming the first bad field."""
-    try:
-        return model.__pydantic_validator__.validate_json(body if body.strip() else b"{}")  # type: ignore[no-any-return]
+    try:  # only an empty body counts as {}: whitespace alone is malformed JSON, as the document says
+        return model.__pydantic_validator__.validate_json(body or b"{}")  # type: ignore[no-any-return]
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         if err["type"] == "json_invalid":

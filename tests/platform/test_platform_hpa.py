@@ -78,10 +78,13 @@ def test_hpa_on_cpu_scales_idle_replicas_down_to_min(start_cluster):
     cluster = start_cluster(replicas=3, platform={"hpa": hpa, "pod": {"cpu_request": 0.5}}, watch_hpa=True)
     statuses = cluster.hpa_statuses
     cluster.wait_for(lambda: [e for e in cluster.events("scale") if e["to"] == 1], 30, "a scale-down to min")
-    event = next(e for e in cluster.events("scale") if e["to"] == 1)
-    assert event["source"] == "hpa" and event["from"] == 3
+    # 3 → 1 in one step on a quiet host; on a busy one the pods' own start-up shows as CPU and it may go 3 → 2 → 1
+    scales = cluster.events("scale")
+    assert all(e["source"] == "hpa" and e["to"] < e["from"] for e in scales), scales
+    assert scales[0]["from"] == 3 and scales[-1]["to"] == 1, scales
+    cluster.wait_for(lambda: statuses.decisions(up=False), 10, "the HPA's status for the scale-down")
     current, desired, metrics = statuses.decisions(up=False)[0]
-    assert (current, desired) == (3, 1) and metrics["cpu_utilization_pct"] < 50
+    assert current == 3 and desired < 3 and metrics["cpu_utilization_pct"] < 50
     assert cluster.state().hpa_metrics["cpu_utilization_pct_target"] == 50.0
 
 

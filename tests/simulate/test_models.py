@@ -141,3 +141,17 @@ def test_hpa_decisions_equal_the_embedded_controllers(monkeypatch: pytest.Monkey
         current = simulated[-1]
     assert embedded == simulated
     assert len(set(simulated)) > 2, "the series moved the HPA both ways"
+
+
+def test_calibration_draws_pod_starts_from_the_pods_started_under_load() -> None:
+    from harness.simulate.calibrate import _process_starts
+
+    events = [
+        {"t_s": 1.0, "kind": "pod_scheduled", "pod": "a"},
+        {"t_s": 3.0, "kind": "pod_ready", "pod": "a"},
+        {"t_s": 5.0, "kind": "load_start"},
+        {"t_s": 7.0, "kind": "pod_scheduled", "pod": "b"},
+        {"t_s": 8.5, "kind": "pod_ready", "pod": "b"},
+    ]
+    assert _process_starts(events, fixed_s=1.0, after_s=5.0) == [0.5]  # the deploy's slow start left out
+    assert _process_starts(events[:3], fixed_s=1.0, after_s=5.0) == [1.0]  # none under load: the deploy's
