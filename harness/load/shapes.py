@@ -16,8 +16,10 @@ import bisect
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import assert_never
 
 from harness.scenario import (
+    AnyShape,
     ConstantShape,
     LoadSpec,
     SineShape,
@@ -57,33 +59,36 @@ def segments_for(spec: LoadSpec) -> tuple[Segment, ...]:
     return tuple(seg for seg in _pieces(shape) if seg.end_s > seg.start_s)
 
 
-def _pieces(shape: object) -> list[Segment]:
-    if isinstance(shape, ConstantShape):
-        return [Segment(0.0, shape.duration, shape.rate_rps, shape.rate_rps, "steady")]
-    if isinstance(shape, StagesShape):
-        return _chain(shape.start_rps, ((f"stage-{i}", s.duration, s.target_rps) for i, s in enumerate(shape.stages)))
-    if isinstance(shape, SpikeShape):
-        base, peak = shape.base_rps, shape.peak_rps
-        legs = (
-            ("before", shape.before, base),
-            ("rise", shape.rise, peak),
-            ("peak", shape.hold, peak),
-            ("fall", shape.fall, base),
-            ("after", shape.after, base),
-        )
-        return _chain(base, legs)
-    if isinstance(shape, StepShape):
-        out = []
-        for i in range(shape.steps):
-            rate = shape.start_rps + i * shape.step_rps
-            t = i * shape.step_duration
-            out.append(Segment(t, t + shape.step_duration, rate, rate, f"step-{i}"))
-        return out
-    if isinstance(shape, SineShape):
-        return _sine(shape)
-    if isinstance(shape, TraceShape):
-        return _trace(shape)
-    raise TypeError(f"unknown shape {type(shape).__name__}")
+def _pieces(shape: AnyShape) -> list[Segment]:
+    match shape:
+        case ConstantShape():
+            return [Segment(0.0, shape.duration, shape.rate_rps, shape.rate_rps, "steady")]
+        case StagesShape():
+            stages = ((f"stage-{i}", s.duration, s.target_rps) for i, s in enumerate(shape.stages))
+            return _chain(shape.start_rps, stages)
+        case SpikeShape():
+            base, peak = shape.base_rps, shape.peak_rps
+            legs = (
+                ("before", shape.before, base),
+                ("rise", shape.rise, peak),
+                ("peak", shape.hold, peak),
+                ("fall", shape.fall, base),
+                ("after", shape.after, base),
+            )
+            return _chain(base, legs)
+        case StepShape():
+            out = []
+            for i in range(shape.steps):
+                rate = shape.start_rps + i * shape.step_rps
+                t = i * shape.step_duration
+                out.append(Segment(t, t + shape.step_duration, rate, rate, f"step-{i}"))
+            return out
+        case SineShape():
+            return _sine(shape)
+        case TraceShape():
+            return _trace(shape)
+        case _:
+            assert_never(shape)
 
 
 def _chain(start_rps: float, legs: Iterable[tuple[str, float, float]]) -> list[Segment]:

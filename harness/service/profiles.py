@@ -1,9 +1,9 @@
 """Device profiles of the emulated backend: what a batch or a decode step costs on some model and GPU.
 
-In: a profile name (a data file in ``harness/service/profiles/<name>.yaml``, each documenting where its
-numbers come from), a custom profile from the scenario (``ClassicProfileSpec`` / ``LLMProfileSpec``), or
-nothing (then ``device_time_ms`` makes a classic model with batch size 1).  Out: a frozen ``ClassicProfile``
-or ``LLMProfile`` with the cost formulas the batchers and the tests share:
+In: a profile name (a data file of the leaf package ``harness.profiledata``, ``harness/profiledata/<name>.yaml``,
+each documenting where its numbers come from), a custom profile from the scenario (``ClassicProfileSpec`` /
+``LLMProfileSpec``), or nothing (then ``device_time_ms`` makes a classic model with batch size 1).  Out: a
+frozen ``ClassicProfile`` or ``LLMProfile`` with the cost formulas the batchers and the tests share:
 
     classic batch of n items   base_ms + per_item_ms x n
     LLM step                   step_base_ms + step_per_seq_ms x decoding_seqs + prefill_per_token_ms x prefill_tokens
@@ -14,16 +14,16 @@ Errors are ``ServiceConfigError`` (exit 2) naming the profile and the fix.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
+from harness import profiledata
 from harness.errors import InputError
 from harness.scenario import ClassicProfileSpec, LLMProfileSpec, ProfileSpec
 
-PROFILE_DIR = Path(__file__).parent / "profiles"
+PROFILE_DIR = profiledata.PROFILE_DIR
 
 
 class ServiceConfigError(InputError):
@@ -86,7 +86,7 @@ _SPEC = TypeAdapter(ProfileSpec)
 
 def profile_names() -> list[str]:
     """Names of the shipped profiles."""
-    return sorted(path.stem for path in PROFILE_DIR.glob("*.yaml"))
+    return profiledata.names()
 
 
 def from_spec(spec: ClassicProfileSpec | LLMProfileSpec) -> Profile:
@@ -99,13 +99,13 @@ def from_spec(spec: ClassicProfileSpec | LLMProfileSpec) -> Profile:
 
 
 def load_profile(name: str) -> Profile:
-    """Read ``profiles/<name>.yaml``; a ``ServiceConfigError`` lists the known names when it is missing."""
-    path = PROFILE_DIR / f"{name}.yaml"
-    if "/" in name or not path.is_file():
+    """Read the shipped profile ``name``; a ``ServiceConfigError`` lists the known names when it is missing."""
+    path = profiledata.path(name)
+    if path is None:
         known = ", ".join(profile_names())
         raise ServiceConfigError(f"profile {name!r}: no such profile; use one of {known} or a custom profile")
     try:
-        return from_spec(_SPEC.validate_python(yaml.safe_load(path.read_text(encoding="utf-8"))))
+        return from_spec(_SPEC.validate_python(profiledata.read(name)))
     except (yaml.YAMLError, ValidationError) as exc:
         raise ServiceConfigError(f"{path}: not a valid profile file ({exc}); fix the file") from exc
 

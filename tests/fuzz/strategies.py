@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from hypothesis import strategies as st
 
+from harness import profiledata
 from tests.fuzz.support import ROOT
 
 Doc = dict[str, Any]
@@ -22,7 +23,7 @@ Path_ = tuple[str | int, ...]
 
 SEED_FILES = sorted([*(ROOT / "scenarios").glob("*.yaml"), *(ROOT / "examples").glob("*.yaml")])
 EXPERIMENTS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "chaos").glob("*.yaml"))
-PROFILES = sorted(p.stem for p in (ROOT / "harness" / "service" / "profiles").glob("*.yaml"))
+PROFILES = profiledata.names()
 
 
 def seeds() -> list[Doc]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+import typing
 
 import pytest
 
 from harness.errors import ScenarioError
 from harness.load.shapes import Schedule, phase_windows, requested_arrivals, segments_for, sine_rate
-from harness.scenario import validate
+from harness.scenario import AnyShape, validate
 
 
 def spec(load: dict) -> object:
@@ -147,3 +148,26 @@ def test_long_shape_lookups_use_bisection():
     assert len(s.segments) == 360_000
     assert s.rate_at(3599.25) == pytest.approx(1.0, abs=0.01)
     assert math.isclose(s.duration_s, 3600.0)
+
+
+#: One shape of each kind; a new shape in AnyShape without an entry here fails the test below.
+EVERY_SHAPE = {
+    "constant": {"rate_rps": 5, "duration": "7s"},
+    "stages": {"start_rps": 1, "stages": [{"duration": "3s", "target_rps": 4}, {"duration": "2s", "target_rps": 0}]},
+    "spike": {"base_rps": 1, "peak_rps": 9, "before": "2s", "rise": "1s", "hold": "3s", "fall": "0s", "after": "2s"},
+    "step": {"start_rps": 2, "step_rps": 3, "steps": 4, "step_duration": "2.5s"},
+    "sine": {"min_rps": 1, "max_rps": 3, "period": "10s", "duration": "25s"},
+    "diurnal": {"min_rps": 1, "max_rps": 3, "period": "1m", "duration": "90s"},
+    "trace": {"points": [[10, 1], [14, 3], [30, 0]], "time_scale": 0.5},
+}
+
+
+def test_every_shape_has_a_duration_that_its_segments_span():
+    kinds = {k for cls in typing.get_args(AnyShape) for k in typing.get_args(cls.model_fields["kind"].annotation)}
+    assert kinds == set(EVERY_SHAPE)
+    for kind, fields in EVERY_SHAPE.items():
+        scenario = validate({"name": "s", "load": {"shape": {"kind": kind, **fields}}}, "test.yaml")
+        shape = scenario.load.resolved_shape
+        segments = segments_for(scenario.load)
+        assert shape.duration_s == scenario.load.duration_s == pytest.approx(segments[-1].end_s), kind
+        assert {seg.phase for seg in segments} <= set(scenario.phase_names()), kind
