@@ -28,6 +28,7 @@ services ("")                 get, create, delete, list, watch     the Service: 
 pods, events ("")             list, watch                          the replicas and their Events, followed
 deployments (apps)            get, create, delete, list, watch     the service's Deployment
 replicasets (apps)            list                                 clean-up waits until they are gone
+pods (metrics.k8s.io)         list                                 the replicas' CPU and memory (usage.parquet)
 horizontalpodautoscalers      list, watch; get, create, delete     followed always (the timeline's HPA
 (autoscaling)                 when the scenario has an HPA         columns); written when there is one
 poddisruptionbudgets (policy) get, create, delete                  the PDB (when the scenario has one)
@@ -69,6 +70,7 @@ ALWAYS_RULES: list[Obj] = [
     {"apiGroups": [""], "resources": ["pods", "events"], "verbs": ["list", "watch"]},
     {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "create", "delete", "list", "watch"]},
     {"apiGroups": ["apps"], "resources": ["replicasets"], "verbs": ["list"]},
+    {"apiGroups": ["metrics.k8s.io"], "resources": ["pods"], "verbs": ["list"]},
 ]
 HPA_RULE: Obj = {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": ["list", "watch"]}
 HPA_WRITE = ["get", "create", "delete"]
