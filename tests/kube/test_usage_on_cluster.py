@@ -1,8 +1,9 @@
 """Usage on a cluster (``platform.kind: kubernetes``), against embedded clusters started on their own: the run's
 PodMetrics (metrics.k8s.io) become usage.parquet, DCGM gauges come from a real Prometheus (Debian's package,
 scraping the replicas over loopback; skipped, saying so, when it is not installed) into its GPU columns, and the
-VerticalPodAutoscaler's recommendation is reported beside kibench's own.  A cluster without metrics-server (its
-API answers 404) still runs, with the usage keys null and a warning saying how to install it.
+VerticalPodAutoscaler's recommendation is reported beside kibench's own, also from ``kibench cluster run`` (whose
+Role lets it read PodMetrics and its VPA, and nothing more).  A cluster without metrics-server (its API answers
+404) still runs, with the usage keys null and a warning saying how to install it.
 """
 
 from __future__ import annotations
@@ -16,15 +17,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pandas as pd
 import pytest
 
-from harness.platform.kubernetes import prometheus
+from harness.platform.kubernetes import harness_job, prometheus
 from harness.platform.kubernetes.resource_record import usage_table
 from harness.platform.kubernetes.usage import UsagePoller
 from harness.platform.local.client import start_daemon
 from harness.platform.local.spec import ClusterSpec
 from harness.procs import stop
+from harness.scenario import load_scenario
 from tests.kube.prometheus_server import Prometheus, binary, free_port, start_prometheus
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,29 +42,37 @@ NO_PROMETHEUS = "Prometheus is not installed (bash scripts/ensure-prometheus.sh,
 class Clusters:
     with_metrics: Path  # kubeconfigs
     without_metrics: Path
-    prometheus: Prometheus
+    hello: dict  # the with-metrics cluster's daemon: its API and token (for its audit)
 
 
 @pytest.fixture(scope="module")
 def clusters(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clusters]:
-    """Two embedded clusters (metric resolution 2 s; one without metrics-server) and a Prometheus scraping both."""
-    if binary() is None:
-        pytest.skip(NO_PROMETHEUS)
+    """Two embedded clusters with a metric resolution of 2 s, the second without metrics-server."""
     folder = tmp_path_factory.mktemp("usage")
-    procs = []
+    procs, hellos = [], []
     try:
         for name, metrics_api in (("with", True), ("without", False)):
             spec = ClusterSpec({"hpa": {"metric_resolution": 2}}, metrics_api=metrics_api)
-            procs.append(start_daemon(spec, str(folder / name / "logs"), str(folder / name / "kubeconfig"))[0])
-        prom = start_prometheus(folder, [folder / "with" / "kubeconfig", folder / "without" / "kubeconfig"])
-        assert prom is not None
-        try:
-            yield Clusters(folder / "with" / "kubeconfig", folder / "without" / "kubeconfig", prom)
-        finally:
-            prom.close()
+            proc, hello = start_daemon(spec, str(folder / name / "logs"), str(folder / name / "kubeconfig"))
+            procs.append(proc)
+            hellos.append(hello)
+        yield Clusters(folder / "with" / "kubeconfig", folder / "without" / "kubeconfig", hellos[0])
     finally:
         for proc in procs:
             stop(proc, grace_s=10)
+
+
+@pytest.fixture(scope="module")
+def prom(clusters: Clusters, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+    """A real Prometheus scraping both clusters' replicas (skipped, saying why, when it is not installed)."""
+    if binary() is None:
+        pytest.skip(NO_PROMETHEUS)
+    started = start_prometheus(tmp_path_factory.mktemp("prometheus"), [clusters.with_metrics, clusters.without_metrics])
+    assert started is not None
+    try:
+        yield started
+    finally:
+        started.close()
 
 
 def run(kubeconfig: Path, tmp: Path, *sets: str) -> tuple[subprocess.CompletedProcess[str], Path]:
@@ -76,9 +87,9 @@ def run(kubeconfig: Path, tmp: Path, *sets: str) -> tuple[subprocess.CompletedPr
 
 
 @pytest.mark.slow
-def test_usage_gpu_and_the_vpa_recommendation_of_a_cluster_run(clusters, tmp_path):
+def test_usage_gpu_and_the_vpa_recommendation_of_a_cluster_run(clusters, prom, tmp_path):
     proc, folder = run(clusters.with_metrics, tmp_path, "load.duration=8s", "platform.vpa=true",
-                       f"platform.prometheus_url={clusters.prometheus.url}")  # fmt: skip
+                       f"platform.prometheus_url={prom.url}")  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     usage = pd.read_parquet(folder / "usage.parquet")
     assert set(usage.columns) == LOCAL_COLUMNS | {"gpu_util_pct", "gpu_memory_used_mib"}
@@ -105,26 +116,25 @@ def test_usage_gpu_and_the_vpa_recommendation_of_a_cluster_run(clusters, tmp_pat
 
 @pytest.mark.slow
 def test_without_metrics_server_the_run_goes_on_with_null_usage_keys_and_a_warning(clusters, tmp_path):
-    proc, folder = run(clusters.without_metrics, tmp_path, "load.duration=4s",
-                       f"platform.prometheus_url={clusters.prometheus.url}")  # fmt: skip
+    proc, folder = run(clusters.without_metrics, tmp_path, "load.duration=4s")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["metrics"]["requests"] >= 70
     assert summary["metrics"]["cpu_request_utilisation"] is None and summary["metrics"]["rightsizing"] is None
     (warning,) = [w for w in summary["warnings"] if "metrics-server" in w]
     assert warning.startswith("metrics-server is missing") and "components.yaml" in warning
-    usage = pd.read_parquet(folder / "usage.parquet")  # the GPU use, read from Prometheus all the same
-    assert usage["cpu_cores"].isna().all() and usage["gpu_util_pct"].notna().any()
+    assert not (folder / "usage.parquet").exists()
+    assert json.loads((folder / "resources.json").read_text())["usage"]["windows"] == 0
 
 
 @pytest.mark.slow
-def test_prometheus_errors_become_warnings(clusters):
+def test_prometheus_errors_become_warnings(prom):
     now = time.time()
-    samples, warning = prometheus.dcgm_usage(clusters.prometheus.url, "nowhere", "nothing", now - 30, now, 1)
+    samples, warning = prometheus.dcgm_usage(prom.url, "nowhere", "nothing", now - 30, now, 1)
     assert samples == [] and "has no DCGM_FI_DEV_GPU_UTIL or DCGM_FI_DEV_FB_USED series" in str(warning)
     samples, warning = prometheus.dcgm_usage(f"http://127.0.0.1:{free_port()}", "ns", "svc", now - 30, now, 1)
     assert samples == [] and "did not answer" in str(warning)
-    body = prometheus.query_range(clusters.prometheus.url, "sum(", now - 30, now, 1)  # a real error answer
+    body = prometheus.query_range(prom.url, "sum(", now - 30, now, 1)  # a real error answer
     with pytest.raises(prometheus.PrometheusError, match="error"):
         prometheus.parse_matrix(body)
 
@@ -152,3 +162,27 @@ def test_each_window_gets_its_pod_s_nearest_gpu_sample():
     assert pd.isna(by[("b", 10.0)].gpu_util_pct)  # 5 s away
     alone = usage_table([], samples, wall_at_t0=1000.0, tolerance_s=2.0, with_gpu=True)
     assert list(alone["t_s"]) == [5.0, 9.0] and alone["cpu_cores"].isna().all()
+
+
+@pytest.mark.slow
+def test_an_in_cluster_run_reads_pod_metrics_and_its_vpa_with_the_least_role(clusters, tmp_path):
+    argv = [*KIBENCH, "cluster", "run", str(SMOKE), "--results", str(tmp_path / "results"), "--set",
+            f"platform.kubeconfig={clusters.with_metrics}", "--set", "service.cold_start=0", "--set",
+            "load.duration=6s", "--set", "platform.vpa=true", "--set", "platform.hpa.metric_resolution=2s"]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "KUBERNETES_CONTEXT")}
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=150, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (folder,) = (tmp_path / "results").iterdir()
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["metrics"]["vpa_cpu_target_cores"] >= 0.025 and summary["metrics"]["cpu_recommended_cores"]
+    assert pd.read_parquet(folder / "usage.parquet")["pod"].nunique() == 2
+    namespace = proc.stdout.split(" as Job ", 1)[1].split("/", 1)[0]
+    account = f"system:serviceaccount:{namespace}:{harness_job.NAME}"
+    audit = httpx.get(f"{clusters.hello['api']}/kibench/v1/audit", verify=False,
+                      headers={"Authorization": f"Bearer {clusters.hello['token']}"}).json()["requests"]  # fmt: skip
+    mine = [r for r in audit if r["user"] == account]
+    assert mine and all(r["allowed"] for r in mine), [r for r in mine if not r["allowed"]]
+    objects = harness_job.render("", [], "ns", harness_job.service_objects(load_scenario(SMOKE, ["platform.vpa=true"])))
+    rules = objects.get("Role")["rules"] + objects.get("ClusterRole")["rules"]
+    granted = {(v, g, res) for r in rules for g in r["apiGroups"] for res in r["resources"] for v in r["verbs"]}
+    assert {(r["verb"], r["group"], r["resource"]) for r in mine} == granted  # every rule used, nothing else asked

@@ -32,6 +32,8 @@ pods (metrics.k8s.io)         list                                 the replicas'
 horizontalpodautoscalers      list, watch; get, create, delete     followed always (the timeline's HPA
 (autoscaling)                 when the scenario has an HPA         columns); written when there is one
 poddisruptionbudgets (policy) get, create, delete                  the PDB (when the scenario has one)
+verticalpodautoscalers        get, create, delete                  the VPA (``platform.vpa``): made, its
+(autoscaling.k8s.io)                                               recommendation read at the end, removed
 nodes ("", ClusterRole)       list, watch                          the timeline's nodes (read only)
 ============================  ===================================  ==========================================
 
@@ -75,6 +77,9 @@ ALWAYS_RULES: list[Obj] = [
 HPA_RULE: Obj = {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": ["list", "watch"]}
 HPA_WRITE = ["get", "create", "delete"]
 PDB_RULE: Obj = {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": ["get", "create", "delete"]}
+VPA_RULE: Obj = {
+    "apiGroups": ["autoscaling.k8s.io"], "resources": ["verticalpodautoscalers"], "verbs": ["get", "create", "delete"]
+}  # fmt: skip
 CLUSTER_RULES: list[Obj] = [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["list", "watch"]}]
 
 
@@ -120,6 +125,8 @@ def role_rules(service_kinds: set[str], secret: str | None = None) -> list[Obj]:
         )
     if "PodDisruptionBudget" in service_kinds:
         rules.append(PDB_RULE)
+    if "VerticalPodAutoscaler" in service_kinds:
+        rules.append(VPA_RULE)
     return [dict(r) for r in rules]
 
 
