@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SCENARIO ?= scenarios/smoke.yaml
 
-.PHONY: run test lint install clean browser haproxy
+.PHONY: run test lint install clean browser haproxy prometheus
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -29,7 +29,10 @@ browser:
 haproxy:
 	@bash scripts/ensure-haproxy.sh
 
-test: $(STAMP) lint browser haproxy
+prometheus:
+	@bash scripts/ensure-prometheus.sh
+
+test: $(STAMP) lint browser haproxy prometheus
 	$(BIN)/python -m pytest
 
 clean:

@@ -166,8 +166,13 @@ class RunFiles:
 
     @property
     def usage(self) -> Path:
-        """CPU and memory per pod and second (the embedded cluster's metrics-server; docs/resources.md)."""
+        """CPU and memory per pod and second (the embedded cluster) or metrics window (a cluster's metrics-server)."""
         return self.root / "usage.parquet"
+
+    @property
+    def resources(self) -> Path:
+        """Where a cluster run's usage came from, the cluster VPA's recommendation, warnings (docs/resources.md)."""
+        return self.root / "resources.json"
 
 
 REQUEST_COLUMNS = (

@@ -65,6 +65,8 @@ METRICS: dict[str, tuple[MetricKind, str]] = {
     "cpu_recommended_cores": ("gauge", "the VPA recommender's CPU target for the service's container"),
     "memory_recommended_mib": ("gauge", "the VPA recommender's memory target, MiB"),
     "rightsizing_savings_usd_per_replica_hour": ("gauge", "(requested - recommended) x cost: prices, per replica-hour"),
+    "vpa_cpu_target_cores": ("gauge", "the VerticalPodAutoscaler object's CPU target (the cluster's VPA), cores"),
+    "vpa_memory_target_mib": ("gauge", "the VerticalPodAutoscaler object's memory target, MiB"),
     "resilience_score": ("gauge", "0-100: weighted share of the other SLOs that hold (critical 3, warning 1)"),
 }
 

@@ -13,10 +13,17 @@ Out: gauges an SLO may name (None when the run has no usage file, e.g. an extern
   memory GiB-hour); negative when the container asks for too little;
 
 and ``rightsizing``, a detail table per container (requested, used, recommended target/lower/upper, limits).
+Rows without CPU (a cluster without metrics-server whose GPU use was read from Prometheus) are left out.
+
+``vpa_gauges`` reads ``resources.json`` (a run whose scenario has ``platform.vpa``): ``vpa_cpu_target_cores`` and
+``vpa_memory_target_mib``, the VerticalPodAutoscaler object's own recommendation (the cluster's VPA recommender, or
+the embedded one) for the container the table above reports first, the table ``vpa_recommendation`` (per container:
+target, lower and upper bound, uncapped target) and the file's warnings.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -37,15 +44,17 @@ GAUGES = (
     "memory_recommended_mib",
     "rightsizing_savings_usd_per_replica_hour",
 )
+VPA_GAUGES = ("vpa_cpu_target_cores", "vpa_memory_target_mib")
 
 
 def read_usage(files: RunFiles) -> pd.DataFrame | None:
     if not files.usage.exists():
         return None
     try:
-        return pd.read_parquet(files.usage)
+        usage = pd.read_parquet(files.usage)
     except (OSError, ValueError):
         return None
+    return usage.dropna(subset=["cpu_cores"])
 
 
 def _ratio(used: float, requested: float) -> float | None:
@@ -127,3 +136,20 @@ def resource_gauges(
         "rightsizing_savings_usd_per_replica_hour": savings,
     }
     return gauges, table
+
+
+def vpa_gauges(files: RunFiles, first: str | None) -> tuple[dict[str, float | None], dict[str, Any] | None, list[str]]:
+    """The VPA object's recommendation for container ``first`` (else the first it has), its table, the warnings."""
+    try:
+        record = json.loads(files.resources.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return dict.fromkeys(VPA_GAUGES), None, []
+    warnings = [str(w) for w in record.get("warnings") or []]
+    vpa = record.get("vpa") or {}
+    containers = vpa.get("containers") or {}
+    chosen = containers.get(first) if first in containers else next(iter(containers.values()), None)
+    gauges: dict[str, float | None] = {
+        "vpa_cpu_target_cores": chosen.get("cpu_target_cores") if chosen else None,
+        "vpa_memory_target_mib": chosen.get("memory_target_mib") if chosen else None,
+    }
+    return gauges, (vpa or None), warnings

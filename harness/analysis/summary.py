@@ -25,7 +25,7 @@ from harness.analysis.loadchecks import add_load_checks
 from harness.analysis.metrics import Metrics, compute, trend_summary
 from harness.analysis.phases import phases as phase_metrics
 from harness.analysis.platformchecks import add_platform_checks
-from harness.analysis.resources import resource_gauges
+from harness.analysis.resources import resource_gauges, vpa_gauges
 from harness.analysis.runfolder import RunData, read_run
 from harness.analysis.scaling import scaling_metrics
 from harness.analysis.score import evaluate_scored
@@ -51,7 +51,10 @@ def analyze(root: str | Path) -> tuple[dict[str, Any], int]:
     metrics.gauges.update(_cost(data, scenario, metrics, busy))
     sizing, sizing_table = resource_gauges(data.files, scenario, *metrics.window_s)
     metrics.gauges.update(sizing)
-    metrics.detail["rightsizing"] = sizing_table or None  # None: no usage measured (e.g. a run on a cluster)
+    metrics.detail["rightsizing"] = sizing_table or None  # None: no usage measured (e.g. no metrics-server)
+    vpa, metrics.detail["vpa_recommendation"], found = vpa_gauges(data.files, next(iter(sizing_table), None))
+    metrics.gauges.update(vpa)
+    data.warnings.extend(found)  # resources.json: no metrics-server, no VPA recommendation yet, ...
     phases = phase_metrics(data, scenario, faults, metrics, latency_limit_ms(thresholds), busy)
     by_phase = {p.name: p.metrics for p in phases}
     defaults = default_thresholds(scenario, metrics, data.load_stats, bool(data.meta.get("complete", False)))

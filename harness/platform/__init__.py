@@ -30,7 +30,7 @@ def create_platform(
     if scenario.platform.kind == "kubernetes":
         from harness.platform.kubernetes.cluster import ClusterPlatform
 
-        return ClusterPlatform(scenario, run_id, t0_monotonic, keep=keep)
+        return ClusterPlatform(scenario, run_id, t0_monotonic, keep=keep, log_dir=log_dir)
     from harness.platform.local.client import LocalPlatform
 
     return LocalPlatform.from_scenario(scenario, t0_monotonic=t0_monotonic, log_dir=log_dir, run_id=run_id)

@@ -4,6 +4,8 @@ gauges in SLOs."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -49,3 +51,34 @@ def test_requested_used_recommended_and_the_money(tmp_path):
 def test_no_usage_file_means_no_gauges(tmp_path):
     summary, _ = analyze(make_spike_run(tmp_path / "run"))
     assert summary["metrics"]["cpu_request_utilisation"] is None and summary["metrics"]["rightsizing"] is None
+
+
+def test_a_cluster_s_vpa_recommendation_and_warnings_reach_the_summary(tmp_path):
+    """resources.json (a run on a cluster): the VPA object's target beside ours, in an SLO; its warnings kept."""
+    root = make_spike_run(tmp_path / "run")
+    scenario = root / "scenario.yaml"
+    scenario.write_text(scenario.read_text() + '  vpa_cpu_target_cores: ["value < 0.2"]\n')
+    _usage(root)
+    target = {"cpu_target_cores": 0.3, "memory_target_mib": 400.0, "cpu_lower_bound_cores": 0.1}
+    record = {"vpa": {"object": "VerticalPodAutoscaler ns/svc", "containers": {"service": target}},
+              "warnings": ["the cluster said so"]}  # fmt: skip
+    (root / "resources.json").write_text(json.dumps(record))
+    summary, _ = analyze(root)
+    m = summary["metrics"]
+    assert m["vpa_cpu_target_cores"] == 0.3 and m["vpa_memory_target_mib"] == 400.0
+    assert m["cpu_recommended_cores"] is not None  # ours, beside the cluster's
+    assert m["vpa_recommendation"]["containers"]["service"]["cpu_lower_bound_cores"] == 0.1
+    assert "the cluster said so" in summary["warnings"]
+    slo = next(s for s in summary["slos"] if s["metric"] == "vpa_cpu_target_cores")
+    assert slo["pass"] is False and slo["value"] == 0.3
+
+
+def test_rows_without_cpu_are_not_right_sized(tmp_path):
+    """GPU samples alone (a cluster without metrics-server, DCGM from Prometheus): the CPU/memory keys stay null."""
+    root = make_spike_run(tmp_path / "run")
+    rows = pd.DataFrame({"t_s": [1.0, 2.0], "namespace": "ns", "pod": "p", "container": None, "node": None,
+                         "cpu_cores": np.nan, "memory_bytes": np.nan, "gpu_util_pct": [50.0, 60.0]})  # fmt: skip
+    rows.to_parquet(root / "usage.parquet")
+    summary, _ = analyze(root)
+    assert summary["metrics"]["cpu_request_utilisation"] is None and summary["metrics"]["rightsizing"] is None
+    assert summary["metrics"]["vpa_cpu_target_cores"] is None and summary["metrics"]["vpa_recommendation"] is None

@@ -48,6 +48,8 @@ def test_kind_local_stays_the_default_and_kubernetes_takes_its_fields():
         ({"kind": "kubernetes", "context": " "}, "platform.context: context is empty"),
         ({"kind": "kubernetes", "kubeconfg": "x"}, "did you mean 'kubeconfig'?"),
         ({"kind": "eks"}, "platform.kind: Input should be 'local' or 'kubernetes'"),
+        ({"prometheus_url": "http://prom:9090"}, "platform.prometheus_url: only platform.kind kubernetes reads a"),
+        ({"kind": "kubernetes", "prometheus_url": "prom:9090"}, "platform.prometheus_url: 'prom:9090' is not an"),
     ],
 )
 def test_bad_platform_fields_name_the_field_and_the_fix(fields, message):

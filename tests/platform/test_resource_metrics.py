@@ -11,6 +11,7 @@ import subprocess
 import httpx
 import pytest
 
+from harness.platform.kubernetes.resource_record import write_record
 from harness.platform.local.objects import parse_quantity
 
 pytestmark = [
@@ -24,7 +25,7 @@ def _kubectl(cluster, *args: str) -> str:
     return subprocess.run(argv, capture_output=True, text=True, timeout=30, check=True).stdout
 
 
-def test_kubectl_top_pods_and_nodes(start_cluster):
+def test_kubectl_top_pods_and_nodes(start_cluster, tmp_path):
     cluster = start_cluster(
         replicas=2, platform={"pod": {"memory_request_mib": 512}, "hpa": {"metric_resolution": 2}, "vpa": True}
     )
@@ -68,6 +69,9 @@ def test_kubectl_top_pods_and_nodes(start_cluster):
     assert parse_quantity(rec["upperBound"]["cpu"]) >= parse_quantity(rec["target"]["cpu"])
     table = _kubectl(cluster, "get", "vpa")  # the CRD's printer columns: NAME MODE CPU MEM PROVIDED AGE
     assert "MODE" in table and "Off" in table and rec["target"]["cpu"] in table
+    record = write_record(cluster.driver, tmp_path)  # what a run reads back for its summary, as on a cluster
+    (theirs,) = record["vpa"]["containers"].values()
+    assert theirs["cpu_target_cores"] >= 0.025 and theirs["memory_target_mib"] >= 250 and not record["warnings"]
 
 
 def test_mig_slices_are_scheduled_and_report_dcgm_metrics(start_cluster):

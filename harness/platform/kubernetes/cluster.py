@@ -1,7 +1,8 @@
 """``ClusterPlatform``: a run on your cluster (``platform.kind: kubernetes``), made safe to point at one.
 
 In: a resolved ``Scenario`` (``platform.kubeconfig``, ``.context``, ``.namespace``), the run id, the run's
-clock and ``keep`` (``kibench run --keep``).  Out: an object implementing ``harness.model.Platform``:
+clock, ``keep`` (``kibench run --keep``) and the run's log folder.  Out: an object implementing
+``harness.model.Platform``:
 
 - construction resolves the kubeconfig and context from the file alone (``kubeconfig.resolve``): a kubeconfig
   without the context the scenario names is refused (``ClusterRefused``, exit 2) before anything else;
@@ -17,19 +18,23 @@ clock and ``keep`` (``kibench run --keep``).  Out: an object implementing ``harn
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from pathlib import Path
 
 from harness.errors import ClusterRefused, PlatformTimeout
 from harness.model import Deployment, Event, PlatformState
-from harness.platform.kubernetes import incluster, kubeconfig, scope
+from harness.platform.kubernetes import incluster, kubeconfig, resource_record, scope
 from harness.platform.kubernetes.driver import KubernetesDriver, Target
 from harness.platform.kubernetes.guard import Guard
+from harness.platform.kubernetes.usage import UsagePoller
 from harness.procs import poll_until
 from harness.scenario import Scenario
 
 #: How long clean-up waits for the run's namespace (or pods) to be gone, on top of the pods' grace period.
 CLEANUP_WAIT_S = 90.0
+log = logging.getLogger("kibench.kubernetes.cluster")
 
 
 def namespace_manifest(name: str) -> dict[str, object]:
@@ -54,7 +59,9 @@ class ClusterPlatform:
 
     kind = "kubernetes"
 
-    def __init__(self, scenario: Scenario, run_id: str, t0_monotonic: float, keep: bool = False) -> None:
+    def __init__(
+        self, scenario: Scenario, run_id: str, t0_monotonic: float, keep: bool = False, log_dir: str | None = None
+    ) -> None:
         spec = scenario.platform
         self.cluster = kubeconfig.resolve(spec.kubeconfig, spec.context)
         self.own_namespace = spec.namespace is None
@@ -65,6 +72,9 @@ class ClusterPlatform:
         self.driver = KubernetesDriver(scenario, target, t0_monotonic, kind=self.kind, run_id=run_id)
         self._started = False  # deploy began: something of the run may exist
         self._deleted = False  # the clean-up's deletes went through
+        self.run_dir = Path(log_dir).parent if log_dir else None  # usage.parquet and resources.json go here
+        self.usage: UsagePoller | None = None
+        self._recorded = False
         self._lock = threading.Lock()
 
     @property
@@ -90,6 +100,8 @@ class ClusterPlatform:
         elif not (self.cluster.kubeconfig == incluster.IN_CLUSTER and self.namespace == incluster.namespace()):
             require_namespace(guard, self.namespace)  # (a pod's own namespace exists; reading it needs a ClusterRole)
         deployment = self.driver.deploy()
+        if self.run_dir is not None:
+            self.usage = resource_record.start_usage(self.driver)
         return Deployment(deployment.target_url, self.kind, {**deployment.details, **self.describe()})
 
     def state(self) -> PlatformState:
@@ -107,11 +119,22 @@ class ClusterPlatform:
     def teardown(self) -> None:
         with self._lock:
             try:
+                self._record()
                 self.driver.stop_watching()
                 if self._started and not self.keep and not self._deleted:
                     self._clean_up()
             finally:
                 self.driver.close()
+
+    def _record(self) -> None:
+        """usage.parquet and resources.json, once, while the run's objects still exist (never fails teardown)."""
+        if self._recorded or self.run_dir is None or self.usage is None:
+            return
+        self._recorded = True
+        try:
+            resource_record.write_record(self.driver, self.run_dir, self.usage)
+        except Exception:  # noqa: BLE001 - a by-product: the clean-up must still run
+            log.exception("could not record the run's resource usage")
 
     def _clean_up(self) -> None:
         if not self.own_namespace:

@@ -137,12 +137,21 @@ class KubernetesDriver:
         }
         return Deployment(url, self.kind, details)
 
+    @property
+    def pod_selector(self) -> str:
+        """The label selector of the run's pods (the service's instance and the run's label)."""
+        return f"{manifests.INSTANCE_LABEL}={self.name},{scope.selector(self.run_label)}"
+
+    def pods(self) -> list[Obj]:
+        """The run's pods as the watch last saw them (none before ``deploy()`` or after ``teardown()``)."""
+        informer = self.informers.get("pods")
+        return informer.items() if informer is not None else []
+
     def _watch(self, core: client.CoreV1Api, apps: client.AppsV1Api) -> None:
         ns, t = self.target.namespace, self.translator
         auto = client.AutoscalingV2Api(self.connect())
-        selector = f"{manifests.INSTANCE_LABEL}={self.name},{scope.selector(self.run_label)}"
         specs = {
-            "pods": (core.list_namespaced_pod, t.pod, {"namespace": ns, "label_selector": selector}),
+            "pods": (core.list_namespaced_pod, t.pod, {"namespace": ns, "label_selector": self.pod_selector}),
             "nodes": (core.list_node, t.node, {}),
             "deployments": (
                 apps.list_namespaced_deployment,
@@ -348,11 +357,6 @@ def _ingress(svc: Obj) -> list[Obj]:
 
 def _ready(pod: Obj) -> bool:
     return is_true(pod, "Ready") and not pod["metadata"].get("deletionTimestamp")
-
-
-
-
-
 
 
 def _message(exc: ApiException) -> str:

@@ -28,9 +28,12 @@ services ("")                 get, create, delete, list, watch     the Service: 
 pods, events ("")             list, watch                          the replicas and their Events, followed
 deployments (apps)            get, create, delete, list, watch     the service's Deployment
 replicasets (apps)            list                                 clean-up waits until they are gone
+pods (metrics.k8s.io)         list                                 the replicas' CPU and memory (usage.parquet)
 horizontalpodautoscalers      list, watch; get, create, delete     followed always (the timeline's HPA
 (autoscaling)                 when the scenario has an HPA         columns); written when there is one
 poddisruptionbudgets (policy) get, create, delete                  the PDB (when the scenario has one)
+verticalpodautoscalers        get, create, delete                  the VPA (``platform.vpa``): made, its
+(autoscaling.k8s.io)                                               recommendation read at the end, removed
 nodes ("", ClusterRole)       list, watch                          the timeline's nodes (read only)
 ============================  ===================================  ==========================================
 
@@ -69,10 +72,14 @@ ALWAYS_RULES: list[Obj] = [
     {"apiGroups": [""], "resources": ["pods", "events"], "verbs": ["list", "watch"]},
     {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "create", "delete", "list", "watch"]},
     {"apiGroups": ["apps"], "resources": ["replicasets"], "verbs": ["list"]},
+    {"apiGroups": ["metrics.k8s.io"], "resources": ["pods"], "verbs": ["list"]},
 ]
 HPA_RULE: Obj = {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": ["list", "watch"]}
 HPA_WRITE = ["get", "create", "delete"]
 PDB_RULE: Obj = {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": ["get", "create", "delete"]}
+VPA_RULE: Obj = {
+    "apiGroups": ["autoscaling.k8s.io"], "resources": ["verticalpodautoscalers"], "verbs": ["get", "create", "delete"]
+}  # fmt: skip
 CLUSTER_RULES: list[Obj] = [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["list", "watch"]}]
 
 
@@ -118,6 +125,8 @@ def role_rules(service_kinds: set[str], secret: str | None = None) -> list[Obj]:
         )
     if "PodDisruptionBudget" in service_kinds:
         rules.append(PDB_RULE)
+    if "VerticalPodAutoscaler" in service_kinds:
+        rules.append(VPA_RULE)
     return [dict(r) for r in rules]
 
 

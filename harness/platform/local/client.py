@@ -4,8 +4,9 @@ In: a ``Scenario`` and the run's clock origin and folder.  Out: an object implem
 ``harness.model.Platform``: ``deploy()`` starts the cluster daemon (its kubeconfig goes to
 ``<run>/kubeconfig``), then hands over to ``harness.platform.kubernetes.KubernetesDriver``, which applies
 the manifests and follows the cluster through the Kubernetes API; ``fail_node`` uses the daemon's own
-API (hard node loss has no Kubernetes verb); ``teardown()`` stops the driver, then the daemon and with
-it every pod (idempotent).
+API (hard node loss has no Kubernetes verb); ``teardown()`` records the VerticalPodAutoscaler's
+recommendation (``platform.vpa``: ``resources.json``, as on a cluster), stops the driver, then the daemon and with
+it every pod, and writes ``usage.parquet`` (idempotent).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import httpx
 from harness.errors import PlatformError
 from harness.model import Deployment, Event, PlatformState
 from harness.platform.kubernetes.driver import KubernetesDriver, Target
+from harness.platform.kubernetes.resource_record import write_record
 from harness.platform.local.spec import ClusterSpec
 from harness.platform.local.usage_file import write_usage_parquet
 from harness.procs import preexec, python_argv, record_process, signals_deferred, stop
@@ -136,6 +138,9 @@ class LocalPlatform:
     def teardown(self) -> None:
         with self._lock:
             if self.driver is not None:
+                if self.scenario.platform.vpa:  # the embedded recommender's status, read as on a cluster
+                    with contextlib.suppress(Exception):
+                        write_record(self.driver, Path(self.log_dir).parent)
                 self.driver.teardown()
                 self.driver = None
             if self.proc is None:

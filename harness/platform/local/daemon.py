@@ -57,7 +57,8 @@ async def run_daemon(spec: ClusterSpec, log_dir: str | None, kubeconfig: str | N
     stop = asyncio.Event()
     server = ApiServer(store, secrets.token_urlsafe(24), port=port, log_path=cluster.log_path)
     kube = server.app
-    kube.handlers.computed = cluster.resource_metrics.serve  # metrics.k8s.io
+    if spec.metrics_api:
+        kube.handlers.computed = cluster.resource_metrics.serve  # metrics.k8s.io
     private = create_private_api(cluster, server.token, stop.set, kube.audit.as_json)
     server.app = Dispatch(kube, private)  # type: ignore[assignment]
     cluster.token_for = kube.tokens.issue  # the kubelet mounts a token per service account, as a kubelet asks

@@ -22,6 +22,9 @@ from harness.scenario import PlatformSpec
 @dataclass(frozen=True)
 class ClusterSpec:
     platform: dict[str, Any] = field(default_factory=dict)  # the scenario's platform section, as JSON
+    #: serve metrics.k8s.io (metrics-server's API); False: a cluster without metrics-server (kind's default), the
+    #: API answers 404 as a real one without the APIService does (the HPA's CPU is still measured inside)
+    metrics_api: bool = True
 
     def settings(self) -> PlatformSpec:
         return PlatformSpec.model_validate(self.platform)

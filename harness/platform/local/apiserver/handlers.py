@@ -24,7 +24,13 @@ import yaml
 
 from harness.platform.local.apiserver import deletion, pods, protobuf
 from harness.platform.local.apiserver.changes import Entry, Watch, dumps
-from harness.platform.local.apiserver.errors import ApiError, bad_request, method_not_allowed, success_status
+from harness.platform.local.apiserver.errors import (
+    ApiError,
+    bad_request,
+    method_not_allowed,
+    resource_not_found,
+    success_status,
+)
 from harness.platform.local.apiserver.patches import APPLY, apply_patch
 from harness.platform.local.apiserver.resources import ResourceInfo
 from harness.platform.local.apiserver.routing import Request, Target, parse_bool
@@ -91,7 +97,8 @@ class Handlers:
     def __init__(self, store: Store, log_path: pods.LogPath | None = None) -> None:
         self.store = store
         self.log_path = log_path
-        #: what serves the computed resources (metrics.k8s.io): (kind, namespace) -> objects; None: none yet
+        #: what serves the computed resources (metrics.k8s.io): (kind, namespace) -> objects; None: no
+        #: metrics-server, and the API answers 404 as a cluster without its APIService does
         self.computed: Callable[[str, str | None], list[dict[str, Any]]] | None = None
 
     def dispatch(self, req: Request, t: Target) -> Reply | WatchPlan | LogFollow:
@@ -131,7 +138,9 @@ class Handlers:
         info = t.info
         if req.method != "GET" or req.flag("watch") or t.legacy_watch:
             raise method_not_allowed(f"{info.api_version} {info.plural} only supports get and list")
-        objs = self.computed(info.kind, t.namespace) if self.computed is not None else []
+        if self.computed is None:
+            raise resource_not_found()
+        objs = self.computed(info.kind, t.namespace)
         if t.name is not None:
             found = [o for o in objs if o["metadata"]["name"] == t.name]
             if not found:
@@ -318,8 +327,12 @@ class Handlers:
                 return LogFollow(text, path, offset, lambda: pods.container_running(self.store, ns, name))
             return Reply(200, text, "text/plain")
         if sub == "portforward":  # served over a WebSocket (portforward.py); SPDY is not spoken here
-            raise ApiError(400, "BadRequest", "Upgrade request required: port-forward needs a WebSocket "
-                           "(subprotocol v4.channel.k8s.io); this server does not speak SPDY")
+            raise ApiError(
+                400,
+                "BadRequest",
+                "Upgrade request required: port-forward needs a WebSocket "
+                "(subprotocol v4.channel.k8s.io); this server does not speak SPDY",
+            )
         if sub == "eviction":
             body = parse_body(req, required=False)
             return reply(pods.evict(self.store, t.namespace or "", t.name, body), 201)
