@@ -14,8 +14,9 @@ master sends its current run time ``master_run_time_s`` in ``kb_config``, and th
 ``t0_monotonic = (its monotonic clock on receipt) - master_run_time_s``: from then on its run time is the
 master's, late by the message's one-way delay, never early.  Every row it records, and ``kb_start``'s
 ``load_start_s`` (sent, as for local workers, in run time), are on that corrected base, so rows from every worker
-and the run's events share one time axis.  The worker echoes ``master_run_time_s`` in ``kb_configured``; the
-round trip the master measures bounds the error (one way <= round trip; inside a cluster well under a
+and the run's events share one time axis.  The worker echoes ``master_run_time_s`` in ``kb_configured`` with
+``held_s``, the time it took between receipt and answer; the round trip the master measures, less that, bounds
+the error (one way <= round trip; inside a cluster well under a
 millisecond, on loopback tens of microseconds), and is reported rather than assumed.  Monotonic clocks drift
 against each other by parts per million at most: negligible over a benchmark's minutes.
 """
@@ -33,6 +34,7 @@ from harness.errors import LoadError
 from harness.load.config import LoadConfig
 
 CONFIG_TIMEOUT_S = 30.0
+RESEND_S = 1.0
 
 
 def worker_config(data: dict[str, Any], out_dir: str, received_monotonic_s: float) -> LoadConfig:
@@ -64,22 +66,34 @@ class Handshake:
         return time.monotonic() - self.cfg.t0_monotonic
 
     def configure(self, wait: Callable[[Callable[[], bool], float], bool]) -> None:
-        """Send ``kb_config`` to the first ``workers`` connected workers (by id), wait for every ``kb_configured``."""
+        """Send ``kb_config`` to the first ``workers`` connected workers (by id) until each answers ``kb_configured``.
+
+        Sent again every ``RESEND_S`` to a worker that has not answered: Locust lets the master talk to a worker
+        as soon as it has acknowledged it, a moment before the worker has registered its handlers (a message
+        that arrives then is dropped).  The worker keeps the first copy it takes and echoes that one."""
         clients = sorted(c.id for c in self.runner.clients.all)[: self.cfg.workers]
         logs = os.path.join(self.cfg.out_dir, "logs")
         os.makedirs(logs, exist_ok=True)
-        for index, client_id in enumerate(clients):
+        configs = {}
+        for index in range(len(clients)):
             worker = self.cfg.for_process("worker", index)
+            configs[index] = worker.to_json()
             with open(os.path.join(logs, f"loadconfig-{worker.worker}.json"), "w", encoding="utf-8") as fh:
-                fh.write(worker.to_json())  # as the launcher writes a local worker's
-            data = {"index": index, "config": worker.to_json(), "master_run_time_s": self.now_s()}
-            self.runner.send_message("kb_config", data, client_id=client_id)
-        if not wait(lambda: len(self.round_trip_s) >= len(clients), CONFIG_TIMEOUT_S):
-            raise LoadError(f"{len(self.round_trip_s)} of {len(clients)} load workers took their config in "
-                            f"{CONFIG_TIMEOUT_S:g}s")  # fmt: skip
+                fh.write(configs[index])  # as the launcher writes a local worker's
+        deadline = time.monotonic() + CONFIG_TIMEOUT_S
+        while time.monotonic() < deadline:
+            for index, client_id in enumerate(clients):
+                if index not in self.round_trip_s:
+                    data = {"index": index, "config": configs[index], "master_run_time_s": self.now_s()}
+                    self.runner.send_message("kb_config", data, client_id=client_id)
+            if wait(lambda: len(self.round_trip_s) >= len(clients), RESEND_S):
+                return
+        raise LoadError(f"{len(self.round_trip_s)} of {len(clients)} load workers took their config in "
+                        f"{CONFIG_TIMEOUT_S:g}s")  # fmt: skip
 
     def on_configured(self, data: dict[str, Any]) -> None:
-        self.round_trip_s[int(data["index"])] = self.now_s() - float(data["echo_s"])
+        held_s = float(data.get("held_s") or 0.0)  # the worker's time between receipt and answer: not in transit
+        self.round_trip_s[int(data["index"])] = self.now_s() - float(data["echo_s"]) - held_s
 
     def clock_fields(self) -> dict[str, Any]:
         """For the ``load_start`` line: the largest round trip, which bounds every worker's clock error."""

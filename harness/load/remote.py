@@ -69,7 +69,9 @@ def run_remote_worker(service: str, port: int) -> int:
         _log_to_file(out_dir, cfg.worker)
         session = LoadSession(cfg)
         session.attach(env)
-        runner.send_message("kb_configured", {"index": cfg.worker_index, "echo_s": configs[0]["master_run_time_s"]})
+        held_s = time.monotonic() - configs[0]["at"]  # building the session: not part of the round trip
+        runner.send_message("kb_configured", {"index": cfg.worker_index, "echo_s": configs[0]["master_run_time_s"],
+                                              "held_s": held_s})  # fmt: skip
         shipper = Shipper(out_dir, cfg.worker_index, lambda d: runner.send_message("kb_part", d), gevent.sleep,
                           master_alive)  # fmt: skip
         runner.register_message("kb_ack", lambda msg, **_: shipper.on_ack(msg.data))
