@@ -102,7 +102,7 @@ def run_master(cfg: LoadConfig) -> int:
         if cfg.model == "open":
             runner.start(cfg.worker_concurrency * n, spawn_rate=max(cfg.worker_concurrency * n * 50, 1000))
         _wait(lambda: len(state.ready) >= n, CONNECT_TIMEOUT_S, stop)
-        load_start = run_time(cfg) + 0.05
+        load_start = run_time(cfg) + handshake.start_lead_s()  # kb_start reaches every worker before then
         runner.send_message("kb_start", {"load_start_s": load_start})
         emit("load_start", t_s=round(load_start, 6), duration_s=cfg.duration_s, worker="master", workers=n,
              **handshake.clock_fields())  # fmt: skip
@@ -111,8 +111,8 @@ def run_master(cfg: LoadConfig) -> int:
         _master_loop(cfg, runner, state, load_start, stop, receiver)
     finally:
         runner.quit()
-        for problem in receiver.finish():
-            emit("load_warning", message=problem)
+        for problem in receiver.finish():  # a worker's file that did not arrive whole: named in load.log
+            sys.stderr.write(f"warning: {problem}\n")
     emit(
         "load_end",
         t_s=round(run_time(cfg), 6),

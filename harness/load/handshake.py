@@ -35,6 +35,7 @@ from harness.load.config import LoadConfig
 
 CONFIG_TIMEOUT_S = 30.0
 RESEND_S = 1.0
+START_LEAD_S = 0.05
 
 
 def worker_config(data: dict[str, Any], out_dir: str, received_monotonic_s: float) -> LoadConfig:
@@ -94,6 +95,10 @@ class Handshake:
     def on_configured(self, data: dict[str, Any]) -> None:
         held_s = float(data.get("held_s") or 0.0)  # the worker's time between receipt and answer: not in transit
         self.round_trip_s[int(data["index"])] = self.now_s() - float(data["echo_s"]) - held_s
+
+    def start_lead_s(self) -> float:
+        """How far ahead ``kb_start`` names the start: 50 ms, plus two of the slowest round trips (at most 2 s)."""
+        return START_LEAD_S + min(2.0, 2 * max(self.round_trip_s.values(), default=0.0))
 
     def clock_fields(self) -> dict[str, Any]:
         """For the ``load_start`` line: the largest round trip, which bounds every worker's clock error."""
