@@ -84,7 +84,7 @@ def test_the_master_gives_each_connected_worker_an_index_and_reports_the_round_t
         logged = json.loads((tmp_path / "logs" / f"loadconfig-w{data['index']}.json").read_text())
         assert logged == json.loads(data["config"])  # as the launcher writes a local worker's
     bound = shake.clock_fields()["clock_error_bound_ms"]
-    assert shake.start_lead_s() == pytest.approx(0.05 + 2 * bound / 1000.0, abs=1e-5)  # kb_start arrives before its time
+    assert shake.start_lead_s() == pytest.approx(0.05 + 2 * bound / 1000.0, abs=1e-5)  # kb_start in time
     assert 0.4 <= bound < 100.0  # 0.4 ms in transit (plus the time the test took), not the 200 ms held
 
 
