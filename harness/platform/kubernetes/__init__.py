@@ -9,5 +9,6 @@ makes the calls), which acts only on objects carrying the run's label (``scope``
 the run's own namespace and its clean-up; ``plan`` is its ``--dry-run``.
 ``kibench cluster run`` (``clusterrun``, ``submit``) runs kibench itself as a Job (``harness_job``: the least
 RBAC, the scenario in a ConfigMap; ``harness_kustomize``: the same as ``deploy/harness/``), which works
-through its service account (``incluster``) and sends its run folder back through its log (``runcopy``).
+through its service account (``incluster``) and sends its run folder back through its log (``runcopy``);
+with ``load.placement: cluster`` its Locust workers are a Deployment beside it (``load_workers``).
 """
