@@ -25,6 +25,12 @@ SERVICE_IMAGE = f"kibench-service:{__version__}"
 #: The harness's image (the ``kibench`` CLI): ``docker build --target harness -t kibench-harness:<version> .``
 HARNESS_IMAGE = f"kibench-harness:{__version__}"
 GPU_RESOURCE = "nvidia.com/gpu"
+#: ``load.placement: cluster`` (``kibench cluster run``): the workers' Deployment, the Service in front of the Locust
+#: master (in the Job's pod) and its port, and the variable that gives the Job's container its pod IP to listen on.
+LOAD_WORKERS_NAME = "kibench-load-worker"
+LOAD_MASTER_SERVICE = "kibench-load-master"
+LOAD_MASTER_PORT = 5557
+POD_IP_ENV = "KIBENCH_POD_IP"
 
 # Docker's reference grammar (distribution/reference), in short: [host[:port]/]path[:tag][@digest].
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"

@@ -48,7 +48,7 @@ from harness.errors import (
     LoadError,
     PlatformError,
 )
-from harness.load.config import config_from_spec
+from harness.load.config import config_from_spec, master_host
 from harness.load.launcher import LoadProcess
 from harness.load.shapes import phase_windows, segments_for
 from harness.model import SCHEMA_VERSION, Platform, RunFiles
@@ -143,6 +143,7 @@ def run_scenario(
     stages = stages or Stages()
     plan = plan_faults(scenario.faults, source=f"scenario {scenario.name!r}")  # bad experiment: exit 2, no run
     refuse_embedded_only(plan, scenario.platform.kind, f"scenario {scenario.name!r}")  # node loss on a cluster
+    master_host(scenario.load)  # placement: cluster outside kibench cluster run's pod: refused before anything starts
     t0 = time.monotonic()
     started = datetime.now(UTC)
     run_id = new_run_id(scenario, started)
@@ -296,7 +297,8 @@ def load_events(observer: Observer, load_spec: LoadSpec, chaos: ChaosRun | None 
         kind = msg.get("event")
         if kind == "load_start":
             start = float(msg["t_s"])
-            observer.log("load_start", at_s=start, duration_s=msg.get("duration_s"))
+            remote = {k: msg[k] for k in ("workers", "clock_error_bound_ms") if k in msg}  # workers in a cluster
+            observer.log("load_start", at_s=start, duration_s=msg.get("duration_s"), **remote)
             if chaos is not None:
                 chaos.start(load_start_s=start)
             for seg in phase_windows(segments):

@@ -5,6 +5,10 @@ clock origin.  Out: ``LoadConfig`` (written to a JSON file that ``python -m harn
 reads; ``--config JSON`` works too) and ``for_process`` to derive the master's and each worker's copy.
 No Locust import here: the orchestrator imports this module, and Locust monkey-patches on import.
 
+``load.placement: cluster``: the master listens on the Job pod's IP (``deployspec.POD_IP_ENV``, which the
+Job's pod gets from the Downward API) at ``deployspec.LOAD_MASTER_PORT``, and starts no worker of its own: the
+workers are the Deployment ``kibench cluster run`` made (remote.py).  Anywhere but in that pod it is refused.
+
 A bearer token never enters the config: only the name of the environment variable that holds it,
 which the load process (started with the orchestrator's environment) reads itself.
 """
@@ -17,6 +21,7 @@ import os
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from harness import deployspec
 from harness.errors import InputError
 from harness.load.shapes import Segment, segments_for
 from harness.scenario import LoadSpec, TargetSpec
@@ -49,6 +54,8 @@ class LoadConfig:
     worker_index: int = 0
     master_port: int = 0
     worker: str = "w0"
+    placement: str = "local"  # local: worker processes here; cluster: remote workers connect (remote.py)
+    master_host: str = "127.0.0.1"  # where the master listens
     flush_interval_s: float = 1.0
     part_rotate_s: float = 60.0
 
@@ -58,7 +65,7 @@ class LoadConfig:
 
     @property
     def distributed(self) -> bool:
-        return self.workers > 1
+        return self.workers > 1 or self.placement == "cluster"
 
     @property
     def worker_concurrency(self) -> int:
@@ -86,6 +93,18 @@ class LoadConfig:
         data = json.loads(text)
         data["segments"] = tuple(Segment(**s) for s in data["segments"])
         return cls(**data)
+
+
+def master_host(spec: LoadSpec) -> str:
+    """Where the master listens: loopback, or for ``placement: cluster`` the Job pod's IP (refused elsewhere)."""
+    if spec.placement != "cluster":
+        return "127.0.0.1"
+    ip = os.environ.get(deployspec.POD_IP_ENV)
+    if not ip:
+        raise InputError(f"load.placement: cluster needs the Locust master in the Job's pod "
+                         f"({deployspec.POD_IP_ENV} is not set): run the scenario with kibench cluster run, "
+                         "or set load.placement=local")  # fmt: skip
+    return ip
 
 
 def config_from_spec(
@@ -118,4 +137,7 @@ def config_from_spec(
         headers=dict(target.headers) if target else {},
         bearer_token_env=target.bearer_token_env if target else None,
         workers=spec.workers,
+        placement=spec.placement,
+        master_host=master_host(spec),
+        master_port=deployspec.LOAD_MASTER_PORT if spec.placement == "cluster" else 0,
     )

@@ -1,7 +1,8 @@
 """Start and stop the load processes from the orchestrator (no Locust import on this side).
 
 In: a ``LoadConfig``.  Out: running ``python -m harness.load`` processes: one ``local`` process, or
-with ``workers > 1`` a Locust master plus N workers on a free loopback port.  The JSON stdout lines of
+with ``workers > 1`` a Locust master plus N workers on a free loopback port (``placement: cluster``: the
+master only, on the pod's IP; its workers are a Deployment in the cluster).  The JSON stdout lines of
 the local process or the master are parsed on a reader thread: ``latest`` progress, ``started`` and a
 callback per line.  ``stop`` sends SIGTERM to every process at once (each closes its Parquet part),
 then SIGKILL to any still alive after the grace period.
@@ -55,7 +56,7 @@ class LoadProcess:
         if cfg.distributed:
             cfg = replace(cfg, master_port=cfg.master_port or free_port())
             self.proc = self._spawn(cfg.for_process("master"), "master", self.log_path, log_dir)
-            for i in range(cfg.workers):
+            for i in range(cfg.workers if cfg.placement == "local" else 0):
                 worker_cfg = cfg.for_process("worker", i)
                 log = os.path.join(log_dir, f"load-{worker_cfg.worker}.log")
                 self.workers.append(self._spawn(worker_cfg, "worker", log, log_dir))

@@ -5,6 +5,7 @@ In: ``python -m harness.load --config-file PATH [--role local|master|worker]`` (
 ``{"event": "progress", ...}`` per second and ``{"event": "load_end", ...}``; in ``out_dir``:
 ``requests.parquet/<worker>-*.parquet`` parts and ``load-<worker>.json`` (session.py).
 
+``--role remote-worker`` (no config: the master sends it) is a worker in a pod of its own (remote.py).
 ``local`` runs everything in this process.  ``master`` and ``worker`` are Locust's own master/worker
 mode over loopback (distributed.py): N worker processes record their share, the master coordinates
 and prints the progress lines.  SIGTERM/SIGINT stop the schedule, let in-flight requests finish for
@@ -23,6 +24,7 @@ from typing import Any
 
 import gevent
 
+from harness import deployspec
 from harness.errors import HarnessError
 from harness.load.config import LoadConfig
 from harness.load.session import LoadSession
@@ -106,14 +108,22 @@ def run_local(cfg: LoadConfig) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m harness.load")
-    source = parser.add_mutually_exclusive_group(required=True)
+    source = parser.add_mutually_exclusive_group()
     source.add_argument("--config", help="LoadConfig as JSON")
     source.add_argument("--config-file", help="a file holding the LoadConfig as JSON")
-    parser.add_argument("--role", choices=("local", "master", "worker"), default="local")
+    parser.add_argument("--role", choices=("local", "master", "worker", "remote-worker"), default="local")
+    parser.add_argument("--master-service", default=deployspec.LOAD_MASTER_SERVICE, help="remote-worker: the Service")
+    parser.add_argument("--master-port", type=int, default=deployspec.LOAD_MASTER_PORT, help="remote-worker: its port")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     # Our users start idle (open model) or at the scenario's spawn rate: Locust's warning does not apply.
     logging.getLogger("locust.runners").addFilter(lambda record: "spawn rate is very high" not in record.getMessage())
+    if args.role == "remote-worker":  # its config comes from the master (remote.py)
+        from harness.load.remote import run_remote_worker
+
+        sys.exit(run_remote_worker(args.master_service, args.master_port))
+    if not (args.config or args.config_file):
+        parser.error("--config or --config-file is required")
     if args.config_file:
         with open(args.config_file, encoding="utf-8") as fh:
             cfg = LoadConfig.from_json(fh.read())

@@ -112,11 +112,13 @@ class LoadSession:
 
     def environment(self) -> Environment:
         """A Locust Environment running this session's users (a locustfile's are recorded by a listener)."""
-        env = Environment(
-            user_classes=user_classes(self.ctx, self.cfg),
-            host=self.cfg.target_url,
-            stop_timeout=stop_timeout_s(self.cfg),
-        )
+        return self.attach(Environment())
+
+    def attach(self, env: Environment) -> Environment:
+        """Make ``env`` run this session's users (a remote worker's was made before its config arrived)."""
+        env.user_classes = user_classes(self.ctx, self.cfg)
+        env.host = self.cfg.target_url
+        env.stop_timeout = stop_timeout_s(self.cfg) or 0.0
         if self.cfg.locustfile:
             env.events.request.add_listener(self.rows.on_request)
         return env

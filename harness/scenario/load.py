@@ -79,6 +79,11 @@ class LoadSpec(_Model):
     wait_time_max: Duration | None = Field(None, description="closed model: pause drawn in [wait_time, this]")
     locustfile: str | None = Field(None, description="your own locustfile (closed model), relative to the working dir")
     workers: int = Field(1, ge=1, le=64, description="Locust worker processes (> 1: master/worker mode)")
+    placement: Literal["local", "cluster"] = Field(
+        "local",
+        description="where the workers run: local processes, or (kibench cluster run) a Deployment of the harness "
+        "image in the cluster, reaching the master in the Job's pod through a Service",
+    )
 
     @field_validator("locustfile")
     @classmethod
@@ -104,6 +109,9 @@ class LoadSpec(_Model):
                 raise ValueError("constant load needs both rate_rps (> 0) and duration (> 0)")
             if self.users is not None or self.locustfile is not None:
                 raise ValueError("users and locustfile belong to the closed model: add model: closed")
+        if self.placement == "cluster" and self.locustfile is not None:
+            raise ValueError("placement: cluster runs the workers from the harness image, which holds no locustfile "
+                             "of yours: use placement: local (or build your locustfile into the image)")  # fmt: skip
         if self.wait_time_max is not None and self.wait_time_max < self.wait_time:
             raise ValueError("wait_time_max must be >= wait_time")
         if not 0 < self.duration_s < math.inf:

@@ -123,6 +123,11 @@ class PlatformSpec(_Model):
         description="create a VerticalPodAutoscaler in recommendation mode (updateMode Off) for the service; "
         "on a real cluster the VPA must be installed (docs/resources.md)",
     )
+    prometheus_url: str | None = Field(
+        None,
+        description="kind kubernetes: a Prometheus that scrapes NVIDIA's dcgm-exporter (series labelled pod and "
+        "namespace); the run's GPU use per pod is read from it into usage.parquet (docs/resources.md)",
+    )
 
     @field_validator(*_CLUSTER_FIELDS)
     @classmethod
@@ -149,6 +154,16 @@ class PlatformSpec(_Model):
             return None
         if info.data.get("kind") != "kubernetes":
             raise ValueError("only platform.kind kubernetes uses url (on local, use target.url to skip deploying)")
+        return check_service_url(value)
+
+    @field_validator("prometheus_url")
+    @classmethod
+    def _prometheus_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        if info.data.get("kind") != "kubernetes":
+            raise ValueError("only platform.kind kubernetes reads a Prometheus (on local, each replica's /metrics "
+                             "carries the DCGM gauges); set platform.kind: kubernetes or remove it")  # fmt: skip
         return check_service_url(value)
 
     @model_validator(mode="after")

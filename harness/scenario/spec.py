@@ -59,6 +59,14 @@ class Scenario(_Model):
         return self.model_copy(update={"platform": platform})
 
     @model_validator(mode="after")
+    def _cluster_workers(self) -> Scenario:
+        if self.load.placement == "cluster" and (self.platform.kind != "kubernetes" or self.target is not None):
+            raise ValueError("load.placement: cluster runs the Locust workers in the cluster next to a master in the "
+                             "Job's pod: run it with kibench cluster run (platform kind kubernetes, no target), or "
+                             "use placement: local")  # fmt: skip
+        return self
+
+    @model_validator(mode="after")
     def _faults_within_load(self) -> Scenario:
         if self.faults and self.target is not None:
             raise ValueError("faults need a platform kibench deploys; remove target (an external endpoint) or faults")

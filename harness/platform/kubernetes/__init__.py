@@ -11,5 +11,6 @@ pods' metrics.k8s.io PodMetrics, and at the end ``resource_record`` writes usage
 Prometheus: ``prometheus``) and resources.json (the VerticalPodAutoscaler's recommendation, warnings).
 ``kibench cluster run`` (``clusterrun``, ``submit``) runs kibench itself as a Job (``harness_job``: the least
 RBAC, the scenario in a ConfigMap; ``harness_kustomize``: the same as ``deploy/harness/``), which works
-through its service account (``incluster``) and sends its run folder back through its log (``runcopy``).
+through its service account (``incluster``) and sends its run folder back through its log (``runcopy``);
+with ``load.placement: cluster`` its Locust workers are a Deployment beside it (``load_workers``).
 """

@@ -39,6 +39,8 @@ nodes ("", ClusterRole)       list, watch                          the timeline'
 
 Not granted: ``pods/exec`` (results come back through the log), ``pods`` delete, evictions, scale and patch
 (in-pod runs refuse ``faults:``, the only users of them), anything on namespaces or on other namespaces.
+With ``load.placement: cluster`` the workers' Service and Deployment are created by ``kibench cluster run``
+itself, beside the Job (``load_workers``): the in-pod run only listens for them, so the Role stays as above.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness import deployspec
+from harness.platform.kubernetes import load_workers as load_workers_objects
 from harness.platform.kubernetes import manifests
 from harness.scenario import Scenario
 
@@ -136,10 +139,16 @@ def service_objects(scenario: Scenario) -> dict[str, str]:
 
 
 def render(
-    scenario_text: str, sets: list[str], namespace: str, kinds: dict[str, str], image: str = HARNESS_IMAGE
+    scenario_text: str,
+    sets: list[str],
+    namespace: str,
+    kinds: dict[str, str],
+    image: str = HARNESS_IMAGE,
+    load_workers: int = 0,
 ) -> HarnessObjects:
     """The objects of an in-cluster run of the scenario ``scenario_text`` with ``sets`` in ``namespace``, whose
-    service has the objects ``kinds`` (kind -> name, ``service_objects``)."""
+    service has the objects ``kinds`` (kind -> name, ``service_objects``); with ``load_workers`` (its
+    ``load.placement: cluster``), the workers' Service and Deployment before the Job (``load_workers.objects``)."""
     labels = {APP_LABEL: NAME}
     meta = {"name": NAME, "namespace": namespace, "labels": dict(labels)}
     account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": dict(meta)}
@@ -211,7 +220,12 @@ def render(
             },
         },
     }
-    return HarnessObjects(namespace, [account, role, binding, cluster_role, cluster_binding, config_map, job])
+    workers: list[Obj] = []
+    if load_workers:
+        spec = job["spec"]["template"]["spec"]
+        spec["containers"][0] = load_workers_objects.master_container(spec["containers"][0])
+        workers = load_workers_objects.objects(namespace, load_workers, image, labels)
+    return HarnessObjects(namespace, [account, role, binding, cluster_role, cluster_binding, config_map, *workers, job])
 
 
 def describe_command(sets: list[str]) -> str:

@@ -7,8 +7,8 @@ having, in this order:
 
 1. made the run's own namespace ``kibench-<id>`` (or checked the named one), refused any object of the names
    below that is not this run's (``Guard.preflight``; nothing is created then), and created, stamped with
-   the run's label, the ServiceAccount, Role, RoleBinding, ClusterRole, ClusterRoleBinding, ConfigMap and
-   Job of ``harness_job.render``;
+   the run's label, the ServiceAccount, Role, RoleBinding, ClusterRole, ClusterRoleBinding, ConfigMap,
+   (``load.placement: cluster``) the load workers' Service and Deployment, and Job of ``harness_job.render``;
 2. waited for the Job's pod to start (saying why it waits: image pull, a missing volume source), then
    followed its log (``follow=true``) and printed every line of it except the run-folder block;
 3. read the container's exit code from the pod's status (the run's: 0, 1, 2, 3, 4 or 130);
@@ -39,6 +39,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
+from harness import deployspec
 from harness.errors import EXIT_INTERRUPTED, ClusterRefused, HarnessError, Interrupted, PlatformError, PlatformTimeout
 from harness.platform.kubernetes import harness_job, kubeconfig, rest, runcopy, scope
 from harness.platform.kubernetes.cluster import CLEANUP_WAIT_S, namespace_manifest, require_namespace
@@ -92,7 +93,9 @@ class ClusterRun:
         self.namespace = spec.namespace or scope.run_namespace(self.run_id)
         self.label = scope.run_label(self.run_id)
         kinds = harness_job.service_objects(scenario)
-        self.objects = harness_job.render(scenario_text, pod_sets(sets), self.namespace, kinds, image)
+        workers = scenario.load.workers if scenario.load.placement == "cluster" else 0
+        self.objects = harness_job.render(scenario_text, pod_sets(sets), self.namespace, kinds, image, workers)
+        self.load_workers = workers
         self.results, self.keep, self.print_line = results, keep, print_line
         self.cleanup_timeout_s = CLEANUP_WAIT_S + spec.pod.termination_grace_period
         self._api: client.ApiClient | None = None
@@ -117,6 +120,10 @@ class ClusterRun:
             lines.append(f"  create {kind.describe(obj['metadata'].get('namespace'), obj['metadata']['name'])}")
         job = self.objects.get("Job")["spec"]["template"]["spec"]["containers"][0]
         lines.append(f"  then: the Job's pod runs {job['image']}: kibench {' '.join(job['args'])}")
+        if self.load_workers:
+            lines.append(f"  load: {self.load_workers} Locust workers (Deployment {deployspec.LOAD_WORKERS_NAME}) "
+                         f"reach the master in the Job's pod through Service {deployspec.LOAD_MASTER_SERVICE}:"
+                         f"{deployspec.LOAD_MASTER_PORT} and ship their rows to it")  # fmt: skip
         lines.append("  its log is followed here; the run folder comes back through it; exit code = the pod's")
         lines.append("clean-up: delete everything above (also on failure and SIGINT); --keep keeps it")
         return lines
@@ -217,6 +224,12 @@ class ClusterRun:
         found = rest.call(
             self.api, "GET", rest.kind_of("Pod").path(self.namespace), query=[("labelSelector", selector)]
         )
+        return list(found.get("items") or [])
+
+    def _run_pods(self) -> list[Obj]:
+        """Every pod of the run: the Job's, and the load workers' (``load.placement: cluster``)."""
+        query = [("labelSelector", scope.selector(self.label))]
+        found = rest.call(self.api, "GET", rest.kind_of("Pod").path(self.namespace), query=query)
         return list(found.get("items") or [])
 
     def _job_failed(self) -> str | None:
@@ -370,8 +383,10 @@ class ClusterRun:
                         f"{kubectl} get namespace {self.namespace}"
                     )
             return None
-        if not poll_until(lambda: not self._pods(), self.cleanup_timeout_s, 0.25):
-            raise PlatformTimeout(f"the Job's pod in {self.namespace} is still there after {self.cleanup_timeout_s:g}s")
+        if not poll_until(lambda: not self._run_pods(), self.cleanup_timeout_s, 0.25):
+            raise PlatformTimeout(
+                f"the run's pods in {self.namespace} are still there after {self.cleanup_timeout_s:g}s"
+            )
         return None
 
 

@@ -10,7 +10,9 @@ gets SIGTERM, its grace period, SIGKILL, then is removed from the store.
 
 Probes come from the pod spec (httpGet on the pod IP); the exact, possibly sub-second, timings from
 the template annotation ``kibench.io/timing`` when present (see ``harness.platform.kubernetes.manifests``).
-An image the runtime does not know leaves the container waiting in ``ErrImagePull`` (``images``).
+An image the runtime does not know leaves the container waiting in ``ErrImagePull`` (``images``).  Each
+container gets the service links of its namespace's Services (``servicelinks``) unless ``enableServiceLinks``
+is false.
 """
 
 from __future__ import annotations
@@ -28,8 +30,17 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from harness.platform.local import images, volumes
-from harness.platform.local.objects import PODS, SECRETS, Obj, gpu_request, gpu_resource, rfc3339, set_condition
+from harness.platform.local import images, servicelinks, volumes
+from harness.platform.local.objects import (
+    PODS,
+    SECRETS,
+    SERVICES,
+    Obj,
+    gpu_request,
+    gpu_resource,
+    rfc3339,
+    set_condition,
+)
 from harness.platform.local.pods import CrashBackoff, kill_now, spawn, stop_process
 from harness.platform.local.podspec import grace_s, port_of, probe_spec, timing
 from harness.platform.local.probes import TIMEOUT_TEXT, ProbeCounter, run_probe, run_startup_probe
@@ -187,6 +198,8 @@ class Kubelet:
             "HOSTNAME": rt.name,
             "KIBENCH_STATE_DIR": rt.state_dir,
         }
+        if pod["spec"].get("enableServiceLinks", True):
+            extra.update(await self._service_links(rt.namespace))
         devices = self.cluster.devices.assign(rt.node, rt.uid, gpu_resource(pod), gpu_request(pod))
         if devices:  # as the device plugin: the devices' ids, and what kibench's emulated device needs to know
             extra["NVIDIA_VISIBLE_DEVICES"] = ",".join(d.uuid for d in devices)
@@ -210,6 +223,14 @@ class Kubelet:
         self._write(rt)
         proc = rt.proc
         rt.tasks = [asyncio.create_task(self._watch(rt, proc)), asyncio.create_task(self._probe(rt, pod, proc))]
+
+    async def _service_links(self, namespace: str) -> dict[str, str]:
+        """``<NAME>_SERVICE_HOST``/``_PORT`` of the namespace's Services (``servicelinks``), each with its address."""
+        services = [s for s in self.store.list(SERVICES, copy=False)[0] if s["metadata"]["namespace"] == namespace]
+        if servicelinks.unpublished(services):  # created since the balancers' last pass: give it its address now
+            await self.cluster.balancers.sync()
+            services = [s for s in self.store.list(SERVICES, copy=False)[0] if s["metadata"]["namespace"] == namespace]
+        return servicelinks.environment(services)
 
     def _secret(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self._read(SECRETS, namespace, name)
