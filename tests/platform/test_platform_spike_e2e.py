@@ -13,9 +13,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SHORTER = [
     "load.shape.before=5s",
-    "load.shape.hold=18s",
-    "load.shape.after=22s",
-    "platform.hpa.downscale_stabilization=6s",
+    "load.shape.hold=14s",
+    "load.shape.after=15s",
+    "platform.hpa.sync_period=1s",
+    "platform.hpa.downscale_stabilization=5s",
 ]
 
 
