@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+
 from harness.analysis import analyze
 from harness.load.shapes import requested_arrivals, segments_for
 from harness.model import SCHEMA_VERSION, RunFiles
@@ -29,7 +31,7 @@ from harness.simulate.faults import plan_sim_faults
 from harness.simulate.fluid import FluidEngine
 from harness.simulate.output import RowWriter, write_events, write_load_stats, write_timeline
 from harness.simulate.refuse import check_simulable
-from harness.simulate.service import service_model
+from harness.simulate.service import EMBEDDED_OVERHEAD_MS, overhead_samples, service_model
 
 Mode = Literal["auto", "des", "fluid"]
 #: ``auto`` runs the discrete-event mode up to this many requests, the fluid mode beyond.
@@ -42,7 +44,8 @@ class SimOptions:
 
     mode: Mode = "auto"
     seed: int | None = None  # default: the scenario's load.seed
-    overhead_ms: float = 2.0  # HTTP path outside the device: balancer, server, client
+    overhead_ms: float | None = None  # HTTP path outside the device (balancer, server, client); None: the
+    # distribution measured on the embedded platform (service.EMBEDDED_OVERHEAD_MS), a number: that constant
     process_start_s: float = 1.0  # container start -> the service answers HTTP
     process_start_jitter: float = 0.2
     deploy_s: float = 1.25  # run start -> the cluster's controllers run and the Deployment's pods exist
@@ -66,6 +69,13 @@ class SimOutcome:
     notes: list[str] = field(default_factory=list)
 
 
+def _overhead_samples(opt: SimOptions) -> tuple[float, ...]:
+    """The overhead draws in ms (a calibration's, else the embedded platform's); () for a constant."""
+    if opt.calibration is not None and opt.calibration.overhead_ms:
+        return opt.calibration.overhead_ms
+    return overhead_samples(EMBEDDED_OVERHEAD_MS) if opt.overhead_ms is None else ()
+
+
 def choose_mode(scenario: Scenario, mode: Mode) -> str:
     if mode != "auto":
         return mode
@@ -82,7 +92,9 @@ def simulate(
     faults = plan_sim_faults(scenario, source)
     mode = choose_mode(scenario, opt.mode)
     seed = scenario.load.seed if opt.seed is None else opt.seed
-    model = service_model(scenario, opt.overhead_ms, opt.cpu_idle_cores, opt.cpu_per_request_ms)
+    overhead = _overhead_samples(opt)
+    mean_overhead_ms = float(np.mean(overhead)) if overhead else float(opt.overhead_ms or 0.0)
+    model = service_model(scenario, mean_overhead_ms, opt.cpu_idle_cores, opt.cpu_per_request_ms)
     started = datetime.now(UTC)
     run_id = new_run_id(scenario, started)
     files = RunFiles(Path(results_dir) / run_id)
@@ -120,7 +132,7 @@ def simulate(
     if mode == "des":
         writer = RowWriter(files)
         engine: Any = DesEngine(model, segments, scenario.load.arrivals, scenario.load.burstiness, seed, writer,
-                                horizon, cal.overhead_ms if cal else ())  # fmt: skip
+                                horizon, overhead)  # fmt: skip
     else:
         if opt.write_rows and rows_total <= opt.max_rows:
             writer = RowWriter(files)
@@ -128,7 +140,8 @@ def simulate(
             notes.append(f"fluid mode: {rows_total:,.0f} requests, over max_rows {opt.max_rows:,}: no request rows "
                          "written (latency figures come from sim_per_second.parquet)")  # fmt: skip
         engine = FluidEngine(
-            model, segments, writer, horizon, opt.fluid_step_s, seed, scenario.load.arrivals, scenario.load.burstiness
+            model, segments, writer, horizon, opt.fluid_step_s, seed, scenario.load.arrivals, scenario.load.burstiness,
+            overhead,
         )
     engine.cluster = cluster
     cluster.run(engine, duration)

@@ -47,8 +47,12 @@ class FluidEngine:
         seed: int,
         process: str = "uniform",
         burstiness: float = 1.0,
+        overhead_ms: tuple[float, ...] = (),
     ) -> None:
         self.m = model
+        self._overhead = np.asarray(overhead_ms, dtype=float) / 1000.0  # draws (service.overhead_samples)
+        # the p95 column adds the overhead's own p95 (the mean when it is a constant)
+        self._overhead_p95_s = float(np.percentile(self._overhead, 95)) if len(self._overhead) else model.overhead_s
         self.segments = segments
         self.writer = writer
         self.step_s = step_s
@@ -143,7 +147,7 @@ class FluidEngine:
             ok = np.where(late, 0.0, admitted)
             timed = np.where(late, admitted, 0.0)
             latency = s + wait + self.m.overhead_s + (self.m.max_delay_s if self.m.max_batch > 1 else 0.0)
-            p95 = s + (q0 + q1) / 2.0 / mu + wq * _P95_EXP + self.m.overhead_s
+            p95 = s + (q0 + q1) / 2.0 / mu + wq * _P95_EXP + self._overhead_p95_s
             self.agg[sec, 0] += n_req
             self.agg[sec, 1] += ok.sum()
             self.agg[sec, 2] += refused.sum()
@@ -196,7 +200,8 @@ class FluidEngine:
         replica = names.take(pa.array(np.where(pods < 0, len(cl.pods), pods)))
         idx = np.minimum(np.searchsorted(self._ends, t - cl.load_start_s, side="right"), len(self._ends) - 1)
         phase = pa.array(self._phases).take(pa.array(idx))
-        self.writer.write(t, t + lat, codes, self.m.overhead_s, replica, phase)
+        overhead = self.rng.choice(self._overhead, n) if len(self._overhead) else self.m.overhead_s
+        self.writer.write(t, t + lat, codes, overhead, replica, phase)
 
     def pod_gone(self, pod: int, t_s: float) -> None:
         if pod < len(self.backlog):

@@ -22,6 +22,7 @@ from harness.platform.local.recorder import EventRecorder
 from harness.scenario import HpaSettings, validate
 from harness.service.profiles import load_profile
 from harness.simulate import SimOptions, simulate
+from harness.simulate.service import EMBEDDED_OVERHEAD_MS
 
 
 def _scenario(**load: object) -> object:
@@ -52,6 +53,15 @@ def test_a_replica_under_its_capacity_answers_in_the_device_time(tmp_path: Path)
     assert np.allclose(rows["latency_ms"], 50.0 + 2.0)  # 10 rps x 50 ms: never two in the queue
     meta = json.loads((outcome.run_dir / "run.json").read_text())
     assert meta["platform"] == "simulated" and meta["simulation"]["mode"] == "des"
+
+
+def test_the_http_path_is_drawn_from_the_embedded_platforms_measured_overhead(tmp_path: Path) -> None:
+    outcome = simulate(_scenario(rate_rps=10, duration="60s"), tmp_path, SimOptions(mode="des"), analyse=False)
+    over = _requests(outcome.run_dir)["latency_ms"].to_numpy() - 50.0  # never queued: 10 rps x 50 ms
+    quantiles = dict(EMBEDDED_OVERHEAD_MS)
+    assert over.min() >= quantiles[0.0] and over.max() <= quantiles[1.0]
+    assert np.percentile(over, 50) == pytest.approx(quantiles[0.5], abs=0.3)
+    assert np.percentile(over, 95) == pytest.approx(quantiles[0.95], rel=0.15)
 
 
 def test_an_overloaded_batching_replica_serves_the_profiles_throughput(tmp_path: Path) -> None:
