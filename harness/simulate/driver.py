@@ -140,7 +140,14 @@ def simulate(
             notes.append(f"fluid mode: {rows_total:,.0f} requests, over max_rows {opt.max_rows:,}: no request rows "
                          "written (latency figures come from sim_per_second.parquet)")  # fmt: skip
         engine = FluidEngine(
-            model, segments, writer, horizon, opt.fluid_step_s, seed, scenario.load.arrivals, scenario.load.burstiness,
+            model,
+            segments,
+            writer,
+            horizon,
+            opt.fluid_step_s,
+            seed,
+            scenario.load.arrivals,
+            scenario.load.burstiness,
             overhead,
         )
     engine.cluster = cluster
