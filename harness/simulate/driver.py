@@ -18,6 +18,7 @@ from typing import Any, Literal
 import numpy as np
 
 from harness.analysis import analyze
+from harness.errors import InputError
 from harness.load.shapes import requested_arrivals, segments_for
 from harness.model import SCHEMA_VERSION, RunFiles
 from harness.report import build_report
@@ -26,6 +27,7 @@ from harness.runio import write_atomic, write_json
 from harness.scenario import Scenario, dump
 from harness.simulate.calibrate import Calibration
 from harness.simulate.cluster import Cluster, ClusterOptions
+from harness.simulate.curve import LatencyCurve
 from harness.simulate.des import DesEngine
 from harness.simulate.faults import plan_sim_faults
 from harness.simulate.fluid import FluidEngine
@@ -56,6 +58,7 @@ class SimOptions:
     write_rows: bool = True  # fluid mode: rows only when this and the count is under max_rows
     max_rows: int = DES_MAX_REQUESTS
     calibration: Calibration | None = None  # measured distributions (kibench simulate --calibrate RUN_DIR)
+    curve: LatencyCurve | None = None  # a replica's latency per rate (kibench simulate --curve probes.parquet)
 
 
 @dataclass
@@ -70,13 +73,21 @@ class SimOutcome:
 
 
 def _overhead_samples(opt: SimOptions) -> tuple[float, ...]:
-    """The overhead draws in ms (a calibration's, else the embedded platform's); () for a constant."""
+    """The overhead draws in ms (a calibration's, else the embedded platform's); () for a constant (none with
+    a curve: its latencies were measured through the platform's HTTP path)."""
+    if opt.curve is not None:
+        return ()
     if opt.calibration is not None and opt.calibration.overhead_ms:
         return opt.calibration.overhead_ms
     return overhead_samples(EMBEDDED_OVERHEAD_MS) if opt.overhead_ms is None else ()
 
 
-def choose_mode(scenario: Scenario, mode: Mode) -> str:
+def choose_mode(scenario: Scenario, mode: Mode, curve: LatencyCurve | None = None) -> str:
+    if curve is not None:
+        if mode == "des":
+            raise InputError("--curve with --mode des: a measured curve gives a replica's latency per rate, not "
+                             "per request; use --mode fluid (or auto)")  # fmt: skip
+        return "fluid"
     if mode != "auto":
         return mode
     return "des" if requested_arrivals(segments_for(scenario.load)) <= DES_MAX_REQUESTS else "fluid"
@@ -90,10 +101,10 @@ def simulate(
     opt = options or SimOptions()
     check_simulable(scenario, source)
     faults = plan_sim_faults(scenario, source)
-    mode = choose_mode(scenario, opt.mode)
+    mode = choose_mode(scenario, opt.mode, opt.curve)
     seed = scenario.load.seed if opt.seed is None else opt.seed
     overhead = _overhead_samples(opt)
-    mean_overhead_ms = float(np.mean(overhead)) if overhead else float(opt.overhead_ms or 0.0)
+    mean_overhead_ms = float(np.mean(overhead)) if overhead else float(opt.overhead_ms or 0.0) * (opt.curve is None)
     model = service_model(scenario, mean_overhead_ms, opt.cpu_idle_cores, opt.cpu_per_request_ms)
     started = datetime.now(UTC)
     run_id = new_run_id(scenario, started)
@@ -112,7 +123,8 @@ def simulate(
         "simulation": {
             "mode": mode,
             "seed": seed,
-            "options": {k: v for k, v in asdict(opt).items() if k != "calibration"},
+            "options": {k: v for k, v in asdict(opt).items() if k not in ("calibration", "curve")},
+            "curve": opt.curve.describe() if opt.curve else None,
             "calibration": opt.calibration.describe() if opt.calibration else None,
             "profile": model.profile,
         },
@@ -149,6 +161,7 @@ def simulate(
             scenario.load.arrivals,
             scenario.load.burstiness,
             overhead,
+            opt.curve,
         )
     engine.cluster = cluster
     cluster.run(engine, duration)

@@ -11,6 +11,12 @@ backlog; a backlog over ``max_queue`` is refused (429), a wait over the deadline
 saturation the stationary queueing wait of the arrival process is added (Kingman's approximation with the
 arrival process's variability: 0 for uniform, 1 for Poisson, 1/burstiness for gamma; the device's time is
 constant), so low-load latency matches the per-request mode without simulating each request.
+
+With a measured ``LatencyCurve`` (curve.py, ``--curve``) the device profile gives way to it: a pod's latency
+at its rate of the step is the curve's (its mean, its p95; request rows drawn from its quantiles, the
+measured HTTP path included, so no overhead is added), its capacity is the most a probe served, and the
+backlog's wait is added on top; its gauges follow Little's law: in flight = backlog + rate x mean latency,
+queue depth = backlog + rate x (mean latency - the mean at the lowest probed rate).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import pandas as pd
 import pyarrow as pa
 
 from harness.load.shapes import Segment
+from harness.simulate.curve import LatencyCurve
 from harness.simulate.des import busy_share
 from harness.simulate.output import RowWriter
 from harness.simulate.service import ServiceModel
@@ -48,8 +55,13 @@ class FluidEngine:
         process: str = "uniform",
         burstiness: float = 1.0,
         overhead_ms: tuple[float, ...] = (),
+        curve: LatencyCurve | None = None,
     ) -> None:
         self.m = model
+        self.curve = curve
+        self._mu = curve.capacity_rps if curve is not None else model.capacity_rps
+        self._rate = np.zeros(16)  # curve: each pod's arrival rate in its last step (rps)
+        self._draw_rate = 0.0
         self._overhead = np.asarray(overhead_ms, dtype=float) / 1000.0  # draws (service.overhead_samples)
         # the p95 column adds the overhead's own p95 (the mean when it is a constant)
         self._overhead_p95_s = float(np.percentile(self._overhead, 95)) if len(self._overhead) else model.overhead_s
@@ -87,6 +99,7 @@ class FluidEngine:
             self.backlog = np.concatenate([self.backlog, np.zeros(n)])
             self.busy = np.vstack([self.busy, np.zeros((n, self.n_sec), dtype=np.float32)])
             self.done_n = np.vstack([self.done_n, np.zeros((n, self.n_sec), dtype=np.float32)])
+            self._rate = np.concatenate([self._rate, np.zeros(n)])
 
     def advance(self, t0: float, t1: float, ready: list[int]) -> None:
         cl = self.cluster
@@ -105,7 +118,7 @@ class FluidEngine:
         dt = b - a
         self._now = b
         sec = min(int(a), self.n_sec - 1)
-        mu = self.m.capacity_rps
+        mu = self._mu
         s = self.m.batch_s(1)
         arrivals = 0.0
         if cl.load_start_s is not None:
@@ -134,7 +147,7 @@ class FluidEngine:
             per = n_req / len(ids)
             q0 = self.backlog[ids]
             rho = min(per / (mu * dt), 0.999) if math.isfinite(mu) else 0.0
-            wq = (self.ca2 / 2.0) * rho / (1.0 - rho) * s  # Kingman, constant service
+            wq = (self.ca2 / 2.0) * rho / (1.0 - rho) * s if self.curve is None else 0.0  # Kingman, constant service
             room = np.maximum(self.m.max_queue - q0, 0.0)
             refused = np.maximum(per - room, 0.0)
             admitted = per - refused
@@ -146,8 +159,15 @@ class FluidEngine:
             late = wait > self.m.deadline_s
             ok = np.where(late, 0.0, admitted)
             timed = np.where(late, admitted, 0.0)
-            latency = s + wait + self.m.overhead_s + (self.m.max_delay_s if self.m.max_batch > 1 else 0.0)
-            p95 = s + (q0 + q1) / 2.0 / mu + wq * _P95_EXP + self._overhead_p95_s
+            if self.curve is None:
+                latency = s + wait + self.m.overhead_s + (self.m.max_delay_s if self.m.max_batch > 1 else 0.0)
+                p95 = s + (q0 + q1) / 2.0 / mu + wq * _P95_EXP + self._overhead_p95_s
+            else:
+                self._draw_rate = arrivals / dt / len(ids)  # the expected rate, not this step's whole requests
+                self._rate[:] = 0.0
+                self._rate[ids] = self._draw_rate
+                latency = wait + self.curve.mean_ms(self._draw_rate) / 1000.0
+                p95 = wait + self.curve.quantiles_ms(self._draw_rate)[1] / 1000.0
             self.agg[sec, 0] += n_req
             self.agg[sec, 1] += ok.sum()
             self.agg[sec, 2] += refused.sum()
@@ -188,6 +208,9 @@ class FluidEngine:
         pods = ids[slot]
         codes = np.full(n, code, dtype=np.int16)
         lat = latency[slot] - self.m.overhead_s
+        if self.curve is not None and code == 200:  # the backlog's wait plus a draw from the curve
+            lat = lat - self.curve.mean_ms(self._draw_rate) / 1000.0
+            lat = lat + self.curve.draw(self._draw_rate, n, self.rng) / 1000.0
         if late is not None:
             codes[late[slot]] = self.m.deadline_status
             lat = np.where(late[slot], self.m.deadline_s, lat)
@@ -213,6 +236,13 @@ class FluidEngine:
         self._grow(int(pods.max()))
         q = self.backlog[pods]
         frac = busy_share(self.busy, pods, t_s, since_s)
+        if self.curve is not None:  # Little's law on the curve's latency
+            curve, rate = self.curve, self._rate[pods]
+            uniq, inv = np.unique(rate, return_inverse=True)
+            mean_s = np.array([curve.mean_ms(float(r)) for r in uniq])[inv] / 1000.0
+            unloaded_s = curve.mean_ms(curve.rates_rps[0]) / 1000.0
+            return {"queue_depth": q + rate * np.maximum(mean_s - unloaded_s, 0.0), "in_flight": q + rate * mean_s,
+                    "device_busy": frac}  # fmt: skip
         return {"queue_depth": q, "in_flight": q + frac, "device_busy": frac}
 
     def done_between(self, pods: np.ndarray, t0: float, t1: float) -> np.ndarray:
@@ -226,7 +256,7 @@ class FluidEngine:
         assert cl is not None
         ready = [p for p in cl.ready_ids()]
         q = float(self.backlog[ready].max()) if ready and len(self.backlog) else 0.0
-        return 0.0 if q <= 0 or not math.isfinite(self.m.capacity_rps) else self._now + q / self.m.capacity_rps
+        return 0.0 if q <= 0 or not math.isfinite(self._mu) else self._now + q / self._mu
 
     def finish(self, names: list[str]) -> None:
         if self.writer is not None:
