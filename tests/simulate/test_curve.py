@@ -19,7 +19,8 @@ from harness.simulate import SimOptions, load_curve, simulate
 
 # one replica probed at 5..25 rps: (rate, served, p50, p95, p99); it serves at most 20 rps
 PROBES = [(5.0, 5.0, 60.0, 70.0, 80.0), (10.0, 10.0, 70.0, 90.0, 110.0), (15.0, 15.0, 100.0, 150.0, 200.0),
-          (15.0, 15.0, 110.0, 170.0, 220.0), (20.0, 19.5, 200.0, 400.0, 600.0), (25.0, 20.0, 900.0, 2000.0, 3000.0)]  # fmt: skip
+          (15.0, 15.0, 110.0, 170.0, 220.0), (20.0, 19.5, 200.0, 400.0, 600.0),
+          (25.0, 20.0, 900.0, 2000.0, 3000.0)]  # fmt: skip
 
 
 def _probes_file(root: Path) -> Path:
