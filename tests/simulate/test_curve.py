@@ -25,8 +25,18 @@ PROBES = [(5.0, 5.0, 60.0, 70.0, 80.0), (10.0, 10.0, 70.0, 90.0, 110.0), (15.0, 
 
 def _probes_file(root: Path) -> Path:
     records = [
-        ProbeRecord(i, "bracket", rate, f"probes/{i:02d}", p95 < 500, latency_p50_ms=p50, latency_p95_ms=p95,
-                    latency_p99_ms=p99, throughput_rps=served, values={"latency_ms": p95})  # fmt: skip
+        ProbeRecord(
+            i,
+            "bracket",
+            rate,
+            f"probes/{i:02d}",
+            p95 < 500,
+            latency_p50_ms=p50,
+            latency_p95_ms=p95,
+            latency_p99_ms=p99,
+            throughput_rps=served,
+            values={"latency_ms": p95},
+        )  # fmt: skip
         for i, (rate, served, p50, p95, p99) in enumerate(PROBES, start=1)
     ]
     write_outputs(root, records, None, CapacityPlanSpec(), None, None, None)
