@@ -70,10 +70,11 @@ def run(
 ) -> None:
     """Run a scenario and write results/<run-id>/; exit 0 when every SLO holds, 1 when one fails, 4 when a
     self-check says the measurement is not trustworthy."""
-    from harness.run import exit_code_name, run_scenario
+    from harness.run import exit_code_name, refuse_over_measured_scale, run_scenario
     from harness.scenario import load_scenario
 
     scenario = load_scenario(file, [*(set_ or []), *(["slo_defaults=false"] if no_default_slos else [])])
+    refuse_over_measured_scale(scenario, str(file))
     if dry_run:  # validates every experiment too (exit 2 when one is bad)
         _dry_run(file, scenario)
     outcome = run_scenario(scenario, results, console, keep=keep)

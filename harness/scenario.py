@@ -33,6 +33,10 @@ from harness.errors import ScenarioError, ThresholdError
 
 _DURATION = re.compile(r"^\s*(?P<num>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|m|h)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+#: Replicas and nodes: a measured run (``kibench run``, ``kibench capacity``) takes up to MEASURED_MAX_SCALE
+#: (harness.run.refuse_over_measured_scale says so, exit 2); ``kibench simulate`` up to SIMULATED_MAX_SCALE.
+MEASURED_MAX_SCALE = 64
+SIMULATED_MAX_SCALE = 10_000
 
 
 def parse_duration(value: Any) -> float:
@@ -112,8 +116,8 @@ class NodeAutoscalerSpec(_Model):
     """Node pool autoscaling in the manner of cluster-autoscaler (its flag defaults)."""
 
     enabled: bool = False
-    min_nodes: int = Field(1, ge=0, le=64, description="never fewer nodes")
-    max_nodes: int = Field(4, ge=1, le=64, description="never more nodes")
+    min_nodes: int = Field(1, ge=0, le=SIMULATED_MAX_SCALE, description="never fewer nodes")
+    max_nodes: int = Field(4, ge=1, le=SIMULATED_MAX_SCALE, description="never more nodes")
     provisioning_delay: Duration = Field(60.0, description="Pending pods -> new node Ready (cloud boot time)")
     scan_interval: Duration = Field(10.0, gt=0, description="--scan-interval: how often it looks")
     scale_down_unneeded_time: Duration = Field(600.0, description="--scale-down-unneeded-time before removal")
@@ -178,7 +182,7 @@ class GpuSpec(_Model):
 class NodesSpec(_Model):
     """The virtual nodes replicas are scheduled on."""
 
-    count: int = Field(2, ge=0, le=64, description="nodes at start")
+    count: int = Field(2, ge=0, le=SIMULATED_MAX_SCALE, description="nodes at start")
     gpu_slots: int = Field(8, ge=1, le=64, description="physical GPUs per node")
     gpu: GpuSpec = Field(default_factory=GpuSpec, description="the GPUs' model and sharing: whole, time-slicing, MIG")
     eviction_delay: Duration = Field(300.0, description="NotReady node -> its pods are evicted (tolerationSeconds)")
@@ -246,8 +250,8 @@ class HpaSettings(_Model):
     """The HorizontalPodAutoscaler (autoscaling/v2) and the controller-manager flags, Kubernetes' defaults."""
 
     enabled: bool = False
-    min_replicas: int = Field(1, ge=1, le=64)
-    max_replicas: int = Field(10, ge=1, le=64)
+    min_replicas: int = Field(1, ge=1, le=SIMULATED_MAX_SCALE)
+    max_replicas: int = Field(10, ge=1, le=SIMULATED_MAX_SCALE)
     metrics: list[HpaMetric] = Field(default_factory=list, description="empty: cpu at 80% utilization")
     behavior: HpaBehavior | None = Field(None, description="unset: the legacy (pre-behavior) path")
     sync_period: Duration = Field(15.0, gt=0, description="--horizontal-pod-autoscaler-sync-period")
@@ -405,7 +409,7 @@ ProfileSpec = Annotated[ClassicProfileSpec | LLMProfileSpec, Field(discriminator
 class ServiceSpec(_Model):
     """The reference inference service to deploy."""
 
-    replicas: int = Field(2, ge=1, le=64, description="initial number of replicas")
+    replicas: int = Field(2, ge=1, le=SIMULATED_MAX_SCALE, description="initial number of replicas")
     backend: Literal["emulated", "torch"] = Field(
         "emulated", description="emulated device, or a small real PyTorch model (needs the `torch` extra)"
     )
