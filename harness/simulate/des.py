@@ -268,6 +268,16 @@ class DesEngine:
         if pod < len(self.free_at):
             self.free_at[pod] = t_s
 
+    def drained_at(self, pod: int, t_s: float) -> float:
+        """When ``pod`` will have answered what it holds at ``t_s`` (it gets nothing new)."""
+        if pod >= len(self.free_at):
+            return t_s
+        end = max(float(self.free_at[pod]), t_s)
+        queued = len(self.queues.get(pod) or ())
+        if queued:
+            end += math.ceil(queued / self.m.max_batch) * self.m.batch_s(self.m.max_batch)
+        return end
+
     def gauges(self, pods: np.ndarray, t_s: float, since_s: np.ndarray) -> dict[str, np.ndarray]:
         """Queue depth, in flight and device busy (share of the last 10 s) of ``pods`` at ``t_s``."""
         self._grow(int(pods.max()))

@@ -232,6 +232,11 @@ class FluidEngine:
             self.backlog[pod] = 0.0
             self._count(-1, int(round(lost)))
 
+    def drained_at(self, pod: int, t_s: float) -> float:
+        """When ``pod`` will have worked off its backlog (it gets nothing new)."""
+        q = float(self.backlog[pod]) if pod < len(self.backlog) else 0.0
+        return t_s + (q / self._mu if q > 0 and math.isfinite(self._mu) else 0.0)
+
     def gauges(self, pods: np.ndarray, t_s: float, since_s: np.ndarray) -> dict[str, np.ndarray]:
         self._grow(int(pods.max()))
         q = self.backlog[pods]
