@@ -9,6 +9,7 @@ run is, and a ``SimOutcome``.  ``mode`` ``auto`` picks the discrete-event mode u
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -82,6 +83,16 @@ def _overhead_samples(opt: SimOptions) -> tuple[float, ...]:
     return overhead_samples(EMBEDDED_OVERHEAD_MS) if opt.overhead_ms is None else ()
 
 
+def _log_dropped(cluster: Cluster, per_second: Any) -> int:
+    """The dropped arrivals as the load process logs them: a ``dropped_arrivals`` event with the cumulative
+    count at the end of each second in which it grew; the total."""
+    total = 0
+    for sec in np.flatnonzero(per_second):
+        total += int(round(float(per_second[sec])))
+        cluster.emit(float(sec) + 0.999, "dropped_arrivals", dropped=total)
+    return total
+
+
 def choose_mode(scenario: Scenario, mode: Mode, curve: LatencyCurve | None = None) -> str:
     if curve is not None:
         if mode == "des":
@@ -139,12 +150,13 @@ def simulate(
     cluster = Cluster(scenario, faults, model, cl_opt, scenario.name)
     horizon = duration + scenario.platform.ready_timeout + 60.0 + model.deadline_s
     rows_total = requested_arrivals(segments)
+    users = math.ceil(scenario.load.max_concurrency / scenario.load.workers) * scenario.load.workers
     notes: list[str] = []
     writer = None
     if mode == "des":
         writer = RowWriter(files)
         engine: Any = DesEngine(model, segments, scenario.load.arrivals, scenario.load.burstiness, seed, writer,
-                                horizon, overhead)  # fmt: skip
+                                horizon, overhead, users)  # fmt: skip
     else:
         if opt.write_rows and rows_total <= opt.max_rows:
             writer = RowWriter(files)
@@ -162,6 +174,7 @@ def simulate(
             scenario.load.burstiness,
             overhead,
             opt.curve,
+            users,
         )
     engine.cluster = cluster
     cluster.run(engine, duration)
@@ -169,11 +182,12 @@ def simulate(
     if mode == "fluid":
         engine.write_aggregates(files.root / "sim_per_second.parquet")
     wall = time.perf_counter() - wall0
+    dropped = _log_dropped(cluster, engine.dropped_per_s)
     write_events(files, cluster.events)
     write_timeline(files, cluster.timeline)
     write_load_stats(files, {
         "model": "open", "arrivals": scenario.load.arrivals, "requested_arrivals": round(rows_total, 3),
-        "generated_arrivals": engine.generated, "scheduled": engine.generated, "dropped": 0,
+        "generated_arrivals": engine.generated, "scheduled": engine.generated - dropped, "dropped": dropped,
         "recorded": engine.recorded, "max_concurrency": scenario.load.max_concurrency,
         "cpu": {"samples": 0, "saturated_samples": 0, "saturated_share": 0.0, "mean": 0.0, "max": 0.0},
     })  # fmt: skip

@@ -17,6 +17,10 @@ at its rate of the step is the curve's (its mean, its p95; request rows drawn fr
 measured HTTP path included, so no overhead is added), its capacity is the most a probe served, and the
 backlog's wait is added on top; its gauges follow Little's law: in flight = backlog + rate x mean latency,
 queue depth = backlog + rate x (mean latency - the mean at the lowest probed rate).
+
+The load generator's cap (``max_in_flight`` users, ``load.max_concurrency``), split evenly over the Ready
+pods: a pod's users hold its backlog at the step's end plus its rate times the unqueued latency (Little's
+law); the step's arrivals that would need more users are dropped (never sent, counted per second).
 """
 
 from __future__ import annotations
@@ -56,7 +60,10 @@ class FluidEngine:
         burstiness: float = 1.0,
         overhead_ms: tuple[float, ...] = (),
         curve: LatencyCurve | None = None,
+        max_in_flight: int | None = None,
     ) -> None:
+        self.cap = max_in_flight
+        self.dropped = 0
         self.m = model
         self.curve = curve
         self._mu = curve.capacity_rps if curve is not None else model.capacity_rps
@@ -74,6 +81,7 @@ class FluidEngine:
         self.backlog = np.zeros(16)
         self.busy = np.zeros((16, self.n_sec), dtype=np.float32)
         self.done_n = np.zeros((16, self.n_sec), dtype=np.float32)
+        self.dropped_per_s = np.zeros(self.n_sec)
         self.agg = np.zeros((self.n_sec, 6))  # arrivals, ok, refused, timed_out, latency sum, p95 weighted sum
         self.generated = 0
         self.recorded = 0
@@ -129,6 +137,11 @@ class FluidEngine:
         n_req = int(whole)
         self._carry = whole - n_req
         self.generated += n_req
+        if self.cap is not None and n_req and len(ids):
+            drop = self._over_cap(n_req, arrivals / dt, ids, mu, dt, s)
+            n_req -= drop
+            self.dropped += drop
+            self.dropped_per_s[sec] += drop
         # the pods without new traffic (out of the endpoints, or none came) still work off their backlogs
         idle = np.ones(len(self.backlog), dtype=bool)
         if n_req and len(ids):
@@ -182,6 +195,25 @@ class FluidEngine:
             if self.writer is not None:
                 self._rows(a, b, n_req, ids, latency, 200, late, refused / np.maximum(per, 1e-12))
         self.busy[:, sec] += np.minimum(busy_add, dt).astype(np.float32)
+
+    def _over_cap(self, n_req: int, rate_rps: float, ids: np.ndarray, mu: float, dt: float, s: float) -> int:
+        """Arrivals of the step that would find every user busy: each pod's share of the users holds its
+        backlog at the step's end plus what its device and the path hold (its rate x the unqueued latency,
+        Little's law); what would exceed that is dropped."""
+        assert self.cap is not None
+        if self.curve is not None:
+            latency_s = self.curve.mean_ms(rate_rps / len(ids)) / 1000.0
+        else:
+            latency_s = s + self.m.overhead_s
+        users = self.cap / len(ids)
+        q0 = self.backlog[ids]
+        if not math.isfinite(mu):
+            room = np.full(len(ids), users * dt / max(latency_s, 1e-12))
+        else:  # without a backlog the users limit the rate; with one, the backlog may grow to the users
+            unqueued = users * dt / max(latency_s, 1e-12)
+            room = np.where(unqueued <= mu * dt - q0, unqueued, users + mu * dt - q0 - mu * latency_s)
+        allowed = float(np.maximum(room, 0.0).sum())
+        return max(n_req - int(math.floor(allowed + 1e-9)), 0)
 
     def _count(self, code: int, n: int) -> None:
         if n:
