@@ -36,7 +36,7 @@ import pyarrow as pa
 from harness.load.arrivals import arrival_times
 from harness.load.dispatch import LATE_TOLERANCE_S
 from harness.load.shapes import Segment
-from harness.simulate.output import RowWriter
+from harness.simulate.output import RowWriter, TokenColumns
 from harness.simulate.service import ServiceModel
 
 if TYPE_CHECKING:
@@ -74,6 +74,11 @@ class _Rows:
         self.code = np.full(len(t), 200, dtype=np.int16)
         self.pod = pod
         self.t_end = t_end
+
+    def subset(self, keep: np.ndarray) -> _Rows:
+        out = _Rows(self.t[keep], self.pod[keep], self.t_end)
+        out.done, out.code = self.done[keep], self.code[keep]
+        return out
 
 
 class DesEngine:
@@ -387,9 +392,7 @@ class DesEngine:
     def _write(self, rows: _Rows) -> None:
         sent = rows.code != DROPPED
         if not sent.all():
-            kept = _Rows(rows.t[sent], rows.pod[sent], rows.t_end)
-            kept.done, kept.code = rows.done[sent], rows.code[sent]
-            rows = kept
+            rows = rows.subset(sent)
         codes, counts = np.unique(rows.code, return_counts=True)
         for c, k in zip(codes, counts, strict=True):
             self.codes[int(c)] = self.codes.get(int(c), 0) + int(k)
@@ -403,4 +406,8 @@ class DesEngine:
         phase_idx = np.searchsorted(self._ends, rows.t - cl.load_start_s, side="right")
         phase = self._phases.take(pa.array(np.minimum(phase_idx, len(self._ends))))
         overhead = self._rng.choice(self._overhead, len(rows.t)) if len(self._overhead) else self.m.overhead_s
-        self.writer.write(rows.t, rows.done, rows.code, overhead, replica, phase)
+        self.writer.write(rows.t, rows.done, rows.code, overhead, replica, phase, self._token_columns(rows))
+
+    def _token_columns(self, rows: _Rows) -> TokenColumns | None:
+        """A completions workload's token figures (llm.py); none here."""
+        return None

@@ -25,13 +25,15 @@ from harness.model import SCHEMA_VERSION, RunFiles
 from harness.report import build_report
 from harness.run import environment, new_run_id
 from harness.runio import write_atomic, write_json
-from harness.scenario import Scenario, dump
+from harness.scenario import CompletionsWorkload, Scenario, dump
+from harness.service.profiles import LLMProfile, resolve
 from harness.simulate.calibrate import Calibration
 from harness.simulate.cluster import Cluster, ClusterOptions
 from harness.simulate.curve import LatencyCurve
 from harness.simulate.des import DesEngine
 from harness.simulate.faults import plan_sim_faults
 from harness.simulate.fluid import FluidEngine
+from harness.simulate.llm import LlmEngine
 from harness.simulate.output import RowWriter, write_events, write_load_stats, write_timeline
 from harness.simulate.refuse import check_simulable
 from harness.simulate.service import EMBEDDED_OVERHEAD_MS, overhead_samples, service_model
@@ -99,6 +101,11 @@ def choose_mode(scenario: Scenario, mode: Mode, curve: LatencyCurve | None = Non
             raise InputError("--curve with --mode des: a measured curve gives a replica's latency per rate, not "
                              "per request; use --mode fluid (or auto)")  # fmt: skip
         return "fluid"
+    if isinstance(resolve(scenario.service.profile, scenario.service.device_time_ms), LLMProfile):
+        if mode == "fluid":
+            raise InputError("--mode fluid with an LLM profile: continuous batching is modelled per request only; "
+                             "use --mode des (or auto)")  # fmt: skip
+        return "des"
     if mode != "auto":
         return mode
     return "des" if requested_arrivals(segments_for(scenario.load)) <= DES_MAX_REQUESTS else "fluid"
@@ -153,9 +160,17 @@ def simulate(
     users = math.ceil(scenario.load.max_concurrency / scenario.load.workers) * scenario.load.workers
     notes: list[str] = []
     writer = None
-    if mode == "des":
+    profile = resolve(scenario.service.profile, scenario.service.device_time_ms)
+    if mode == "des" and isinstance(profile, LLMProfile):
         writer = RowWriter(files)
-        engine: Any = DesEngine(model, segments, scenario.load.arrivals, scenario.load.burstiness, seed, writer,
+        assert isinstance(scenario.load.workload, CompletionsWorkload)  # refuse.py
+        engine: Any = LlmEngine(model, segments, scenario.load.arrivals, scenario.load.burstiness, seed, writer,
+                                horizon, overhead, users, profile=profile, workload=scenario.load.workload,
+                                load_seed=scenario.load.seed, service_timeout_s=scenario.service.request_timeout,
+                                client_timeout_s=scenario.load.timeout)  # fmt: skip
+    elif mode == "des":
+        writer = RowWriter(files)
+        engine = DesEngine(model, segments, scenario.load.arrivals, scenario.load.burstiness, seed, writer,
                                 horizon, overhead, users)  # fmt: skip
     else:
         if opt.write_rows and rows_total <= opt.max_rows:

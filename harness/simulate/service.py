@@ -70,16 +70,24 @@ class ServiceModel:
 def service_model(
     scenario: Scenario, overhead_ms: float, cpu_idle_cores: float, cpu_per_request_ms: float
 ) -> ServiceModel:
-    """The model of the scenario's service (an LLM profile is refused earlier, see refuse.py)."""
+    """The model of the scenario's service (an LLM profile: its step figures; llm.py plays the engine)."""
     profile = resolve(scenario.service.profile, scenario.service.device_time_ms)
-    if not isinstance(profile, ClassicProfile):
-        raise TypeError("only classic (batching) profiles are modelled; refuse.py refuses the others")
     client_s, service_s = scenario.load.timeout, scenario.service.request_timeout
+    if isinstance(profile, ClassicProfile):
+        base_s, per_item_s, max_batch = profile.base_ms / 1000.0, profile.per_item_ms / 1000.0, profile.max_batch_size
+        max_delay_s = profile.max_queue_delay_ms / 1000.0
+    else:  # an LLM profile: llm.py steps it; these describe one decode step of a full engine
+        base_s, per_item_s, max_batch = (
+            profile.step_base_ms / 1000.0,
+            profile.step_per_seq_ms / 1000.0,
+            profile.max_num_seqs,
+        )
+        max_delay_s = 0.0
     return ServiceModel(
-        base_s=profile.base_ms / 1000.0,
-        per_item_s=profile.per_item_ms / 1000.0,
-        max_batch=profile.max_batch_size,
-        max_delay_s=profile.max_queue_delay_ms / 1000.0,
+        base_s=base_s,
+        per_item_s=per_item_s,
+        max_batch=max_batch,
+        max_delay_s=max_delay_s,
         max_queue=scenario.service.max_queue,
         deadline_s=min(client_s, service_s),
         deadline_status=504 if service_s < client_s else 0,
