@@ -51,8 +51,10 @@ class SimOptions:
     seed: int | None = None  # default: the scenario's load.seed
     overhead_ms: float | None = None  # HTTP path outside the device (balancer, server, client); None: the
     # distribution measured on the embedded platform (service.EMBEDDED_OVERHEAD_MS), a number: that constant
-    process_start_s: float = 1.0  # container start -> the service answers HTTP
-    process_start_jitter: float = 0.2
+    # container start -> the service answers HTTP, for pods started under load (replacements, scale-ups): the
+    # median of 7 measured on 2 December 2026 (0.20-0.88 s; calibrate.py's method on spike, pod-kill-under-load)
+    process_start_s: float = 0.65
+    process_start_jitter: float = 0.3  # uniform +/- this share
     deploy_s: float = 1.25  # run start -> the cluster's controllers run and the Deployment's pods exist
     load_start_delay_s: float = 1.15  # deployed -> the load's first request (the load process starting)
     cpu_idle_cores: float = 0.004  # an idle replica's CPU use
