@@ -331,7 +331,8 @@ class DesEngine:
             hit = (rows.pod == pod) & (rows.code == 200) & ~(rows.done <= t_s)
             if hit.any():
                 rows.code[hit], rows.done[hit] = -1, t_s
-        self._queued_n -= len(self.queues.pop(pod, None) or ())
+        dropped_queue = self.queues.pop(pod, None)
+        self._queued_n -= len(dropped_queue) if dropped_queue else 0
         if pod < len(self.free_at):
             self.free_at[pod] = t_s
 
