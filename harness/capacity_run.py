@@ -55,7 +55,7 @@ from harness.load.launcher import LoadProcess
 from harness.model import REQUEST_COLUMNS, SCHEMA_VERSION, Platform, RunFiles
 from harness.observe import Observer
 from harness.platform import create_platform
-from harness.run import environment, load_events
+from harness.run import environment, load_events, refuse_over_measured_scale
 from harness.runio import read_events, read_load_stats, read_requests, write_atomic, write_json
 from harness.scenario import CapacitySpec, LoadSpec, Scenario, dump
 from harness.thresholds import METRICS, Threshold, parse
@@ -375,6 +375,7 @@ def run_capacity(
     data["platform"]["hpa"]["enabled"] = False
     data["faults"] = []
     one = Scenario.model_validate(data)
+    refuse_over_measured_scale(one, f"scenario {scenario.name!r}")  # nodes: exit 2 before anything starts
     started = datetime.now(UTC)
     run_id = f"{started:%Y%m%d-%H%M%S}-{scenario.name}-capacity-{secrets.token_hex(2)}"
     root = Path(results_dir) / run_id

@@ -70,10 +70,11 @@ def run(
 ) -> None:
     """Run a scenario and write results/<run-id>/; exit 0 when every SLO holds, 1 when one fails, 4 when a
     self-check says the measurement is not trustworthy."""
-    from harness.run import exit_code_name, run_scenario
+    from harness.run import exit_code_name, refuse_over_measured_scale, run_scenario
     from harness.scenario import load_scenario
 
     scenario = load_scenario(file, [*(set_ or []), *(["slo_defaults=false"] if no_default_slos else [])])
+    refuse_over_measured_scale(scenario, str(file))
     if dry_run:  # validates every experiment too (exit 2 when one is bad)
         _dry_run(file, scenario)
     outcome = run_scenario(scenario, results, console, keep=keep)
@@ -192,19 +193,28 @@ def simulate(
         Path | None,
         typer.Option("--calibrate", help="A measured run folder: draw overhead and pod start-up from its figures"),
     ] = None,
+    curve: Annotated[
+        Path | None,
+        typer.Option(
+            "--curve",
+            help="RUN_DIR/capacity/probes.parquet of kibench capacity: each replica's latency "
+            "per rate, instead of the device profile (fluid mode)",
+        ),
+    ] = None,
 ) -> None:
     """Play a scenario on the simulator (docs/simulate.md) into a run folder marked platform: simulated;
     the same files and summary as a measured run, so report and compare work on it."""
     from harness.run import exit_code_name
     from harness.scenario import load_scenario
-    from harness.simulate import SimOptions, calibrate_from
+    from harness.simulate import SimOptions, calibrate_from, load_curve
     from harness.simulate import simulate as run_sim
 
     if mode not in ("auto", "des", "fluid"):
         raise typer.BadParameter(f"--mode must be auto, des or fluid (got {mode!r})")
     scenario = load_scenario(file, set_ or [])
     cal = None if calibrate is None else calibrate_from(calibrate)
-    options = SimOptions(mode=mode, seed=seed, calibration=cal)  # type: ignore[arg-type]
+    lat_curve = None if curve is None else load_curve(curve)
+    options = SimOptions(mode=mode, seed=seed, calibration=cal, curve=lat_curve)  # type: ignore[arg-type]
     outcome = run_sim(scenario, results, options, source=str(file))
     console.print(f"simulated {outcome.requests:,} requests in {outcome.wall_s:.2f} s ({outcome.mode} mode)")
     for note in outcome.notes:

@@ -47,6 +47,7 @@ from harness.errors import (
     Interrupted,
     LoadError,
     PlatformError,
+    ScenarioError,
 )
 from harness.load.config import config_from_spec, master_host
 from harness.load.launcher import LoadProcess
@@ -58,7 +59,7 @@ from harness.procs import defer_signal, stop_recorded
 from harness.progress import Progress
 from harness.report import build_report
 from harness.runio import write_atomic, write_json
-from harness.scenario import LoadSpec, Scenario, dump
+from harness.scenario import MEASURED_MAX_SCALE, SIMULATED_MAX_SCALE, LoadSpec, Scenario, dump
 
 #: A run whose platform has not answered this many samples (one a second) in a row ends with exit 3.
 PLATFORM_FAILED_SAMPLES = 5
@@ -98,6 +99,28 @@ def environment() -> dict[str, str]:
 
 def new_run_id(scenario: Scenario, started: datetime) -> str:
     return f"{started:%Y%m%d-%H%M%S}-{scenario.name}-{secrets.token_hex(2)}"
+
+
+def refuse_over_measured_scale(scenario: Scenario, source: str) -> None:
+    """A measured run takes at most ``MEASURED_MAX_SCALE`` replicas and nodes (the scenario file allows more
+    for ``kibench simulate``): ``ScenarioError`` (exit 2) naming the first field over it and the fix."""
+    platform = scenario.platform
+    fields = [("service.replicas", scenario.service.replicas), ("platform.nodes.count", platform.nodes.count)]
+    if platform.hpa.enabled:
+        fields += [("platform.hpa.min_replicas", platform.hpa.min_replicas),
+                   ("platform.hpa.max_replicas", platform.hpa.max_replicas)]  # fmt: skip
+    if platform.nodes.autoscaler.enabled:
+        fields += [("platform.nodes.autoscaler.min_nodes", platform.nodes.autoscaler.min_nodes),
+                   ("platform.nodes.autoscaler.max_nodes", platform.nodes.autoscaler.max_nodes)]  # fmt: skip
+    for field, value in fields:
+        if value > MEASURED_MAX_SCALE:
+            raise ScenarioError(
+                source,
+                field,
+                f"{value} is over {MEASURED_MAX_SCALE}, the most a measured run takes; lower it to "
+                f"{MEASURED_MAX_SCALE} or fewer, or play it on the simulator (`kibench simulate`, up to "
+                f"{SIMULATED_MAX_SCALE:,})",
+            )
 
 
 class _Signals:
@@ -141,6 +164,7 @@ def run_scenario(
     """Run the scenario end to end; never leaves a process behind (nor, unless ``keep``, an object on a cluster)."""
     console = console or Console(stderr=False)
     stages = stages or Stages()
+    refuse_over_measured_scale(scenario, f"scenario {scenario.name!r}")  # exit 2, no run
     plan = plan_faults(scenario.faults, source=f"scenario {scenario.name!r}")  # bad experiment: exit 2, no run
     refuse_embedded_only(plan, scenario.platform.kind, f"scenario {scenario.name!r}")  # node loss on a cluster
     master_host(scenario.load)  # placement: cluster outside kibench cluster run's pod: refused before anything starts

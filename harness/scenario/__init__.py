@@ -54,10 +54,12 @@ from harness.scenario.shapes import (
 )
 from harness.scenario.slos import SloSpec
 from harness.scenario.spec import Scenario
-from harness.scenario.units import Duration, IntOrPercent, parse_duration
+from harness.scenario.units import MEASURED_MAX_SCALE, SIMULATED_MAX_SCALE, Duration, IntOrPercent, parse_duration
 
 __all__ = [
+    "MEASURED_MAX_SCALE",
     "MIG_PROFILES",
+    "SIMULATED_MAX_SCALE",
     "AnyShape",
     "CapacityPlanSpec",
     "CapacitySpec",

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from harness.scenario.units import Duration, _Model
+from harness.scenario.units import SIMULATED_MAX_SCALE, Duration, _Model
 
 
 class HpaMetric(_Model):
@@ -54,8 +54,8 @@ class HpaSettings(_Model):
     """The HorizontalPodAutoscaler (autoscaling/v2) and the controller-manager flags, Kubernetes' defaults."""
 
     enabled: bool = False
-    min_replicas: int = Field(1, ge=1, le=64)
-    max_replicas: int = Field(10, ge=1, le=64)
+    min_replicas: int = Field(1, ge=1, le=SIMULATED_MAX_SCALE)
+    max_replicas: int = Field(10, ge=1, le=SIMULATED_MAX_SCALE)
     metrics: list[HpaMetric] = Field(default_factory=list, description="empty: cpu at 80% utilization")
     behavior: HpaBehavior | None = Field(None, description="unset: the legacy (pre-behavior) path")
     sync_period: Duration = Field(15.0, gt=0, description="--horizontal-pod-autoscaler-sync-period")

@@ -9,15 +9,15 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from harness.scenario.units import Duration, _Model
+from harness.scenario.units import SIMULATED_MAX_SCALE, Duration, _Model
 
 
 class NodeAutoscalerSpec(_Model):
     """Node pool autoscaling in the manner of cluster-autoscaler (its flag defaults)."""
 
     enabled: bool = False
-    min_nodes: int = Field(1, ge=0, le=64, description="never fewer nodes")
-    max_nodes: int = Field(4, ge=1, le=64, description="never more nodes")
+    min_nodes: int = Field(1, ge=0, le=SIMULATED_MAX_SCALE, description="never fewer nodes")
+    max_nodes: int = Field(4, ge=1, le=SIMULATED_MAX_SCALE, description="never more nodes")
     provisioning_delay: Duration = Field(60.0, description="Pending pods -> new node Ready (cloud boot time)")
     scan_interval: Duration = Field(10.0, gt=0, description="--scan-interval: how often it looks")
     scale_down_unneeded_time: Duration = Field(600.0, description="--scale-down-unneeded-time before removal")
@@ -82,7 +82,7 @@ class GpuSpec(_Model):
 class NodesSpec(_Model):
     """The virtual nodes replicas are scheduled on."""
 
-    count: int = Field(2, ge=0, le=64, description="nodes at start")
+    count: int = Field(2, ge=0, le=SIMULATED_MAX_SCALE, description="nodes at start")
     gpu_slots: int = Field(8, ge=1, le=64, description="physical GPUs per node")
     gpu: GpuSpec = Field(default_factory=GpuSpec, description="the GPUs' model and sharing: whole, time-slicing, MIG")
     eviction_delay: Duration = Field(300.0, description="NotReady node -> its pods are evicted (tolerationSeconds)")

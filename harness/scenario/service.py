@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator
 
 from harness import deployspec, profiledata
-from harness.scenario.units import Duration, _Model
+from harness.scenario.units import SIMULATED_MAX_SCALE, Duration, _Model
 
 _MODEL_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$"
 
@@ -48,7 +48,7 @@ ProfileSpec = Annotated[ClassicProfileSpec | LLMProfileSpec, Field(discriminator
 class ServiceSpec(_Model):
     """The reference inference service to deploy."""
 
-    replicas: int = Field(2, ge=1, le=64, description="initial number of replicas")
+    replicas: int = Field(2, ge=1, le=SIMULATED_MAX_SCALE, description="initial number of replicas")
     backend: Literal["emulated", "torch"] = Field(
         "emulated", description="emulated device, or a small real PyTorch model (needs the `torch` extra)"
     )

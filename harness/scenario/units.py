@@ -18,6 +18,10 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict
 
 _DURATION = re.compile(r"^\s*(?P<num>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|m|h)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+#: Replicas and nodes: a measured run (``kibench run``, ``kibench capacity``) takes up to MEASURED_MAX_SCALE
+#: (harness.run.refuse_over_measured_scale says so, exit 2); ``kibench simulate`` up to SIMULATED_MAX_SCALE.
+MEASURED_MAX_SCALE = 64
+SIMULATED_MAX_SCALE = 10_000
 
 
 def parse_duration(value: Any) -> float:

@@ -13,12 +13,15 @@ sample builder, the chaos fault plan) so that nothing is re-implemented, and no 
 
 from harness.simulate.calibrate import Calibration
 from harness.simulate.calibrate import calibrate as calibrate_from
+from harness.simulate.curve import LatencyCurve, load_curve
 from harness.simulate.driver import SimOptions, SimOutcome, simulate
 from harness.simulate.refuse import SimulationRefused, check_simulable
 
 __all__ = [
     "Calibration",
     "calibrate_from",
+    "LatencyCurve",
+    "load_curve",
     "SimOptions",
     "SimOutcome",
     "SimulationRefused",

@@ -14,7 +14,10 @@ each pod on the node with the most free GPU slots, a container starts (the proce
 readiness probe once the model has loaded (``service.cold_start``) and warmed up, each on its probe's
 period.  The metrics scraper reads every running pod each ``metric_resolution`` (CPU needs two
 readings of the same container), the HPA syncs every ``sync_period`` (hpa.py: the embedded controller's
-code), the node autoscaler scans every ``scan_interval`` and adds a node ``provisioning_delay`` later.
+code), the node autoscaler scans every ``scan_interval`` and adds a node ``provisioning_delay`` later, or,
+when no pod waits, removes an unneeded node as the embedded one does (node_autoscaler.py: GPU use under
+the threshold and its pods fit elsewhere, for ``scale_down_unneeded_time``, not within
+``scale_down_delay_after_add`` of a scale-up, one node at a time, drained first, never below ``min_nodes``).
 A pod kill resets its requests at once and the ReplicaSet replaces the pod; a lost node kills its
 containers, its pods turn unready, are evicted after ``eviction_delay`` and restart with back-off when
 the node returns first.
@@ -33,6 +36,7 @@ import numpy as np
 from harness.model import Event, default_warmup_s
 from harness.platform.local.hpa_controller import pod_sample
 from harness.platform.local.metrics_scrape import CPU
+from harness.platform.local.node_autoscaler import fits_elsewhere
 from harness.scenario import ProbeSpec, Scenario
 from harness.simulate.faults import SimFault
 from harness.simulate.hpa import SimHpa
@@ -45,6 +49,8 @@ class RequestEngine(Protocol):
     def advance(self, t0: float, t1: float, ready: list[int]) -> None: ...
 
     def pod_gone(self, pod: int, t_s: float) -> None: ...
+
+    def drained_at(self, pod: int, t_s: float) -> float: ...
 
     def gauges(self, pods: np.ndarray, t_s: float, since_s: np.ndarray) -> dict[str, np.ndarray]: ...
 
@@ -79,6 +85,9 @@ class SimNode:
     ready: bool = True
     used: int = 0
     down_until: float | None = None
+    created_s: float = 0.0
+    unschedulable: bool = False  # cordoned by the node autoscaler's scale-down
+    removed: bool = False  # the Node object is gone (its index stays: pods name nodes by index)
 
 
 @dataclass
@@ -89,7 +98,10 @@ class ClusterOptions:
     load_start_delay_s: float  # deployed -> the load's first request
     seed: int
     process_start_samples: tuple[float, ...] = ()  # measured (calibrate.py): drawn instead of mean +/- jitter
-    fault_delay_s: float = 0.2  # an experiment's action starting -> the API has acted on it
+    # an experiment starting -> the API has acted on its action: measured 0.040 and 0.046 s (chaos_start ->
+    # pod_deleted, two pod-kill-under-load runs, 2 December 2026; the steady-state probes run first)
+    fault_delay_s: float = 0.05
+    shutdown_s: float = 0.2  # a drained replica's process exits and its pod is deleted (uvicorn's shutdown)
 
 
 @dataclass(order=True)
@@ -124,6 +136,9 @@ class Cluster:
         nodes = scenario.platform.nodes
         self.nodes = [SimNode(f"sim-node-{i}", nodes.gpu_slots) for i in range(nodes.count)]
         self.provisioning = 0
+        self.last_scale_up: float | None = None
+        self.removing: int | None = None  # the node being drained for removal
+        self.unneeded_since: dict[int, float] = {}
         self.desired = scenario.service.replicas
         self.hpa = SimHpa(scenario.platform.hpa, f"{name}-svc") if scenario.platform.hpa.enabled else None
         self.heap: list[_Tick] = []
@@ -207,7 +222,7 @@ class Cluster:
         for pod in self.pods:
             if pod.node is not None or pod.deleted_s is not None:
                 continue
-            fits = [i for i, n in enumerate(self.nodes) if n.ready and n.slots - n.used >= gpus]
+            fits = [i for i, n in enumerate(self.nodes) if n.ready and not n.unschedulable and n.slots - n.used >= gpus]
             if not fits:
                 continue
             i = min(fits, key=lambda k: (self.nodes[k].used - self.nodes[k].slots, k))
@@ -249,7 +264,8 @@ class Cluster:
             self.at(t + self.opt.load_start_delay_s, "load_start")
 
     def delete(self, pod: SimPod, t: float, grace_s: float, reason: str) -> None:
-        """Deletion starts: out of the endpoints now; the container stops after its requests (or the grace)."""
+        """Deletion starts: out of the endpoints now; the container stops once it has answered its requests (the
+        service drains on SIGTERM, then exits), or when the grace period ends."""
         if pod.deleted_s is not None:
             return
         was_ready = pod.ready
@@ -260,7 +276,9 @@ class Cluster:
             return
         if was_ready:
             self.emit(t, "pod_terminating", pod=pod.name, node=self.nodes[pod.node].name)
-        self.at(t + grace_s, "gone", pod.id)
+        assert self.engine is not None
+        drained = self.engine.drained_at(pod.id, t) - t + self.opt.shutdown_s
+        self.at(t + min(grace_s, drained), "gone", pod.id)
 
     def _on_gone(self, t: float, pod_id: int) -> None:
         self._gone(t, pod_id)
@@ -364,8 +382,8 @@ class Cluster:
                 "ready_replicas": ready,
                 "pods_total": total,
                 "pods_pending": pending,
-                "nodes_total": len(self.nodes),
-                "nodes_ready": sum(1 for n in self.nodes if n.ready),
+                "nodes_total": sum(1 for n in self.nodes if not n.removed),
+                "nodes_ready": sum(1 for n in self.nodes if n.ready and not n.removed),
                 **({f"hpa_{k}": v for k, v in self.hpa.metrics().items()} if self.hpa is not None else {}),
             }
         )
@@ -418,7 +436,7 @@ class Cluster:
             self.reconcile(t)
             attrs["pods"] = [p.name for p in victims]
         else:
-            up = [i for i, n in enumerate(self.nodes) if n.ready]
+            up = [i for i, n in enumerate(self.nodes) if n.ready and not n.removed]
             lost = self.rng.sample(up, min(fault.qty, len(up)))
             attrs["nodes"] = [self.nodes[i].name for i in lost]
             attrs["pods"] = [p.name for p in self.pods if p.node in lost and p.deleted_s is None]
@@ -482,21 +500,89 @@ class Cluster:
     # ---- node autoscaler -------------------------------------------------------------------------
 
     def _on_ca_scan(self, t: float, _: Any) -> None:
-        ca = self.sc.platform.nodes.autoscaler
-        pending = [p for p in self.pods if p.node is None and p.deleted_s is None]
-        if pending:
-            need = math.ceil(len(pending) * self.sc.platform.pod.gpus / self.sc.platform.nodes.gpu_slots)
-            room = ca.max_nodes - len(self.nodes) - self.provisioning
-            for _ in range(max(0, min(need - self.provisioning, room))):
-                self.provisioning += 1
-                self.emit(t, "node_provisioning", pod=pending[0].name, reason="scale-up")
-                self.at(t + ca.provisioning_delay, "node_ready", None)
+        if not self._ca_scale_up(t):
+            self._ca_scale_down(t)
         if not self.finished:
-            self.at(t + ca.scan_interval, "ca_scan")
+            self.at(t + self.sc.platform.nodes.autoscaler.scan_interval, "ca_scan")
+
+    def _ca_scale_up(self, t: float) -> bool:
+        """Enough new nodes for the pending pods' GPU slots (less those on their way), within max_nodes."""
+        ca, slots, gpus = self.sc.platform.nodes.autoscaler, self.sc.platform.nodes.gpu_slots, self.sc.platform.pod.gpus
+        pending = [p for p in self.pods if p.node is None and p.deleted_s is None]
+        if not pending or gpus > slots:
+            return False
+        needed = len(pending) * gpus - self.provisioning * slots
+        room = ca.max_nodes - sum(1 for n in self.nodes if not n.removed) - self.provisioning
+        count = min(math.ceil(max(needed, 0) / max(slots, 1)), room)
+        if count <= 0:
+            return self.provisioning > 0
+        self.provisioning += count
+        self.last_scale_up = t
+        for _ in range(count):
+            self.emit(t, "node_provisioning", pod=pending[0].name, reason="scale-up")
+            self.at(t + ca.provisioning_delay, "node_ready", None)
+        return True
+
+    def _ca_scale_down(self, t: float) -> None:
+        """The embedded node autoscaler's scale-down (the module docstring), one node at a time."""
+        ca = self.sc.platform.nodes.autoscaler
+        on_node = [p for p in self.pods if p.node is not None and not p.gone]
+        if self.removing is not None:
+            i, self.removing = self.removing, None
+            if any(p.node == i for p in on_node):
+                self.removing = i
+                self._drain(t, i)  # still draining
+                return
+            node = self.nodes[i]
+            node.removed, node.ready = True, False
+            self.touch()
+            self.emit(t, "node_removed", node=node.name)
+            return
+        live = [i for i, n in enumerate(self.nodes) if not n.removed]
+        candidates = [i for i in live if self.nodes[i].ready and not self.nodes[i].unschedulable]
+        for i in candidates:
+            if self._unneeded(i, candidates, on_node):
+                self.unneeded_since.setdefault(i, t)
+            else:
+                self.unneeded_since.pop(i, None)
+        if self.last_scale_up is not None and t - self.last_scale_up < ca.scale_down_delay_after_add:
+            return
+        if len(live) <= ca.min_nodes:
+            return
+        due = [
+            i
+            for i in candidates
+            if i in self.unneeded_since and t - self.unneeded_since[i] >= ca.scale_down_unneeded_time
+        ]
+        if due:
+            victim = min(due, key=lambda i: (self.nodes[i].used, self.nodes[i].created_s, i))
+            self.unneeded_since.pop(victim, None)
+            self.nodes[victim].unschedulable = True
+            self.removing = victim
+            self._drain(t, victim)
+
+    def _unneeded(self, i: int, candidates: list[int], on_node: list[SimPod]) -> bool:
+        node, gpus = self.nodes[i], self.sc.platform.pod.gpus
+        if node.used / max(node.slots, 1) >= self.sc.platform.nodes.autoscaler.scale_down_utilization_threshold:
+            return False
+        demands = [gpus for p in on_node if p.node == i and p.deleted_s is None]
+        free = {self.nodes[k].name: self.nodes[k].slots - self.nodes[k].used for k in candidates if k != i}
+        return fits_elsewhere(demands, free)
+
+    def _drain(self, t: float, i: int) -> None:
+        """Evict the node's pods (their grace period); the ReplicaSet replaces them elsewhere."""
+        evicted = False
+        for pod in self.pods:
+            if pod.node == i and pod.deleted_s is None:
+                self.emit(t, "pod_evicted", pod=pod.name)
+                self.delete(pod, t, self.sc.platform.pod.termination_grace_period, "evicted")
+                evicted = True
+        if evicted:
+            self.reconcile(t)
 
     def _on_node_ready(self, t: float, _: Any) -> None:
         self.provisioning -= 1
-        node = SimNode(f"sim-node-{len(self.nodes)}", self.sc.platform.nodes.gpu_slots)
+        node = SimNode(f"sim-node-{len(self.nodes)}", self.sc.platform.nodes.gpu_slots, created_s=t)
         self.nodes.append(node)
         self.emit(t, "node_added", node=node.name, gpu_slots=node.slots, provisioned=True)
         self.schedule(t)

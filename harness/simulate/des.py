@@ -14,10 +14,17 @@ replica); an interval where a request would be refused (queue full) or give up (
 request by request, as are batching profiles (a batch leaves when full or when its oldest request has
 waited ``max_queue_delay``, never before the device is free).  A pod that goes away resets the requests
 it still holds.
+
+The load generator's cap (``max_in_flight``: ``load.max_concurrency`` users): an arrival that finds every
+user busy, i.e. as many requests in flight as users once the answers due by its time plus the load's
+``LATE_TOLERANCE_S`` are in, is dropped as ``harness.load.dispatch`` drops it: never sent, no row, counted
+(``dropped``, per second in ``dropped_per_s``).  An interval in which the cap cannot be reached (requests
+in flight + its arrivals under the cap) is solved as above; otherwise it is played arrival by arrival.
 """
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import math
 from collections import deque
@@ -27,8 +34,9 @@ import numpy as np
 import pyarrow as pa
 
 from harness.load.arrivals import arrival_times
+from harness.load.dispatch import LATE_TOLERANCE_S
 from harness.load.shapes import Segment
-from harness.simulate.output import RowWriter
+from harness.simulate.output import RowWriter, TokenColumns
 from harness.simulate.service import ServiceModel
 
 if TYPE_CHECKING:
@@ -36,6 +44,7 @@ if TYPE_CHECKING:
 
 BUSY_WINDOW_S = 10.0  # the service's device-busy gauge window (harness.service.config busy_window_s)
 _CHUNK = 200_000
+DROPPED = -2  # a row's code while it marks an arrival the load generator dropped (never written)
 
 
 def busy_share(busy: np.ndarray, pods: np.ndarray, t_s: float, since_s: np.ndarray) -> np.ndarray:
@@ -66,6 +75,11 @@ class _Rows:
         self.pod = pod
         self.t_end = t_end
 
+    def subset(self, keep: np.ndarray) -> _Rows:
+        out = _Rows(self.t[keep], self.pod[keep], self.t_end)
+        out.done, out.code = self.done[keep], self.code[keep]
+        return out
+
 
 class DesEngine:
     """The request engine of the discrete-event mode (cluster.RequestEngine)."""
@@ -80,8 +94,14 @@ class DesEngine:
         writer: RowWriter | None,
         horizon_s: float,
         overhead_ms: tuple[float, ...] = (),
+        max_in_flight: int | None = None,
     ) -> None:
         self.m = model
+        self.cap = max_in_flight
+        self._open = np.empty(0)  # answer times of sent requests still in flight (known ones; cap only)
+        self._queued_n = 0  # batching: requests waiting for their batch (their answer time not known yet)
+        self._new_done: list[float] = []  # batching: answer times of batches started since the last merge
+        self.dropped = 0
         self._overhead = np.asarray(overhead_ms, dtype=float) / 1000.0  # measured samples (calibrate.py)
         self._rng = np.random.default_rng(seed)
         self.segments = segments
@@ -96,6 +116,7 @@ class DesEngine:
         self.free_at = np.zeros(16)
         self.busy = np.zeros((16, self.n_sec), dtype=np.float32)
         self.done_n = np.zeros((16, self.n_sec), dtype=np.float32)
+        self.dropped_per_s = np.zeros(self.n_sec)
         self.queues: dict[int, deque[tuple[float, _Rows, int]]] = {}
         self.batch_end: dict[int, tuple[float, int]] = {}  # pod -> (end of its current batch, size)
         self.chunks: deque[_Rows] = deque()
@@ -154,6 +175,9 @@ class DesEngine:
         if self.m.max_batch > 1:
             for pod in list(self.queues):
                 self._dispatch(pod, t1)
+        if self.cap is not None and self._new_done:
+            self._open = np.concatenate([self._open, np.asarray(self._new_done)])
+            self._new_done.clear()
         self._flush(t1 - self.m.deadline_s - cl.sc.platform.pod.termination_grace_period - 2.0)
 
     def _serve(self, a: np.ndarray, t1: float, ready: list[int]) -> None:
@@ -166,6 +190,11 @@ class DesEngine:
             self.chunks.append(rows)
             return
         ids = np.asarray(ready, dtype=np.int32)
+        if self.cap is not None:
+            self._open = self._open[self._open > a[0] + LATE_TOLERANCE_S]
+            if len(self._open) + self._queued_n + n >= self.cap:
+                self._serve_capped(a, t1, ids)
+                return
         pods = ids[(self.rr + np.arange(n)) % len(ids)]
         self.rr = (self.rr + n) % len(ids)
         self._grow(int(ids.max()))
@@ -173,9 +202,42 @@ class DesEngine:
         self.chunks.append(rows)
         if self.m.max_batch == 1:
             self._lindley(rows)
+            if self.cap is not None:
+                self._open = np.concatenate([self._open, rows.done])
         else:
             for i in range(n):
                 self._arrive_batched(rows, i)
+
+    def _serve_capped(self, a: np.ndarray, t1: float, ids: np.ndarray) -> None:
+        """Arrival by arrival: dropped when every user is busy (module docstring), else routed and served."""
+        assert self.cap is not None
+        n = len(a)
+        self._grow(int(ids.max()))
+        rows = _Rows(a, np.full(n, -1, dtype=np.int32), t1)
+        self.chunks.append(rows)
+        s = self.m.base_s + self.m.per_item_s
+        heap = self._open.tolist()
+        heapq.heapify(heap)
+        for i in range(n):
+            ai = float(a[i])
+            while heap and heap[0] <= ai + LATE_TOLERANCE_S:
+                heapq.heappop(heap)
+            if len(heap) + self._queued_n >= self.cap:
+                rows.code[i], rows.done[i] = DROPPED, ai
+                self.dropped += 1
+                self.dropped_per_s[min(int(ai), self.n_sec - 1)] += 1
+                continue
+            rows.pod[i] = ids[self.rr % len(ids)]
+            self.rr = (self.rr + 1) % len(ids)
+            if self.m.max_batch == 1:
+                self._arrive_single(rows, i, s)
+                heapq.heappush(heap, float(rows.done[i]))
+            else:
+                self._arrive_batched(rows, i)
+                for done in self._new_done:
+                    heapq.heappush(heap, done)
+                self._new_done.clear()
+        self._open = np.asarray(heap)
 
     def _lindley(self, rows: _Rows) -> None:
         """Batch size 1: every replica's completions at once; replicas that refuse or give up: one by one."""
@@ -228,6 +290,7 @@ class DesEngine:
             rows.code[i], rows.done[i] = 429, a
             return
         queue.append((a, rows, i))
+        self._queued_n += 1
         self._dispatch(pod, a)
 
     def _dispatch(self, pod: int, until: float) -> None:
@@ -241,13 +304,17 @@ class DesEngine:
                 return
             while queue and queue[0][0] + m.deadline_s < leave:  # gave up while waiting
                 _, rows, i = queue.popleft()
+                self._queued_n -= 1
                 rows.code[i], rows.done[i] = m.deadline_status, rows.t[i] + m.deadline_s
             if not queue:
                 return
             batch: list[tuple[float, _Rows, int]] = []
             while queue and len(batch) < m.max_batch and queue[0][0] <= leave:
                 batch.append(queue.popleft())
+            self._queued_n -= len(batch)
             end = leave + m.batch_s(len(batch))
+            if self.cap is not None:
+                self._new_done.extend([end] * len(batch))
             for _, rows, i in batch:
                 rows.done[i] = end
             self.free_at[pod] = end
@@ -264,9 +331,20 @@ class DesEngine:
             hit = (rows.pod == pod) & (rows.code == 200) & ~(rows.done <= t_s)
             if hit.any():
                 rows.code[hit], rows.done[hit] = -1, t_s
-        self.queues.pop(pod, None)
+        dropped_queue = self.queues.pop(pod, None)
+        self._queued_n -= len(dropped_queue) if dropped_queue else 0
         if pod < len(self.free_at):
             self.free_at[pod] = t_s
+
+    def drained_at(self, pod: int, t_s: float) -> float:
+        """When ``pod`` will have answered what it holds at ``t_s`` (it gets nothing new)."""
+        if pod >= len(self.free_at):
+            return t_s
+        end = max(float(self.free_at[pod]), t_s)
+        queued = len(self.queues.get(pod) or ())
+        if queued:
+            end += math.ceil(queued / self.m.max_batch) * self.m.batch_s(self.m.max_batch)
+        return end
 
     def gauges(self, pods: np.ndarray, t_s: float, since_s: np.ndarray) -> dict[str, np.ndarray]:
         """Queue depth, in flight and device busy (share of the last 10 s) of ``pods`` at ``t_s``."""
@@ -313,6 +391,9 @@ class DesEngine:
             self.writer.close()
 
     def _write(self, rows: _Rows) -> None:
+        sent = rows.code != DROPPED
+        if not sent.all():
+            rows = rows.subset(sent)
         codes, counts = np.unique(rows.code, return_counts=True)
         for c, k in zip(codes, counts, strict=True):
             self.codes[int(c)] = self.codes.get(int(c), 0) + int(k)
@@ -326,4 +407,8 @@ class DesEngine:
         phase_idx = np.searchsorted(self._ends, rows.t - cl.load_start_s, side="right")
         phase = self._phases.take(pa.array(np.minimum(phase_idx, len(self._ends))))
         overhead = self._rng.choice(self._overhead, len(rows.t)) if len(self._overhead) else self.m.overhead_s
-        self.writer.write(rows.t, rows.done, rows.code, overhead, replica, phase)
+        self.writer.write(rows.t, rows.done, rows.code, overhead, replica, phase, self._token_columns(rows))
+
+    def _token_columns(self, rows: _Rows) -> TokenColumns | None:
+        """A completions workload's token figures (llm.py); none here."""
+        return None

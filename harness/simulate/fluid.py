@@ -11,6 +11,16 @@ backlog; a backlog over ``max_queue`` is refused (429), a wait over the deadline
 saturation the stationary queueing wait of the arrival process is added (Kingman's approximation with the
 arrival process's variability: 0 for uniform, 1 for Poisson, 1/burstiness for gamma; the device's time is
 constant), so low-load latency matches the per-request mode without simulating each request.
+
+With a measured ``LatencyCurve`` (curve.py, ``--curve``) the device profile gives way to it: a pod's latency
+at its rate of the step is the curve's (its mean, its p95; request rows drawn from its quantiles, the
+measured HTTP path included, so no overhead is added), its capacity is the most a probe served, and the
+backlog's wait is added on top; its gauges follow Little's law: in flight = backlog + rate x mean latency,
+queue depth = backlog + rate x (mean latency - the mean at the lowest probed rate).
+
+The load generator's cap (``max_in_flight`` users, ``load.max_concurrency``), split evenly over the Ready
+pods: a pod's users hold its backlog at the step's end plus its rate times the unqueued latency (Little's
+law); the step's arrivals that would need more users are dropped (never sent, counted per second).
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ import pandas as pd
 import pyarrow as pa
 
 from harness.load.shapes import Segment
+from harness.simulate.curve import LatencyCurve
 from harness.simulate.des import busy_share
 from harness.simulate.output import RowWriter
 from harness.simulate.service import ServiceModel
@@ -47,8 +58,20 @@ class FluidEngine:
         seed: int,
         process: str = "uniform",
         burstiness: float = 1.0,
+        overhead_ms: tuple[float, ...] = (),
+        curve: LatencyCurve | None = None,
+        max_in_flight: int | None = None,
     ) -> None:
+        self.cap = max_in_flight
+        self.dropped = 0
         self.m = model
+        self.curve = curve
+        self._mu = curve.capacity_rps if curve is not None else model.capacity_rps
+        self._rate = np.zeros(16)  # curve: each pod's arrival rate in its last step (rps)
+        self._draw_rate = 0.0
+        self._overhead = np.asarray(overhead_ms, dtype=float) / 1000.0  # draws (service.overhead_samples)
+        # the p95 column adds the overhead's own p95 (the mean when it is a constant)
+        self._overhead_p95_s = float(np.percentile(self._overhead, 95)) if len(self._overhead) else model.overhead_s
         self.segments = segments
         self.writer = writer
         self.step_s = step_s
@@ -58,6 +81,7 @@ class FluidEngine:
         self.backlog = np.zeros(16)
         self.busy = np.zeros((16, self.n_sec), dtype=np.float32)
         self.done_n = np.zeros((16, self.n_sec), dtype=np.float32)
+        self.dropped_per_s = np.zeros(self.n_sec)
         self.agg = np.zeros((self.n_sec, 6))  # arrivals, ok, refused, timed_out, latency sum, p95 weighted sum
         self.generated = 0
         self.recorded = 0
@@ -83,6 +107,7 @@ class FluidEngine:
             self.backlog = np.concatenate([self.backlog, np.zeros(n)])
             self.busy = np.vstack([self.busy, np.zeros((n, self.n_sec), dtype=np.float32)])
             self.done_n = np.vstack([self.done_n, np.zeros((n, self.n_sec), dtype=np.float32)])
+            self._rate = np.concatenate([self._rate, np.zeros(n)])
 
     def advance(self, t0: float, t1: float, ready: list[int]) -> None:
         cl = self.cluster
@@ -101,7 +126,7 @@ class FluidEngine:
         dt = b - a
         self._now = b
         sec = min(int(a), self.n_sec - 1)
-        mu = self.m.capacity_rps
+        mu = self._mu
         s = self.m.batch_s(1)
         arrivals = 0.0
         if cl.load_start_s is not None:
@@ -112,6 +137,11 @@ class FluidEngine:
         n_req = int(whole)
         self._carry = whole - n_req
         self.generated += n_req
+        if self.cap is not None and n_req and len(ids):
+            drop = self._over_cap(n_req, arrivals / dt, ids, mu, dt, s)
+            n_req -= drop
+            self.dropped += drop
+            self.dropped_per_s[sec] += drop
         # the pods without new traffic (out of the endpoints, or none came) still work off their backlogs
         idle = np.ones(len(self.backlog), dtype=bool)
         if n_req and len(ids):
@@ -130,7 +160,7 @@ class FluidEngine:
             per = n_req / len(ids)
             q0 = self.backlog[ids]
             rho = min(per / (mu * dt), 0.999) if math.isfinite(mu) else 0.0
-            wq = (self.ca2 / 2.0) * rho / (1.0 - rho) * s  # Kingman, constant service
+            wq = (self.ca2 / 2.0) * rho / (1.0 - rho) * s if self.curve is None else 0.0  # Kingman, constant service
             room = np.maximum(self.m.max_queue - q0, 0.0)
             refused = np.maximum(per - room, 0.0)
             admitted = per - refused
@@ -142,8 +172,15 @@ class FluidEngine:
             late = wait > self.m.deadline_s
             ok = np.where(late, 0.0, admitted)
             timed = np.where(late, admitted, 0.0)
-            latency = s + wait + self.m.overhead_s + (self.m.max_delay_s if self.m.max_batch > 1 else 0.0)
-            p95 = s + (q0 + q1) / 2.0 / mu + wq * _P95_EXP + self.m.overhead_s
+            if self.curve is None:
+                latency = s + wait + self.m.overhead_s + (self.m.max_delay_s if self.m.max_batch > 1 else 0.0)
+                p95 = s + (q0 + q1) / 2.0 / mu + wq * _P95_EXP + self._overhead_p95_s
+            else:
+                self._draw_rate = arrivals / dt / len(ids)  # the expected rate, not this step's whole requests
+                self._rate[:] = 0.0
+                self._rate[ids] = self._draw_rate
+                latency = wait + self.curve.mean_ms(self._draw_rate) / 1000.0
+                p95 = wait + self.curve.quantiles_ms(self._draw_rate)[1] / 1000.0
             self.agg[sec, 0] += n_req
             self.agg[sec, 1] += ok.sum()
             self.agg[sec, 2] += refused.sum()
@@ -158,6 +195,25 @@ class FluidEngine:
             if self.writer is not None:
                 self._rows(a, b, n_req, ids, latency, 200, late, refused / np.maximum(per, 1e-12))
         self.busy[:, sec] += np.minimum(busy_add, dt).astype(np.float32)
+
+    def _over_cap(self, n_req: int, rate_rps: float, ids: np.ndarray, mu: float, dt: float, s: float) -> int:
+        """Arrivals of the step that would find every user busy: each pod's share of the users holds its
+        backlog at the step's end plus what its device and the path hold (its rate x the unqueued latency,
+        Little's law); what would exceed that is dropped."""
+        assert self.cap is not None
+        if self.curve is not None:
+            latency_s = self.curve.mean_ms(rate_rps / len(ids)) / 1000.0
+        else:
+            latency_s = s + self.m.overhead_s
+        users = self.cap / len(ids)
+        q0 = self.backlog[ids]
+        if not math.isfinite(mu):
+            room = np.full(len(ids), users * dt / max(latency_s, 1e-12))
+        else:  # without a backlog the users limit the rate; with one, the backlog may grow to the users
+            unqueued = users * dt / max(latency_s, 1e-12)
+            room = np.where(unqueued <= mu * dt - q0, unqueued, users + mu * dt - q0 - mu * latency_s)
+        allowed = float(np.maximum(room, 0.0).sum())
+        return max(n_req - int(math.floor(allowed + 1e-9)), 0)
 
     def _count(self, code: int, n: int) -> None:
         if n:
@@ -184,6 +240,9 @@ class FluidEngine:
         pods = ids[slot]
         codes = np.full(n, code, dtype=np.int16)
         lat = latency[slot] - self.m.overhead_s
+        if self.curve is not None and code == 200:  # the backlog's wait plus a draw from the curve
+            lat = lat - self.curve.mean_ms(self._draw_rate) / 1000.0
+            lat = lat + self.curve.draw(self._draw_rate, n, self.rng) / 1000.0
         if late is not None:
             codes[late[slot]] = self.m.deadline_status
             lat = np.where(late[slot], self.m.deadline_s, lat)
@@ -196,7 +255,8 @@ class FluidEngine:
         replica = names.take(pa.array(np.where(pods < 0, len(cl.pods), pods)))
         idx = np.minimum(np.searchsorted(self._ends, t - cl.load_start_s, side="right"), len(self._ends) - 1)
         phase = pa.array(self._phases).take(pa.array(idx))
-        self.writer.write(t, t + lat, codes, self.m.overhead_s, replica, phase)
+        overhead = self.rng.choice(self._overhead, n) if len(self._overhead) else self.m.overhead_s
+        self.writer.write(t, t + lat, codes, overhead, replica, phase)
 
     def pod_gone(self, pod: int, t_s: float) -> None:
         if pod < len(self.backlog):
@@ -204,10 +264,22 @@ class FluidEngine:
             self.backlog[pod] = 0.0
             self._count(-1, int(round(lost)))
 
+    def drained_at(self, pod: int, t_s: float) -> float:
+        """When ``pod`` will have worked off its backlog (it gets nothing new)."""
+        q = float(self.backlog[pod]) if pod < len(self.backlog) else 0.0
+        return t_s + (q / self._mu if q > 0 and math.isfinite(self._mu) else 0.0)
+
     def gauges(self, pods: np.ndarray, t_s: float, since_s: np.ndarray) -> dict[str, np.ndarray]:
         self._grow(int(pods.max()))
         q = self.backlog[pods]
         frac = busy_share(self.busy, pods, t_s, since_s)
+        if self.curve is not None:  # Little's law on the curve's latency
+            curve, rate = self.curve, self._rate[pods]
+            uniq, inv = np.unique(rate, return_inverse=True)
+            mean_s = np.array([curve.mean_ms(float(r)) for r in uniq])[inv] / 1000.0
+            unloaded_s = curve.mean_ms(curve.rates_rps[0]) / 1000.0
+            return {"queue_depth": q + rate * np.maximum(mean_s - unloaded_s, 0.0), "in_flight": q + rate * mean_s,
+                    "device_busy": frac}  # fmt: skip
         return {"queue_depth": q, "in_flight": q + frac, "device_busy": frac}
 
     def done_between(self, pods: np.ndarray, t0: float, t1: float) -> np.ndarray:
@@ -221,7 +293,7 @@ class FluidEngine:
         assert cl is not None
         ready = [p for p in cl.ready_ids()]
         q = float(self.backlog[ready].max()) if ready and len(self.backlog) else 0.0
-        return 0.0 if q <= 0 or not math.isfinite(self.m.capacity_rps) else self._now + q / self.m.capacity_rps
+        return 0.0 if q <= 0 or not math.isfinite(self._mu) else self._now + q / self._mu
 
     def finish(self, names: list[str]) -> None:
         if self.writer is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,16 @@ _ERRORS = {
 }
 
 
+@dataclass(frozen=True)
+class TokenColumns:
+    """A streamed completion's figures per row: first token (run time, s), inter-token gaps (ms), tokens."""
+
+    first_s: np.ndarray
+    itl_mean_ms: np.ndarray
+    itl_max_ms: np.ndarray
+    tokens_out: np.ndarray
+
+
 class RowWriter:
     """Streams request rows to Parquet parts; holds at most one part's rows."""
 
@@ -53,8 +64,10 @@ class RowWriter:
         overhead_s: float | np.ndarray,
         replica: pa.Array,
         phase: pa.Array,
+        tokens: TokenColumns | None = None,
     ) -> None:
-        """One batch of finished requests; ``code`` is the HTTP status, 0 a client timeout, -1 a reset."""
+        """One batch of finished requests; ``code`` is the HTTP status, 0 a client timeout, -1 a reset;
+        ``tokens``: a completions workload's first-token times, inter-token gaps and tokens out."""
         n = len(t_intended)
         if n == 0:
             return
@@ -64,20 +77,28 @@ class RowWriter:
             pa.array(code.astype(np.int32) + 1)
         )
         nan = pa.nulls(n, pa.float64())
+        ttft, itl_mean, itl_max, tokens_out = nan, nan, nan, pa.nulls(n, pa.int64())
+        if tokens is not None:
+            first_ms = (tokens.first_s - t_intended) * 1000.0 + np.asarray(overhead_s) * 1000.0
+            ttft = pa.array(np.where(ok, first_ms, np.nan), from_pandas=True)
+            itl_mean = pa.array(np.where(ok, tokens.itl_mean_ms, np.nan), from_pandas=True)
+            itl_max = pa.array(np.where(ok, tokens.itl_max_ms, np.nan), from_pandas=True)
+            tokens_out = pa.array([int(v) if k else None for v, k in zip(tokens.tokens_out, ok, strict=True)],
+                                  pa.int64())  # fmt: skip
         table = pa.Table.from_arrays(
             [
                 pa.array(t_intended),
                 pa.array(t_intended),
                 pa.array(latency),
                 pa.array(latency),
-                nan,
-                nan,
-                nan,
+                ttft,
+                itl_mean,
+                itl_max,
                 pa.array(np.maximum(code, 0).astype(np.int32)),
                 pa.array(ok),
                 error,
                 pa.array(np.where(ok, 153, 0).astype(np.int64)),
-                pa.nulls(n, pa.int64()),
+                tokens_out,
                 replica,
                 phase,
                 pa.array(np.full(n, WORKER, dtype=object), pa.string()),

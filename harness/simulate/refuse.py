@@ -60,9 +60,7 @@ def check_simulable(scenario: Scenario, source: str) -> None:
                 f"the gauge {series!r} has no model (modelled: {', '.join(sorted(SERIES.values()))}); "
                 "use `kibench run`",
             )
-    if is_llm:
+    if is_llm and load.workload.kind != "completions":
         raise SimulationRefused(
-            source,
-            "service.profile",
-            "continuous batching (LLM profiles) is not modelled yet; only classic batching profiles are",
+            source, "load.workload", "an LLM profile serves completions; set load.workload.kind: completions"
         )

@@ -90,3 +90,50 @@ def test_a_fault_without_a_model_is_refused(tmp_path, write_yaml, monkeypatch, c
     assert _cli(monkeypatch, "simulate", str(write_yaml(text)), "--results", str(tmp_path / "r")) == 2
     err = capsys.readouterr().err
     assert "faults[0].experiment" in err and "has no model" in err
+
+
+BIG = """
+name: big
+platform:
+  balancing: request
+  nodes: {count: 30, gpu_slots: 8}
+  hpa: {enabled: true, min_replicas: 100, max_replicas: 240,
+        metrics: [{type: Pods, name: device_busy, target_average_value: 0.5}]}
+service: {replicas: 200, device_time_ms: 50, cold_start: 1s}
+load: {rate_rps: 1000, duration: 15s, max_concurrency: 100000}
+slo_defaults: false
+"""
+
+
+def test_a_simulation_takes_more_replicas_than_a_measured_run(tmp_path, write_yaml, monkeypatch, capsys) -> None:
+    path = write_yaml(BIG)
+    assert _cli(monkeypatch, "simulate", str(path), "--results", str(tmp_path / "r"), "--mode", "fluid") == 0
+    run = _run_dir(capsys)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["metrics"]["peak_replicas"] >= 200
+    assert _cli(monkeypatch, "run", str(path), "--results", str(tmp_path / "m"), "--dry-run") == 2
+    err = capsys.readouterr().err
+    assert f"{path}: service.replicas: 200 is over 64, the most a measured run takes" in err
+    assert "kibench simulate" in err and "10,000" in err
+    assert not (tmp_path / "m").exists(), "nothing written"
+    over = ["--set", "service.replicas=10001"]
+    assert _cli(monkeypatch, "simulate", str(path), "--results", str(tmp_path / "r"), *over) == 2
+    assert "service.replicas" in capsys.readouterr().err
+
+
+def test_the_measured_bound_counts_the_hpa_and_node_autoscaler_only_when_enabled() -> None:
+    from harness.errors import ScenarioError
+    from harness.run import refuse_over_measured_scale
+    from harness.scenario import validate
+
+    def check(platform: dict) -> None:
+        data = {"name": "b", "platform": platform, "load": {"rate_rps": 1, "duration": "1s"}}
+        refuse_over_measured_scale(validate(data, "f.yaml"), "f.yaml")
+
+    check({"hpa": {"enabled": False, "max_replicas": 500}, "nodes": {"autoscaler": {"max_nodes": 500}}})
+    with pytest.raises(ScenarioError, match="f.yaml: platform.hpa.max_replicas: 500 is over 64"):
+        check({"hpa": {"enabled": True, "max_replicas": 500}})
+    with pytest.raises(ScenarioError, match="platform.nodes.autoscaler.max_nodes: 100 is over 64"):
+        check({"nodes": {"autoscaler": {"enabled": True, "max_nodes": 100}}})
+    with pytest.raises(ScenarioError, match="platform.nodes.count: 65"):
+        check({"nodes": {"count": 65}})

@@ -22,6 +22,7 @@ from harness.platform.local.recorder import EventRecorder
 from harness.scenario import HpaSettings, validate
 from harness.service.profiles import load_profile
 from harness.simulate import SimOptions, simulate
+from harness.simulate.service import EMBEDDED_OVERHEAD_MS
 
 
 def _scenario(**load: object) -> object:
@@ -52,6 +53,15 @@ def test_a_replica_under_its_capacity_answers_in_the_device_time(tmp_path: Path)
     assert np.allclose(rows["latency_ms"], 50.0 + 2.0)  # 10 rps x 50 ms: never two in the queue
     meta = json.loads((outcome.run_dir / "run.json").read_text())
     assert meta["platform"] == "simulated" and meta["simulation"]["mode"] == "des"
+
+
+def test_the_http_path_is_drawn_from_the_embedded_platforms_measured_overhead(tmp_path: Path) -> None:
+    outcome = simulate(_scenario(rate_rps=10, duration="60s"), tmp_path, SimOptions(mode="des"), analyse=False)
+    over = _requests(outcome.run_dir)["latency_ms"].to_numpy() - 50.0  # never queued: 10 rps x 50 ms
+    quantiles = dict(EMBEDDED_OVERHEAD_MS)
+    assert over.min() >= quantiles[0.0] and over.max() <= quantiles[1.0]
+    assert np.percentile(over, 50) == pytest.approx(quantiles[0.5], abs=0.3)
+    assert np.percentile(over, 95) == pytest.approx(quantiles[0.95], rel=0.15)
 
 
 def test_an_overloaded_batching_replica_serves_the_profiles_throughput(tmp_path: Path) -> None:
@@ -155,3 +165,26 @@ def test_calibration_draws_pod_starts_from_the_pods_started_under_load() -> None
     ]
     assert _process_starts(events, fixed_s=1.0, after_s=5.0) == [0.5]  # the deploy's slow start left out
     assert _process_starts(events[:3], fixed_s=1.0, after_s=5.0) == [1.0]  # none under load: the deploy's
+
+
+def test_arrivals_over_the_users_are_dropped_as_the_load_generator_drops_them(tmp_path: Path) -> None:
+    # 40 rps at one replica of 20 rps with 5 users: at most 5 in flight; the rest found every user busy
+    scenario = validate({
+        "name": "capped", "service": {"replicas": 1, "device_time_ms": 50, "cold_start": "1s"},
+        "load": {"rate_rps": 40, "duration": "10s", "timeout": "30s", "max_concurrency": 5},
+        "slos": {"latency_ms": ["p(95) < 2000"]},
+    }, "test")  # fmt: skip
+    des = simulate(scenario, tmp_path / "d", SimOptions(mode="des"))
+    rows = _requests(des.run_dir)
+    stats = json.loads((des.run_dir / "load-w0.json").read_text())
+    assert stats["generated_arrivals"] == 400 and stats["scheduled"] == len(rows) == 400 - stats["dropped"]
+    assert 170 <= stats["dropped"] <= 230  # the replica serves 20 of the 40 rps
+    t, done = rows["t_intended_s"].to_numpy(), rows["done_s"].to_numpy()
+    in_flight = np.array([int(((t < a) & (done > a + 0.005)).sum()) for a in t])
+    assert in_flight.max() <= 5 and (in_flight == 4).mean() > 0.5  # a user is free for every sent arrival
+    assert des.summary is not None and des.summary["metrics"]["dropped_arrivals"] == stats["dropped"]
+    per_second = pd.read_parquet(des.run_dir / "per_second.parquet")
+    assert per_second["dropped"].sum() == stats["dropped"]
+    fluid = simulate(scenario, tmp_path / "f", SimOptions(mode="fluid"), analyse=False)
+    fluid_stats = json.loads((fluid.run_dir / "load-w0.json").read_text())
+    assert fluid_stats["dropped"] == pytest.approx(stats["dropped"], rel=0.2)
