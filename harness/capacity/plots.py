@@ -91,7 +91,8 @@ def _margins(folder: Path, probes: list[ProbeRecord], boundary: Boundary | None)
         ylabel="log(observed / limit)  (< 0: inside)",
         title="SLO margins with the isotonic + PCHIP fit",
     )
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:  # probes with no SLO margins (a curve for the simulator) have none
+        ax.legend(fontsize=7)
     return _save(fig, folder / "margins.png")
 
 
