@@ -108,8 +108,12 @@ class Pipe(asyncio.Protocol):
         return True
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.peer is not None and self.peer.transport is not None:
-            self.peer.transport.close()
+        # let go of the peer and the transport: the two pipes and their transports refer to each other, and a
+        # cycle left here is freed only by a full collection, which a quiet forwarder rarely runs (bench/soak.py:
+        # +10 % RSS over 30 minutes of pod kills)
+        peer, self.peer, self.transport, self.pending = self.peer, None, None, []
+        if peer is not None and peer.transport is not None:
+            peer.transport.close()
 
 
 class ClientPipe(Pipe):
@@ -208,6 +212,7 @@ class Upstream(asyncio.Protocol):
         if pool is not None and self in pool:
             pool.remove(self)
         client, self.client = self.client, None
+        self.transport, self.parser = None, None  # type: ignore[assignment]  # the parser holds this protocol
         if client is not None:
             if not self.sent_any:
                 client.write(_502)
@@ -295,6 +300,7 @@ class RequestClient(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
+        self.parser = None  # type: ignore[assignment]  # it holds this protocol: no cycle left for the collector
 
 
 class Forwarder:
