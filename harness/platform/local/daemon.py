@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -32,6 +33,7 @@ from harness.platform.local.spec import ClusterSpec
 from harness.platform.local.volumes import ApiAddress
 
 Scope = MutableMapping[str, Any]
+GC_PERIOD_S = 10.0
 
 
 class Dispatch:
@@ -69,6 +71,7 @@ async def run_daemon(spec: ClusterSpec, log_dir: str | None, kubeconfig: str | N
     cluster.api_address = ApiAddress(server.host, server.port, server.ca_pem or b"")
     tasks = [
         asyncio.create_task(_watch_parent(os.getppid(), stop)),
+        asyncio.create_task(_collect_garbage(GC_PERIOD_S)),
         *(asyncio.create_task(coro) for coro in cluster.loops()),
     ]
     if kubeconfig:
@@ -85,6 +88,18 @@ async def run_daemon(spec: ClusterSpec, log_dir: str | None, kubeconfig: str | N
             task.cancel()
         await cluster.shutdown()
         await server.stop()
+
+
+async def _collect_garbage(period_s: float) -> None:
+    """A full collection every ``period_s``, over what the cluster made since it started (start-up objects are
+    frozen out of the collector's reach).  httpx leaves each probe's and scrape's request and response in a
+    reference cycle (the response and its stream refer to each other): some 40 objects a probe, which only a
+    full collection frees, and the daemon's heap made those rare (bench/soak.py: +6.8 % RSS in 30 minutes,
+    growing with time, not traffic)."""
+    gc.freeze()
+    while True:
+        await asyncio.sleep(period_s)
+        gc.collect()
 
 
 async def _watch_parent(ppid: int, stop: asyncio.Event) -> None:
