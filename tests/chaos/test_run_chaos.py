@@ -155,7 +155,8 @@ def test_an_interrupted_run_still_plays_the_rollbacks(kibench: list[str], tmp_pa
 def test_a_rolling_update_under_load_loses_no_request(kibench: list[str], tmp_path: Path) -> None:
     results = tmp_path / "results"
     done = _kibench(
-        kibench, "run", "scenarios/rolling-update.yaml", "--set", "load.duration=26s", "--set", "faults[0].at=5s",
+        kibench, "run", "scenarios/rolling-update.yaml", "--set", "load.duration=18s", "--set", "faults[0].at=4s",
+        "--set", "service.cold_start=1s",
         "--results", str(results),
     )
     folder = _run_folder(results)
