@@ -25,12 +25,13 @@ def kibench() -> list[str]:
 
 @pytest.fixture(scope="session")
 def pod_kill_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
-    """scenarios/pod-kill-under-load.yaml once on the embedded platform, shortened (20 s of load, the kill at 6 s):
-    the process and its run folder, shared by the chaos test of its recovery metrics and the sweep's comparison
-    of summary keys with a run on a cluster (one run instead of two: the suite's time)."""
+    """scenarios/pod-kill-under-load.yaml once on the embedded platform, shortened (15 s of load, the kill at 4 s,
+    1 s cold start): the process and its run folder, shared by the chaos test of its recovery metrics and the
+    sweep's comparison of summary keys with a run on a cluster (one run instead of two: the suite's time)."""
     results = tmp_path_factory.mktemp("pod-kill")
     argv = [sys.executable, "-c", "from harness.cli import main; main()", "run", "scenarios/pod-kill-under-load.yaml",
-            "--set", "load.duration=20s", "--set", "faults[0].at=6s", "--results", str(results)]  # fmt: skip
+            "--set", "load.duration=15s", "--set", "faults[0].at=4s", "--set", "service.cold_start=1s",
+            "--results", str(results)]  # fmt: skip
     done = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=ROOT)
     folders = [p for p in results.iterdir() if p.is_dir()]
     assert len(folders) == 1, done.stdout + done.stderr

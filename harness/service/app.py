@@ -69,6 +69,7 @@ class Service:
         self.phase = "loading"  # loading → warming → ready; failed when the boot raised
         self.draining = False
         self.in_flight = 0
+        self.started = 0  # inference requests so far (wait_quiet tells a quiet replica from a busy one)
         self.idle = asyncio.Event()  # set once draining with nothing in flight
         self.created_s = int(time.time())
         self.load_s: float | None = None
@@ -97,6 +98,24 @@ class Service:
         except TimeoutError:
             return False
         return True
+
+    async def wait_quiet(self, quiet_s: float, timeout_s: float) -> bool:
+        """Wait until no inference request has started or been in flight for ``quiet_s``; False when
+        ``timeout_s`` ran out first.  While draining, every response says ``Connection: close`` (``Edge``), so
+        each keep-alive client's next request is answered and the client reconnects, to a Ready replica; a
+        connection still idle after the quiet period is closed by the server's shutdown.  (Closing idle
+        keep-alive connections at once raced with a client's next request on them: one request in a rolling
+        update now and then failed with "connection closed".)"""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout_s
+        seen, quiet_since = self.started, loop.time()
+        while loop.time() < end:
+            await asyncio.sleep(min(0.05, quiet_s))
+            if self.started != seen or self.in_flight:
+                seen, quiet_since = self.started, loop.time()
+            elif loop.time() - quiet_since >= quiet_s:
+                return True
+        return False
 
     def done_one(self) -> None:
         """An inference request finished (the edge counts them in)."""
@@ -172,6 +191,18 @@ def _build_backend(config: ServiceConfig, model: ClassicProfile | LLMProfile, me
     return ClassicBackend(model, config.max_queue, metrics, runner, max_wait_s=0.9 * config.request_timeout_s)
 
 
+def _closing(send: Send) -> Send:
+    """``send`` with ``Connection: close`` on the response: a draining replica ends each keep-alive connection
+    after its next answer (uvicorn closes the connection when the response says so)."""
+
+    async def closing_send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", ()), (b"connection", b"close")]
+        await send(message)
+
+    return closing_send
+
+
 class Edge:
     """Outermost ASGI layer: replica header, hang fault, request metrics and in-flight accounting.
 
@@ -184,6 +215,8 @@ class Edge:
         self.header = svc.replica_header
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if self.svc.draining and scope["type"] == "http":
+            send = _closing(send)
         if scope["type"] == "http" and scope["method"] == "POST":
             direct = self.direct.get(scope["path"])
             if direct is not None:
@@ -217,6 +250,7 @@ class Edge:
         inference = handler is not self.app
         if inference:
             svc.in_flight += 1
+            svc.started += 1
         try:
             await handler(scope, receive, edge_send)
         finally:

@@ -57,6 +57,7 @@ def predict_endpoint(svc: Service) -> Callable[..., Any]:
         if faults.hung:
             await faults.wait_unhung()
         svc.in_flight += 1
+        svc.started += 1
         start, status = perf_counter(), CLIENT_CLOSED
         try:
             backend = svc.backend

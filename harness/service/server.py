@@ -2,9 +2,11 @@
 
 In: host, port, a ``ServiceConfig`` and the grace period.  Out: a serving process.  The model boots in
 the background (probes answer at once; /readyz turns 200 after load + warm-up).  On SIGTERM/SIGINT
-readiness turns false at once, in-flight inference requests drain for up to ``grace_s``, then uvicorn
-shuts down (whatever is still running when the grace period ends is cancelled) and the process exits 0.
-A second signal exits at once.
+readiness turns false at once, in-flight inference requests drain for up to ``grace_s`` (and, while it
+drains, every response says ``Connection: close``; it waits until no request came for ``DRAIN_QUIET_S``, so
+a keep-alive client's next request is answered rather than cut off), then uvicorn shuts down (whatever is
+still running when the grace period ends is cancelled) and the process exits 0.  A second signal exits at
+once.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from harness.service.app import create_app
 from harness.service.config import ServiceConfig
 
 log = logging.getLogger("harness.service")
+DRAIN_QUIET_S = 0.3  # after the last in-flight request: no request for this long before the server closes
 
 
 def serve(config: ServiceConfig, host: str = "127.0.0.1", port: int = 8000, grace_s: float = 30.0) -> None:
@@ -44,6 +47,8 @@ def serve(config: ServiceConfig, host: str = "127.0.0.1", port: int = 8000, grac
     async def _drain() -> None:
         start = time.monotonic()
         drained = await svc.wait_idle(grace_s)
+        if drained:  # keep-alive clients get their next answer with Connection: close first (Service.wait_quiet)
+            drained = await svc.wait_quiet(DRAIN_QUIET_S, max(0.0, grace_s - (time.monotonic() - start)))
         left_s = max(0.1, grace_s - (time.monotonic() - start))
         log.info("replica %s: %s after %.3fs; shutting down", config.replica,
                  "drained" if drained else "grace period over", time.monotonic() - start)  # fmt: skip

@@ -114,3 +114,48 @@ def test_client_disconnect_cancels_queued_work_and_streams() -> None:
     assert out["queued_after_disconnect"] == 0
     assert out["items_run"] == 1  # the abandoned request never reached the device
     assert out["running_after_disconnect"] == 0 and out["tokens"] < 100
+
+
+@pytest.mark.slow
+def test_sigterm_answers_each_keep_alive_client_s_next_request_with_connection_close() -> None:
+    """Clients on idle keep-alive connections when the drain starts (as a Service's connections to a pod a rolling
+    update is replacing): each one's next request is answered, saying ``Connection: close``, not cut off."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    with replica({"device_time_ms": 5, "cold_start": 0}, grace_s=10) as rep:
+        wait_listening(rep.base)
+        assert poll_until(lambda: answers(f"{rep.base}/readyz", 200), 20.0, 0.05)
+        url = urlsplit(rep.base)
+        outcome: dict[int, list[str]] = {}
+        signalled = threading.Event()
+
+        def client(i: int) -> None:
+            conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+            seen = outcome.setdefault(i, [])
+            try:
+                for _ in range(100):  # bounded: ends at the replica's Connection: close
+                    conn.request("POST", "/v1/predict", body=b"{}", headers={"content-type": "application/json"})
+                    response = conn.getresponse()
+                    response.read()
+                    seen.append(f"{response.status} {response.getheader('connection', 'keep-alive')}")
+                    if response.getheader("connection") == "close":
+                        return
+                    signalled.wait(0.1)  # idle between requests; the signal falls in such a gap
+                    time.sleep(0.1 * (i + 1) / 4)  # each client comes back at its own moment after it
+            except (OSError, http.client.HTTPException) as exc:
+                seen.append(f"error {type(exc).__name__}")
+            finally:
+                conn.close()
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        assert poll_until(lambda: all(outcome.get(i) for i in range(4)), 10.0, 0.02)  # every connection is open
+        rep.signal(signal.SIGTERM)
+        signalled.set()
+        for thread in threads:
+            thread.join(20)
+        for seen in outcome.values():
+            assert seen[-1] == "200 close" and all(s == "200 keep-alive" for s in seen[:-1]), outcome
+        assert rep.proc.wait(15) == 0
