@@ -11,7 +11,8 @@ are kept and capacity/ is written.
 
 Order: deploy ONE replica with the HPA off and no faults (the platform stays up for every probe, so
 probes share its clock: t = 0 is the search's start) → calibrate (a closed-loop burst) → bracket and refine
-with open-model constant-rate probes (harness/capacity/search.py) → confirm (repeats at the found rate and
+with open-model constant-rate probes (harness/capacity/search.py; a probe that fails on a rule alone is run
+again and the pair judged pooled) → confirm (repeats at the found rate and
 ``confirm_step_pct`` below, block-bootstrap margin intervals; when neither holds, up to ``CONFIRM_EXTRA_STEPS``
 more steps down) → tear down → plan → write (capacity/, report.html).  ``replan`` plans again from a finished
 search's folder without probing.
@@ -24,6 +25,7 @@ import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,7 @@ from harness.capacity import (
     predicted_root,
     write_outputs,
 )
+from harness.capacity.confirm import pooled_failures
 from harness.capacity.margins import achieved_ratio, oversaturated, window_series
 from harness.capacity_plan import CapacityOutcome, plan_inputs, plan_trace_points, replan, report
 from harness.errors import EXIT_SLO_FAILED, HarnessError, InputError, Interrupted, LoadError, PlatformError
@@ -187,6 +190,7 @@ class _Search:
         values: dict[str, float | None] = {}
         margins: dict[str, float | None] = {}
         reasons: list[str] = []
+        held = True
         for th in self.thresholds:
             if METRICS[th.metric][0] in _ROW_KINDS and (th.metric in rows or th.metric in ("errors",)):
                 value = value_on_rows(th, rows)
@@ -195,6 +199,7 @@ class _Search:
                 value = float(value) if isinstance(value, int | float) else None
             values[th.key], margins[th.key] = value, margin(th, value)
             if not th.holds(value):
+                held = False
                 reasons.append(f"{th.key} {th.expression} (got {_fmt(value)})")
         stats = read_load_stats(files)
         dropped = sum(int(s.get("dropped") or 0) for s in stats)
@@ -246,6 +251,7 @@ class _Search:
             in_flight_mean=float(flight.mean()) if flight.size else None,
             tokens_per_request=float(tokens.mean()) if tokens.size else None,
             host_saturated=bool(metrics.get("platform_saturated")),
+            slos_held=held,
         )
         edges = np.linspace(a, b, cap.windows + 1)
         blocks = []
@@ -270,8 +276,26 @@ class _Search:
                 if not any(not p.passed for p in searched) or not any(p.passed for p in searched)
                 else "refine"
             )
-            searched.append(self.probe(kind, rate))
+            record = self.probe(kind, rate)
+            if not record.passed and record.slos_held and not record.loadgen_saturated:
+                record = self.pool(record, self.probe(kind, rate))
+            searched.append(record)
         return self.confirm(raw, searched, settings)
+
+    def pool(self, first: ProbeRecord, again: ProbeRecord) -> ProbeRecord:
+        """A search probe that failed on a rule alone (achieved rate, over-saturation), judged together with a
+        second probe at its rate (confirm.pooled_failures; the second's SLOs must hold too); both rows carry the
+        pair's verdict.  One probe's rules are noisy near capacity with random arrivals (confirm.py)."""
+        reasons = pooled_failures([first, again], self.cap.min_achieved)
+        if not again.slos_held:
+            reasons += [r for r in again.reasons if r not in reasons]
+        verdict = {"passed": not reasons, "reasons": tuple(f"pooled with probe {again.index}: {r}" for r in reasons)}
+        first = replace(first, **verdict, pooled_with=again.index)
+        self.probes[first.index - 1] = first
+        self.probes[again.index - 1] = replace(again, **verdict, pooled_with=first.index)
+        mark = "pass" if first.passed else "FAIL"
+        self.console.print(f"  probes {first.index} and {again.index} pooled: {mark}", markup=False)
+        return first
 
     def confirm(self, raw: float, searched: list[ProbeRecord], settings: SearchSettings) -> Boundary:
         cap, b = self.cap, bracket(searched)
@@ -296,7 +320,7 @@ class _Search:
             repeats = [self.probe("confirm", rate) for _ in range(cap.confirm_repeats)]
             blocks = [blk for p in repeats for blk in self.blocks[p.index]]
             intervals = margin_intervals(blocks, self.thresholds, value_on_rows, cap.resamples, seed + n)
-            if answer is None and confirmed(intervals, repeats):
+            if answer is None and confirmed(intervals, repeats, cap.min_achieved):
                 answer = (rate, intervals)
             if n >= 2 and answer is not None:
                 notes.append(f"confirmed only {n * cap.confirm_step_pct:g} % below the last passing rate")
@@ -329,7 +353,7 @@ class _Search:
             shape=shape,
             margin_interval={} if answer is None else answer[1],
             raw_rps=raw,
-            probes_used=len(searched),
+            probes_used=sum(p.kind in ("bracket", "refine") for p in self.probes),
             converged=converged,
             notes=tuple(notes),
         )
