@@ -1,7 +1,8 @@
 """``kibench capacity``: find what one replica sustains at the SLO, then plan replicas, nodes and cost.
 
 In: a validated ``Scenario`` (its ``capacity:`` section, SLOs, service, load workload and ``cost:``), a
-results folder, and optionally a peak rate or trace CSV that override ``capacity.plan``.  Out:
+results folder, and optionally a peak rate, trace CSV or pod-kill run folder (the failure headroom) that
+override ``capacity.plan``.  Out:
 ``results/<id>/`` holding ``probes/NN-<kind>-<rate>rps/`` (each an ordinary run folder: ``kibench report``
 works on it alone) and ``capacity/`` (probes.parquet, capacity.json, plan.csv, plan.md, plots; see
 harness/capacity/outputs.py), and a ``CapacityOutcome`` with the exit code: 0 found and confirmed, 1 found
@@ -51,7 +52,15 @@ from harness.capacity import (
 )
 from harness.capacity.confirm import pooled_failures
 from harness.capacity.margins import achieved_ratio, oversaturated, window_series
-from harness.capacity_plan import CapacityOutcome, plan_inputs, plan_trace_points, replan, report
+from harness.capacity_plan import (
+    CapacityOutcome,
+    headroom_inputs,
+    plan_inputs,
+    plan_overrides,
+    plan_trace_points,
+    replan,
+    report,
+)
 from harness.errors import EXIT_SLO_FAILED, HarnessError, InputError, Interrupted, LoadError, PlatformError
 from harness.load.config import config_from_spec
 from harness.load.launcher import LoadProcess
@@ -387,12 +396,15 @@ def run_capacity(
     console: Console | None = None,
     peak_rps: float | None = None,
     trace: str | None = None,
+    headroom_run: str | None = None,
 ) -> CapacityOutcome:
     """Search, plan and write (see the module docstring); never leaves a process behind."""
     console = console or Console()
     cap = scenario.capacity or CapacitySpec()
-    plan = cap.plan.model_copy(update={k: v for k, v in (("peak_rps", peak_rps), ("trace", trace)) if v is not None})
+    plan = plan_overrides(cap, peak_rps, trace, headroom_run)
     trace_points = plan_trace_points(plan.trace)  # a bad trace: exit 2 before anything starts
+    if plan.headroom_run:  # a run folder without a fault: exit 2 before anything starts
+        headroom_inputs(plan.headroom_run)
     capacity_thresholds(scenario)  # an SLO without a margin: exit 2 before anything starts
     data = scenario.model_dump(mode="json")
     data["service"]["replicas"] = 1
