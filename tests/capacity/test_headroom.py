@@ -17,7 +17,8 @@ from harness.errors import InputError
 from tests.capacity.test_outputs import BOUNDARY, SCENARIO, probes
 
 KILL = {"name": "pod-kill", "injected": True, "injection_s": 10.0, "targets": ["web-0"], "capacity_before": 3,
-        "min_ready_replicas": 2, "time_to_capacity_s": 4.0, "failed_requests": 5, "requests_in_window": 120}  # fmt: skip
+        "min_ready_replicas": 2, "time_to_capacity_s": 4.0, "failed_requests": 5,
+        "requests_in_window": 120}  # fmt: skip
 
 
 def test_headroom_is_the_lost_capacity_the_utilisation_spare_does_not_cover() -> None:
