@@ -167,10 +167,15 @@ def report(
     run_dir: Annotated[Path, typer.Argument(help="A run folder, e.g. results/<run-id>")],
     summary_md: SummaryMdOpt = None,
 ) -> None:
-    """Rebuild summary.json, report.md/.html, junit.xml and plots from a run folder's files alone."""
+    """Rebuild summary.json, report.md/.html, junit.xml and plots from a run folder's files alone (a
+    `kibench capacity` search's folder: its report.html; a run folder with capacity/: a capacity section)."""
     from harness.analysis import analyze
-    from harness.report import append_summary, build_report, run_summary_md
+    from harness.model import RunFiles
+    from harness.report import append_summary, build_report, run_summary_md, write_capacity_report
 
+    if (run_dir / "capacity" / "capacity.json").is_file() and not RunFiles(run_dir).run_meta.exists():
+        console.print(f"wrote {write_capacity_report(run_dir)}")  # a capacity search: its probes are the runs
+        raise typer.Exit(0)
     summary, code = analyze(run_dir)
     for path in build_report(run_dir):
         console.print(f"wrote {path}")
