@@ -298,10 +298,10 @@ class _Search:
         reasons = pooled_failures([first, again], self.cap.min_achieved)
         if not again.slos_held:
             reasons += [r for r in again.reasons if r not in reasons]
-        verdict = {"passed": not reasons, "reasons": tuple(f"pooled with probe {again.index}: {r}" for r in reasons)}
-        first = replace(first, **verdict, pooled_with=again.index)
+        why = tuple(f"pooled with probe {again.index}: {r}" for r in reasons)
+        first = replace(first, passed=not reasons, reasons=why, pooled_with=again.index)
         self.probes[first.index - 1] = first
-        self.probes[again.index - 1] = replace(again, **verdict, pooled_with=first.index)
+        self.probes[again.index - 1] = replace(again, passed=not reasons, reasons=why, pooled_with=first.index)
         mark = "pass" if first.passed else "FAIL"
         self.console.print(f"  probes {first.index} and {again.index} pooled: {mark}", markup=False)
         return first
@@ -344,11 +344,9 @@ class _Search:
             failing = [k for k, m in b.first_fail.margins.items() if m is not None and m >= 0]
             key = key or (max(failing, key=lambda k: b.first_fail.margins[k] or 0) if failing else None)  # type: ignore[union-attr]
             reason = "; ".join(b.first_fail.reasons)
-            if key is None:  # no SLO's margin crossed: a failure rule bound it
-                ff = b.first_fail
-                rules = (("over-saturated", ff.oversaturated), ("load generator", ff.loadgen_saturated),
-                         ("achieved rate", bool(b.first_fail.reasons)))  # fmt: skip
-                key = next(name for name, hit in rules if hit)
+            if key is None:  # no SLO's margin crossed: a failure rule bound it (as judged, pooled or not)
+                rules = (("over-saturated", "over-saturated" in reason), ("load generator", "load generator" in reason))
+                key = next((name for name, hit in rules if hit), "achieved rate")
             shape = boundary_shape(searched, key, b.last_pass, b.first_fail)
         if answer is None:
             notes.append("no confirm rate held in every repeat with its margin interval inside the SLOs")

@@ -104,8 +104,8 @@ def headroom_line(planned: dict[str, Any]) -> str:
     if inp.get("failure_lost_replicas") is None:
         return f"{inp['failures_tolerated']} replica(s) (capacity.plan.failures_tolerated)."
     text = f"measured ({inp['headroom_source']}); {inp['failures_tolerated']} such failure(s) at once."
-    peak = planned.get("peak") or (planned.get("trace") or {}).get("peak")
-    backlog = None if peak is None else peak.get("failure_backlog_requests")
+    peak: dict[str, Any] = planned.get("peak") or (planned.get("trace") or {}).get("peak") or {}
+    backlog = peak.get("failure_backlog_requests")
     if backlog is not None:
         text += f" Without it a failure at {peak['rate_rps']:.4g} rps would queue {backlog:,.0f} requests."
     return text
