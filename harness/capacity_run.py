@@ -73,6 +73,7 @@ from harness.scenario import CapacitySpec, LoadSpec, Scenario, dump
 from harness.thresholds import METRICS, Threshold, parse
 
 PLATFORM_FAILED_SAMPLES = 5
+PROBE_SEED_STRIDE = 1000
 #: confirm steps below the two the issue names, tried only when neither of those holds
 CONFIRM_EXTRA_STEPS = 2
 _ROW_KINDS = ("trend", "rate")
@@ -114,6 +115,9 @@ class _Search:
         for key in ("rate_rps", "duration", "stages", "shape", "users", "spawn_rate", "locustfile"):
             load[key] = None
         load["start_rps"] = 0.0
+        # each probe its own draws (seed x PROBE_SEED_STRIDE + index): repeats at one rate are independent samples
+        # of the arrivals, not one schedule replayed; the probe's scenario.yaml records its seed
+        load["seed"] = int(self.base["load"].get("seed") or 0) * PROBE_SEED_STRIDE + index
         if rate_rps is None:  # calibrate: closed loop
             load.update(model="closed", users=cap.calibrate_users, duration=cap.calibrate)
             label = "calibrate"

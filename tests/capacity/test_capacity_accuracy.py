@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from rich.console import Console
 
 from harness.capacity_run import run_capacity
@@ -48,3 +49,8 @@ def test_found_rate_is_within_5_percent_of_the_classic_profile(tmp_path: Path) -
     assert b.first_failing_rps is not None and b.first_failing_rps > TRUE_RPS  # twice the burst: over capacity
     assert b.confirmed and b.found_rps is not None, b.notes
     assert abs(b.found_rps / TRUE_RPS - 1) <= 0.05, (b.found_rps, probes)
+    seeds = [
+        yaml.safe_load((d / "scenario.yaml").read_text())["load"]["seed"]
+        for d in (outcome.run_dir / "probes").iterdir()
+    ]
+    assert sorted(seeds) == [1000 + i for i in range(1, probes + 1)]  # each probe its own arrivals
