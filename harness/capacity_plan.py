@@ -2,9 +2,10 @@
 and the search's report.html.
 
 In: the scenario (``capacity.plan``, ``cost:``, ``platform.pod`` / ``nodes`` / ``hpa``), the ``Boundary`` and
-probes of a search, and the deployment's events (the replica's start time).  Out: ``PlanInputs`` for
-harness/capacity/planner.py; ``replan`` rewrites a finished search's ``capacity/`` and report.html from its
-files (no probe runs); ``CapacityOutcome`` is what ``kibench capacity`` reports either way.
+probes of a search, the deployment's events (the replica's start time) and, with ``plan.headroom_run``, a
+pod-kill run folder (its summary.json faults and timeline: the failure headroom, harness/capacity/headroom.py).
+Out: ``PlanInputs`` for harness/capacity/planner.py; ``replan`` rewrites a finished search's ``capacity/``
+and report.html from its files (no probe runs); ``CapacityOutcome`` is what ``kibench capacity`` reports either way.
 """
 
 from __future__ import annotations
@@ -32,6 +33,12 @@ class CapacityOutcome:
     exit_code: int
     boundary: Boundary | None
     error: str | None = None
+
+
+def plan_overrides(cap: CapacitySpec, peak_rps: float | None, trace: str | None, headroom_run: str | None) -> Any:
+    """``capacity.plan`` with the command line's --peak, --trace and --headroom-from over it."""
+    given = (("peak_rps", peak_rps), ("trace", trace), ("headroom_run", headroom_run))
+    return cap.plan.model_copy(update={k: v for k, v in given if v is not None})
 
 
 def plan_trace_points(path: str | None) -> list[tuple[float, float]] | None:
@@ -79,6 +86,7 @@ def plan_inputs(
         starts = startup_s(deploy_events)
         lag = (max(starts) if starts else scenario.service.cold_start) + scenario.platform.hpa.sync_period
         lag_source = "this search's replica start (pod created -> Ready) + one HPA sync period"
+    headroom = headroom_inputs(plan.headroom_run) if plan.headroom_run else {}
     at = [p for p in probes if p.kind == "confirm" and math.isclose(p.rate_rps, rate, rel_tol=1e-4)] or probes
     tokens = [p.tokens_per_request for p in at if p.tokens_per_request]
     flight = [p.in_flight_mean for p in at if p.in_flight_mean is not None]
@@ -97,7 +105,37 @@ def plan_inputs(
         tokens_per_request=float(np.mean(tokens)) if tokens else None,
         in_flight_per_replica=float(np.mean(flight)) if flight else None,
         lag_source=lag_source,
+        **headroom,
     )
+
+
+def headroom_inputs(run: str) -> dict[str, Any]:
+    """The planner's failure fields measured from a pod-kill run folder (InputError, exit 2, when it has none)."""
+    from harness.capacity.headroom import failure_dip
+    from harness.runio import read_json
+
+    files = RunFiles(Path(run))
+    field = "capacity.plan.headroom_run (--headroom-from)"
+    try:
+        summary = read_json(files.root / "summary.json")
+    except HarnessError:
+        raise InputError(f"{field}: {run} has no readable summary.json; give an analysed run folder") from None
+    table = read_timeline(files.timeline)
+    tl = table.to_pandas() if table is not None else pd.DataFrame(columns=["t_s", "ready_replicas"])
+    dip = failure_dip(summary.get("faults") or [], tl["t_s"].to_numpy(float), tl["ready_replicas"].to_numpy(float))
+    if dip is None:
+        raise InputError(
+            f"{field}: {run} has no injected fault that took a replica out; give a pod-kill run "
+            "(e.g. kibench run scenarios/pod-kill-under-load.yaml) or drop it to use failures_tolerated"
+        )
+    lasted = "did not come back in the run" if dip.duration_s is None else f"back in {dip.duration_s:.3g} s"
+    return {
+        "failure_lost_replicas": dip.lost_replicas,
+        "failure_duration_s": dip.duration_s,
+        "failure_failed_requests": dip.failed_requests,
+        "headroom_source": f"{dip.fault} in {run}: {dip.lost_replicas} of {dip.capacity_before} replicas lost, "
+        f"{lasted}, {dip.failed_requests} of {dip.requests_in_window} requests in its window failed",
+    }
 
 
 def report(root: Path) -> list[Path]:
@@ -128,7 +166,7 @@ def _probe_from_row(row: dict[str, Any]) -> ProbeRecord:
 
 
 def replan(run_dir: str | Path, console: Console | None = None, peak_rps: float | None = None,
-           trace: str | None = None) -> CapacityOutcome:  # fmt: skip
+           trace: str | None = None, headroom_run: str | None = None) -> CapacityOutcome:  # fmt: skip
     """Plan again from a finished search's folder (no probe runs): new peak, trace, or changed scenario.yaml."""
     from harness.scenario import load_scenario
 
@@ -151,7 +189,7 @@ def replan(run_dir: str | Path, console: Console | None = None, peak_rps: float 
     probes = [_probe_from_row(r) for r in frame.to_dict("records")]
     scenario = load_scenario(root / "scenario.yaml")
     cap = scenario.capacity or CapacitySpec()
-    plan = cap.plan.model_copy(update={k: v for k, v in (("peak_rps", peak_rps), ("trace", trace)) if v is not None})
+    plan = plan_overrides(cap, peak_rps, trace, headroom_run)
     trace_points = plan_trace_points(plan.trace)
     first = sorted((root / "probes").iterdir())[:1] if (root / "probes").is_dir() else []
     events = read_events(first[0] / "events.jsonl", []) if first else []
@@ -161,4 +199,5 @@ def replan(run_dir: str | Path, console: Console | None = None, peak_rps: float 
     return CapacityOutcome(root, 0 if boundary.confirmed else EXIT_SLO_FAILED, boundary)
 
 
-__all__ = ["CapacityOutcome", "plan_inputs", "plan_trace_points", "replan", "report"]
+__all__ = ["CapacityOutcome", "headroom_inputs", "plan_inputs", "plan_overrides", "plan_trace_points", "replan",
+           "report"]  # fmt: skip

@@ -1,7 +1,8 @@
 """``kibench capacity``: find what one replica sustains at the SLO, then plan replicas, nodes and cost.
 
 In: a validated ``Scenario`` (its ``capacity:`` section, SLOs, service, load workload and ``cost:``), a
-results folder, and optionally a peak rate or trace CSV that override ``capacity.plan``.  Out:
+results folder, and optionally a peak rate, trace CSV or pod-kill run folder (the failure headroom) that
+override ``capacity.plan``.  Out:
 ``results/<id>/`` holding ``probes/NN-<kind>-<rate>rps/`` (each an ordinary run folder: ``kibench report``
 works on it alone) and ``capacity/`` (probes.parquet, capacity.json, plan.csv, plan.md, plots; see
 harness/capacity/outputs.py), and a ``CapacityOutcome`` with the exit code: 0 found and confirmed, 1 found
@@ -11,7 +12,8 @@ are kept and capacity/ is written.
 
 Order: deploy ONE replica with the HPA off and no faults (the platform stays up for every probe, so
 probes share its clock: t = 0 is the search's start) → calibrate (a closed-loop burst) → bracket and refine
-with open-model constant-rate probes (harness/capacity/search.py) → confirm (repeats at the found rate and
+with open-model constant-rate probes (harness/capacity/search.py; a probe that fails on a rule alone is run
+again and the pair judged pooled) → confirm (repeats at the found rate and
 ``confirm_step_pct`` below, block-bootstrap margin intervals; when neither holds, up to ``CONFIRM_EXTRA_STEPS``
 more steps down) → tear down → plan → write (capacity/, report.html).  ``replan`` plans again from a finished
 search's folder without probing.
@@ -24,6 +26,7 @@ import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,8 +50,17 @@ from harness.capacity import (
     predicted_root,
     write_outputs,
 )
+from harness.capacity.confirm import pooled_failures
 from harness.capacity.margins import achieved_ratio, oversaturated, window_series
-from harness.capacity_plan import CapacityOutcome, plan_inputs, plan_trace_points, replan, report
+from harness.capacity_plan import (
+    CapacityOutcome,
+    headroom_inputs,
+    plan_inputs,
+    plan_overrides,
+    plan_trace_points,
+    replan,
+    report,
+)
 from harness.errors import EXIT_SLO_FAILED, HarnessError, InputError, Interrupted, LoadError, PlatformError
 from harness.load.config import config_from_spec
 from harness.load.launcher import LoadProcess
@@ -61,6 +73,7 @@ from harness.scenario import CapacitySpec, LoadSpec, Scenario, dump
 from harness.thresholds import METRICS, Threshold, parse
 
 PLATFORM_FAILED_SAMPLES = 5
+PROBE_SEED_STRIDE = 1000
 #: confirm steps below the two the issue names, tried only when neither of those holds
 CONFIRM_EXTRA_STEPS = 2
 _ROW_KINDS = ("trend", "rate")
@@ -102,6 +115,9 @@ class _Search:
         for key in ("rate_rps", "duration", "stages", "shape", "users", "spawn_rate", "locustfile"):
             load[key] = None
         load["start_rps"] = 0.0
+        # each probe its own draws (seed x PROBE_SEED_STRIDE + index): repeats at one rate are independent samples
+        # of the arrivals, not one schedule replayed; the probe's scenario.yaml records its seed
+        load["seed"] = int(self.base["load"].get("seed") or 0) * PROBE_SEED_STRIDE + index
         if rate_rps is None:  # calibrate: closed loop
             load.update(model="closed", users=cap.calibrate_users, duration=cap.calibrate)
             label = "calibrate"
@@ -187,6 +203,7 @@ class _Search:
         values: dict[str, float | None] = {}
         margins: dict[str, float | None] = {}
         reasons: list[str] = []
+        held = True
         for th in self.thresholds:
             if METRICS[th.metric][0] in _ROW_KINDS and (th.metric in rows or th.metric in ("errors",)):
                 value = value_on_rows(th, rows)
@@ -195,6 +212,7 @@ class _Search:
                 value = float(value) if isinstance(value, int | float) else None
             values[th.key], margins[th.key] = value, margin(th, value)
             if not th.holds(value):
+                held = False
                 reasons.append(f"{th.key} {th.expression} (got {_fmt(value)})")
         stats = read_load_stats(files)
         dropped = sum(int(s.get("dropped") or 0) for s in stats)
@@ -246,6 +264,7 @@ class _Search:
             in_flight_mean=float(flight.mean()) if flight.size else None,
             tokens_per_request=float(tokens.mean()) if tokens.size else None,
             host_saturated=bool(metrics.get("platform_saturated")),
+            slos_held=held,
         )
         edges = np.linspace(a, b, cap.windows + 1)
         blocks = []
@@ -270,8 +289,26 @@ class _Search:
                 if not any(not p.passed for p in searched) or not any(p.passed for p in searched)
                 else "refine"
             )
-            searched.append(self.probe(kind, rate))
+            record = self.probe(kind, rate)
+            if not record.passed and record.slos_held and not record.loadgen_saturated:
+                record = self.pool(record, self.probe(kind, rate))
+            searched.append(record)
         return self.confirm(raw, searched, settings)
+
+    def pool(self, first: ProbeRecord, again: ProbeRecord) -> ProbeRecord:
+        """A search probe that failed on a rule alone (achieved rate, over-saturation), judged together with a
+        second probe at its rate (confirm.pooled_failures; the second's SLOs must hold too); both rows carry the
+        pair's verdict.  One probe's rules are noisy near capacity with random arrivals (confirm.py)."""
+        reasons = pooled_failures([first, again], self.cap.min_achieved)
+        if not again.slos_held:
+            reasons += [r for r in again.reasons if r not in reasons]
+        why = tuple(f"pooled with probe {again.index}: {r}" for r in reasons)
+        first = replace(first, passed=not reasons, reasons=why, pooled_with=again.index)
+        self.probes[first.index - 1] = first
+        self.probes[again.index - 1] = replace(again, passed=not reasons, reasons=why, pooled_with=first.index)
+        mark = "pass" if first.passed else "FAIL"
+        self.console.print(f"  probes {first.index} and {again.index} pooled: {mark}", markup=False)
+        return first
 
     def confirm(self, raw: float, searched: list[ProbeRecord], settings: SearchSettings) -> Boundary:
         cap, b = self.cap, bracket(searched)
@@ -296,7 +333,7 @@ class _Search:
             repeats = [self.probe("confirm", rate) for _ in range(cap.confirm_repeats)]
             blocks = [blk for p in repeats for blk in self.blocks[p.index]]
             intervals = margin_intervals(blocks, self.thresholds, value_on_rows, cap.resamples, seed + n)
-            if answer is None and confirmed(intervals, repeats):
+            if answer is None and confirmed(intervals, repeats, cap.min_achieved):
                 answer = (rate, intervals)
             if n >= 2 and answer is not None:
                 notes.append(f"confirmed only {n * cap.confirm_step_pct:g} % below the last passing rate")
@@ -311,11 +348,9 @@ class _Search:
             failing = [k for k, m in b.first_fail.margins.items() if m is not None and m >= 0]
             key = key or (max(failing, key=lambda k: b.first_fail.margins[k] or 0) if failing else None)  # type: ignore[union-attr]
             reason = "; ".join(b.first_fail.reasons)
-            if key is None:  # no SLO's margin crossed: a failure rule bound it
-                ff = b.first_fail
-                rules = (("over-saturated", ff.oversaturated), ("load generator", ff.loadgen_saturated),
-                         ("achieved rate", bool(b.first_fail.reasons)))  # fmt: skip
-                key = next(name for name, hit in rules if hit)
+            if key is None:  # no SLO's margin crossed: a failure rule bound it (as judged, pooled or not)
+                rules = (("over-saturated", "over-saturated" in reason), ("load generator", "load generator" in reason))
+                key = next((name for name, hit in rules if hit), "achieved rate")
             shape = boundary_shape(searched, key, b.last_pass, b.first_fail)
         if answer is None:
             notes.append("no confirm rate held in every repeat with its margin interval inside the SLOs")
@@ -329,7 +364,7 @@ class _Search:
             shape=shape,
             margin_interval={} if answer is None else answer[1],
             raw_rps=raw,
-            probes_used=len(searched),
+            probes_used=sum(p.kind in ("bracket", "refine") for p in self.probes),
             converged=converged,
             notes=tuple(notes),
         )
@@ -363,12 +398,15 @@ def run_capacity(
     console: Console | None = None,
     peak_rps: float | None = None,
     trace: str | None = None,
+    headroom_run: str | None = None,
 ) -> CapacityOutcome:
     """Search, plan and write (see the module docstring); never leaves a process behind."""
     console = console or Console()
     cap = scenario.capacity or CapacitySpec()
-    plan = cap.plan.model_copy(update={k: v for k, v in (("peak_rps", peak_rps), ("trace", trace)) if v is not None})
+    plan = plan_overrides(cap, peak_rps, trace, headroom_run)
     trace_points = plan_trace_points(plan.trace)  # a bad trace: exit 2 before anything starts
+    if plan.headroom_run:  # a run folder without a fault: exit 2 before anything starts
+        headroom_inputs(plan.headroom_run)
     capacity_thresholds(scenario)  # an SLO without a margin: exit 2 before anything starts
     data = scenario.model_dump(mode="json")
     data["service"]["replicas"] = 1

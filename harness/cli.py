@@ -10,7 +10,7 @@ its message (what, where, how to fix), never a traceback.
     kibench report RUN_DIR [--summary-md PATH]
     kibench compare BASELINE CANDIDATE [--margin METRIC=N%]... [--strict] [--out DIR] [--summary-md PATH]
     kibench simulate FILE [--set ...] [--mode auto|des|fluid] [--seed N] [--results DIR]
-    kibench capacity FILE [--set ...] [--results DIR] [--peak RPS] [--trace CSV]
+    kibench capacity FILE [--set ...] [--results DIR] [--peak RPS] [--trace CSV] [--headroom-from RUN]
     kibench serve [--port N] [--profile NAME] [--device-time-ms MS] [--cold-start-s S]
     kibench cluster run FILE [--set ...] [--results DIR] [--keep] [--dry-run]
     kibench cluster unpack [LOG|-] [--results DIR]
@@ -168,10 +168,15 @@ def report(
     run_dir: Annotated[Path, typer.Argument(help="A run folder, e.g. results/<run-id>")],
     summary_md: SummaryMdOpt = None,
 ) -> None:
-    """Rebuild summary.json, report.md/.html, junit.xml and plots from a run folder's files alone."""
+    """Rebuild summary.json, report.md/.html, junit.xml and plots from a run folder's files alone (a
+    `kibench capacity` search's folder: its report.html; a run folder with capacity/: a capacity section)."""
     from harness.analysis import analyze
-    from harness.report import append_summary, build_report, run_summary_md
+    from harness.model import RunFiles
+    from harness.report import append_summary, build_report, run_summary_md, write_capacity_report
 
+    if (run_dir / "capacity" / "capacity.json").is_file() and not RunFiles(run_dir).run_meta.exists():
+        console.print(f"wrote {write_capacity_report(run_dir)}")  # a capacity search: its probes are the runs
+        raise typer.Exit(0)
     summary, code = analyze(run_dir)
     for path in build_report(run_dir):
         console.print(f"wrote {path}")
@@ -281,6 +286,9 @@ def capacity(
     results: Annotated[Path, typer.Option("--results", help="Folder for the search's folder")] = Path("results"),
     peak: Annotated[float | None, typer.Option("--peak", min=0.0, help="Plan for this peak rate (rps)")] = None,
     trace: Annotated[Path | None, typer.Option("--trace", help="Plan for this trace CSV (time_s,rate_rps)")] = None,
+    headroom_from: Annotated[
+        Path | None, typer.Option("--headroom-from", help="A pod-kill run folder: failure headroom measured from it")
+    ] = None,
 ) -> None:
     """Find what one replica sustains at the SLO, then plan replicas, nodes and cost (docs/capacity.md);
     exit 0 found and confirmed, 1 not confirmed, 2 no rate meets the SLOs or bad input, 3 platform error."""
@@ -289,11 +297,13 @@ def capacity(
     from harness.scenario import load_scenario
 
     trace_path = None if trace is None else str(trace.resolve())
+    headroom = None if headroom_from is None else str(headroom_from.resolve())
     if file.is_dir():  # re-plan from a finished search: no probe runs
-        outcome = replan(file, console, peak_rps=peak or None, trace=trace_path)
+        outcome = replan(file, console, peak_rps=peak or None, trace=trace_path, headroom_run=headroom)
     else:
         scenario = load_scenario(file, set_ or [])
-        outcome = run_capacity(scenario, results, console, peak_rps=peak or None, trace=trace_path)
+        outcome = run_capacity(scenario, results, console, peak_rps=peak or None, trace=trace_path,
+                               headroom_run=headroom)  # fmt: skip
     b = outcome.boundary
     if b is not None:
         found = "not confirmed" if b.found_rps is None else f"{b.found_rps:.4g} rps per replica"

@@ -18,7 +18,9 @@ class ProbeRecord:
 
     ``margins`` per SLO key: observed / limit - 1 for an upper limit (1 - observed / limit for a lower one),
     so a margin below 0 is inside the SLO; None when the probe had no data for it.  ``reasons`` name why
-    a probe failed (empty when it passed).  ``margin_hi`` (confirm probes): the bootstrap upper bound."""
+    a probe failed (empty when it passed).  ``slos_held``: every SLO held (a failure, if any, was a rule's).
+    ``pooled_with``: a search probe that failed on a rule alone is run again at its rate and the two are judged
+    together (confirm.pooled_failures); each then carries the pair's verdict and the other's index."""
 
     index: int
     kind: str
@@ -42,6 +44,8 @@ class ProbeRecord:
     in_flight_mean: float | None = None
     tokens_per_request: float | None = None
     host_saturated: bool = False
+    slos_held: bool = True
+    pooled_with: int | None = None
 
     def row(self) -> dict[str, Any]:
         """A flat row for probes.parquet: ``margin:<key>`` and ``value:<key>`` columns per SLO."""

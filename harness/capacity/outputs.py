@@ -98,6 +98,19 @@ def _row_line(label: str, r: dict[str, Any]) -> str:
     )
 
 
+def headroom_line(planned: dict[str, Any]) -> str:
+    """Where the failure headroom comes from, and what a failure at the peak would queue without it."""
+    inp = planned["inputs"]
+    if inp.get("failure_lost_replicas") is None:
+        return f"{inp['failures_tolerated']} replica(s) (capacity.plan.failures_tolerated)."
+    text = f"measured ({inp['headroom_source']}); {inp['failures_tolerated']} such failure(s) at once."
+    peak: dict[str, Any] = planned.get("peak") or (planned.get("trace") or {}).get("peak") or {}
+    backlog = peak.get("failure_backlog_requests")
+    if backlog is not None:
+        text += f" Without it a failure at {peak['rate_rps']:.4g} rps would queue {backlog:,.0f} requests."
+    return text
+
+
 def plan_markdown(
     boundary: Boundary | None, planned: dict[str, Any] | None, probes: list[ProbeRecord], error: Exception | None
 ) -> str:
@@ -128,6 +141,8 @@ def plan_markdown(
             f"{inp['failures_tolerated']} failure(s) tolerated, scale-up lag {inp['scale_up_lag_s']:.1f} s "
             f"({inp['lag_source']}), {inp['gpus_per_replica']} GPU(s) per replica, "
             f"{inp['gpu_slots_per_node']} slots per node.",
+            "",
+            f"Failure headroom: {headroom_line(planned)}",
             "",
             "| | rate rps | replicas (base + failures + lag) | nodes | per hour | per day | per 1M requests "
             "| per 1M tokens |",
@@ -168,4 +183,4 @@ def plan_markdown(
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["make_plan", "plan_markdown", "write_outputs", "PlanRow"]
+__all__ = ["headroom_line", "make_plan", "plan_markdown", "write_outputs", "PlanRow"]

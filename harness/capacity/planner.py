@@ -7,13 +7,15 @@ Out: ``PlanRow``s (one per trace point, or one for the peak) and, for a trace, `
 
     base(rate)   = ceil(rate / (utilization_target x per_replica_rps))
     extra        = ceil(steepest rise of the trace over the lag / (utilization_target x per_replica_rps))
-    replicas     = base(rate) + failures_tolerated + extra
+    failures     = failures_tolerated, or with a measured pod kill (headroom.py: ``lost`` replicas a failure
+                   takes out): max(0, ceil(rate / per_replica_rps + failures_tolerated x lost) - base(rate))
+    replicas     = base(rate) + failures + extra
     nodes        = ceil(replicas x gpus per replica / GPU slots per node)
     cost per h   = replicas x (gpus x gpu_hour_usd + cpu_request x cpu_hour_usd) + nodes x node_hour_usd
 
 The extra covers the load that arrives while new replicas start: the autoscaler sees the rise only as it
 happens and its replicas are Ready ``scale_up_lag_s`` later.  A peak alone has no rise (extra 0).  The HPA
-suggestion: min = base(lowest rate) + failures, max = the peak's replicas, and the per-replica target
+suggestion: min = base(lowest rate) + its failures, max = the peak's replicas, and the per-replica target
 (requests/s, and in-flight requests by Little's law) at which the peak's fleet without its failure headroom
 runs.  Pure functions.
 """
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from harness.capacity.headroom import failure_backlog, failure_replicas
 from harness.errors import InputError
 
 
@@ -44,6 +47,11 @@ class PlanInputs:
     tokens_per_request: float | None = None
     in_flight_per_replica: float | None = None  # at per_replica_rps (Little's law: rate x mean latency)
     lag_source: str = ""
+    # measured by a pod-kill run (harness/capacity/headroom.py); None: failures_tolerated replicas flat
+    failure_lost_replicas: int | None = None
+    failure_duration_s: float | None = None
+    failure_failed_requests: int | None = None
+    headroom_source: str = "capacity.plan.failures_tolerated"
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,7 @@ class PlanRow:
     cost_per_day_usd: float
     cost_per_1m_requests_usd: float | None
     cost_per_1m_tokens_usd: float | None
+    failure_backlog_requests: float | None = None  # a failure's backlog without the headroom (measured dip)
 
 
 @dataclass(frozen=True)
@@ -106,10 +115,21 @@ def _nodes(replicas: int, inp: PlanInputs) -> int | None:
     return math.ceil(replicas * inp.gpus_per_replica / inp.gpu_slots_per_node)
 
 
+def failure_headroom(rate_rps: float, base: int, inp: PlanInputs) -> tuple[int, float | None]:
+    """The failure headroom at a rate, and (measured dip) the backlog a failure would leave without it."""
+    lost = inp.failure_lost_replicas
+    if lost is None:
+        return inp.failures_tolerated, None
+    n, mu = inp.failures_tolerated, inp.per_replica_rps
+    return failure_replicas(rate_rps, base, mu, n, lost), failure_backlog(rate_rps, base, mu, n, lost,
+                                                                          inp.failure_duration_s)  # fmt: skip
+
+
 def row(time_s: float | None, rate_rps: float, inp: PlanInputs, lag_replicas: int) -> PlanRow:
     """The replicas, nodes and cost for one rate."""
     base = base_replicas(rate_rps, inp)
-    replicas = max(1, base + inp.failures_tolerated + lag_replicas)
+    failures, backlog = failure_headroom(rate_rps, base, inp)
+    replicas = max(1, base + failures + lag_replicas)
     nodes = _nodes(replicas, inp)
     per_hour = replicas * (inp.gpus_per_replica * inp.gpu_hour_usd + inp.cpu_per_replica * inp.cpu_hour_usd)
     per_hour += (nodes or 0) * inp.node_hour_usd
@@ -119,7 +139,7 @@ def row(time_s: float | None, rate_rps: float, inp: PlanInputs, lag_replicas: in
         time_s,
         rate_rps,
         base,
-        inp.failures_tolerated,
+        failures,
         lag_replicas,
         replicas,
         nodes,
@@ -127,6 +147,7 @@ def row(time_s: float | None, rate_rps: float, inp: PlanInputs, lag_replicas: in
         per_hour * 24.0,
         per_m,
         per_m_tokens,
+        backlog,
     )
 
 
@@ -145,12 +166,12 @@ def plan_trace(points: Sequence[tuple[float, float]], inp: PlanInputs) -> tuple[
     rows = [row(t, rate, inp, extra) for t, rate in points]
     peak = max(rows, key=lambda r: r.rate_rps)
     low = min(p[1] for p in points)
-    serving = max(1, peak.replicas - inp.failures_tolerated)
+    serving = max(1, peak.replicas - peak.failure_replicas)
     rps_target = peak.rate_rps / serving if peak.rate_rps > 0 else inp.utilization_target * inp.per_replica_rps
     util = rps_target / inp.per_replica_rps
     in_flight = None if inp.in_flight_per_replica is None else inp.in_flight_per_replica * util
     hpa = HpaSuggestion(
-        min_replicas=max(1, base_replicas(low, inp) + inp.failures_tolerated),
+        min_replicas=max(1, row(None, low, inp, 0).replicas),
         max_replicas=peak.replicas,
         target_rps_per_replica=rps_target,
         target_in_flight_per_replica=in_flight,

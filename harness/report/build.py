@@ -2,7 +2,8 @@
 
 In: a run folder that already has ``summary.json`` (analysis ran), ``per_second.parquet``,
 ``timeline.parquet`` and the request rows (for the distributions).  Out: ``report.md`` with
-``plots/latency.png``, the self-contained ``report.html`` and ``junit.xml``; each written to a temporary
+``plots/latency.png``, the self-contained ``report.html`` (with the capacity section when the folder has
+``capacity/capacity.json``) and ``junit.xml``; each written to a temporary
 name and renamed.  Returns the paths written.  A torn or missing summary.json is a ``RunFolderError``.
 """
 
@@ -17,6 +18,7 @@ import yaml
 
 from harness.errors import RunFolderError
 from harness.model import RunFiles
+from harness.report.capacity_report import capacity_context
 from harness.report.figures import cdf_png, cdf_points, scaling_png, timeline_png, traffic_png
 from harness.report.html import render_html
 from harness.report.junit import run_junit
@@ -39,7 +41,10 @@ def build_report(root: str | Path) -> list[Path]:
     summary = read_summary(root)
     written = [plot_latency(root, summary)]
     md = write_atomic(root / "report.md", render_markdown(summary, [p.relative_to(root) for p in written]))
-    html = write_atomic(root / "report.html", render_html(summary, _figures(root, summary), _has_prices(root)))
+    capacity = capacity_context(root)
+    html = write_atomic(
+        root / "report.html", render_html(summary, _figures(root, summary), _has_prices(root), capacity)
+    )
     junit = write_atomic(root / "junit.xml", run_junit(summary))
     return [md, html, junit, *written]
 

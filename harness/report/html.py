@@ -1,6 +1,7 @@
 """``report.html``: one self-contained page per run (inline CSS and PNG figures, no script, no CDN).
 
-In: the summary dict and the figures (PNG bytes, from figures.py).  Out: HTML text, rendered with jinja2
+In: the summary dict, the figures (PNG bytes, from figures.py) and, when the run folder has ``capacity/``,
+the capacity section's data (capacity_report.py).  Out: HTML text, rendered with jinja2
 from ``templates/report.html.j2`` with autoescaping.  The verdict is the element ``#verdict``.
 """
 
@@ -48,7 +49,14 @@ def pct(value: Any) -> str:
     return "–" if value is None else f"{100 * float(value):.2f}%"
 
 
-def render_html(summary: dict[str, Any], figures: dict[str, bytes | None], has_prices: bool) -> str:
+def money(value: Any) -> str:
+    return "n/a" if value is None else f"${value:,.2f}"
+
+
+def render_html(
+    summary: dict[str, Any], figures: dict[str, bytes | None], has_prices: bool, capacity: dict[str, Any] | None = None
+) -> str:
+    """The page; ``capacity`` (capacity_report.capacity_context) adds the section ``#capacity``."""
     m = summary.get("metrics", {})
     slos = summary.get("slos", [])
     trends = [(k, m[k]) for k in ("latency_ms", "latency_raw_ms", "send_lag_ms", "ttft_ms", "itl_ms") if k in m]
@@ -70,6 +78,8 @@ def render_html(summary: dict[str, Any], figures: dict[str, bytes | None], has_p
         checks=[(k, m.get(k), note) for k, note in CHECKS.items()],
         env=sorted((summary.get("environment") or {}).items()),
         figs={k: base64.b64encode(v).decode("ascii") for k, v in figures.items() if v},
+        cap=capacity,
+        money=money,
         fmt=fmt,
         pct=pct,
     )

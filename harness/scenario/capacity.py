@@ -21,8 +21,11 @@ class CapacityPlanSpec(_Model):
         None, description="scale decision -> new replica Ready; unset: measured (lag_run, else this search's start)"
     )
     lag_run: str | None = Field(None, description="a run folder whose timeline has HPA scale-ups to measure the lag")
+    headroom_run: str | None = Field(
+        None, description="a pod-kill run folder: failure headroom from the replicas it lost (docs/capacity.md)"
+    )
 
-    @field_validator("trace", "lag_run")
+    @field_validator("trace", "lag_run", "headroom_run")
     @classmethod
     def _path(cls, value: str | None) -> str | None:
         return None if value is None else str(_resolve_path(value))

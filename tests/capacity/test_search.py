@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from harness.capacity import ProbeRecord, SearchSettings, bracket, next_rate
-from harness.capacity.confirm import boundary_shape, confirmed, margin_intervals
+from harness.capacity.confirm import boundary_shape, confirmed, margin_intervals, pooled_failures
 from harness.capacity.fit import fit, root
 from harness.capacity.margins import achieved_ratio, margin, oversaturated
 from harness.capacity.search import NoRateMeetsSlo, predicted_root
@@ -171,8 +172,26 @@ def test_confirm_interval_inside_and_across_the_slo() -> None:
     lo, hi = good[P95.key]
     assert lo <= hi < 0 and math.isclose(hi, margin(P95, 300 + 1.645 * 30), abs_tol=0.05)
     assert bad[P95.key][1] > 0
-    repeats = [probe(1, 10, 300, "confirm")]
+    repeats = [replace(probe(1, 10, 300, "confirm"), achieved_ratio=1.0, requests=1500)]
     assert confirmed(good, repeats) and not confirmed(bad, repeats)
+    assert not confirmed(good, [probe(1, 10, 300, "confirm")])  # no achieved ratio: nothing to confirm with
+
+
+def test_rules_over_repeats_are_judged_pooled() -> None:
+    """One repeat short of 98 % or over-saturated does not sink a rate the others sustain; most of them does."""
+
+    def rep(i: int, achieved: float, over: bool = False, requests: int = 1500) -> ProbeRecord:
+        return replace(probe(i, 97.0, 300, "confirm"), achieved_ratio=achieved, oversaturated=over, requests=requests)
+
+    assert pooled_failures([rep(1, 0.975), rep(2, 0.99), rep(3, 0.995, over=True)], 0.98) == []
+    assert confirmed({P95.key: (-0.5, -0.2)}, [rep(1, 0.975), rep(2, 0.99), rep(3, 0.995)])
+    low = pooled_failures([rep(1, 0.97), rep(2, 0.975)], 0.98)
+    assert len(low) == 1 and "achieved 0.9725 of the requested rate over 2 probes" in low[0]
+    assert pooled_failures([rep(1, 0.9, requests=100), rep(2, 0.99, requests=1900)], 0.98) == []  # by requests
+    over = pooled_failures([rep(1, 0.99, True), rep(2, 0.99), rep(3, 0.99, True)], 0.98)
+    assert over == ["over-saturated in 2 of 3 probes"]
+    assert pooled_failures([rep(1, 0.99, True), rep(2, 0.99, True)], 0.98) == ["over-saturated in 2 of 2 probes"]
+    assert pooled_failures([rep(1, 0.99, True), rep(2, 0.99)], 0.98) == []
 
 
 def test_a_rule_failing_below_the_slo_root_does_not_make_the_search_creep() -> None:

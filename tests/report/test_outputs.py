@@ -93,3 +93,49 @@ def test_compare_html_opens_offline_in_chromium(tmp_path, kibench):
     assert page.console_errors == [] and page.verdict == "REGRESSION"
     assert page.image_count == 2 and page.images_ok
     assert all(u.startswith(("file:", "data:")) for u in page.requested)
+
+
+@pytest.fixture(scope="module")
+def run_with_capacity(tmp_path_factory):
+    """The spike run with a capacity/ subfolder (synthetic probes, a plan for 300 rps), reported by `kibench report`."""
+    from harness.capacity import write_outputs
+    from harness.capacity.planner import PlanInputs
+    from harness.scenario import CapacityPlanSpec
+    from tests.capacity.test_outputs import BOUNDARY, probes
+
+    root = make_spike_run(tmp_path_factory.mktemp("capacity-report") / "run")
+    inputs = PlanInputs(per_replica_rps=100.0, scale_up_lag_s=20.0, gpu_hour_usd=2.0)
+    write_outputs(root, probes(), BOUNDARY, CapacityPlanSpec(peak_rps=300), inputs, None, None)
+    cmd = [sys.executable, "-c", "from harness.cli import main; main()", "report", str(root)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    return root
+
+
+def test_a_run_with_capacity_has_the_capacity_section(run_with_capacity, spike_run):
+    html = (run_with_capacity / "report.html").read_text()
+    section = html[html.index('<section id="capacity">') : html.index("</section>")]
+    assert "100 rps per replica" in section and "confirmed by repeats" in section
+    assert "latency_ms (latency)" in section  # the binding SLO and its reason
+    assert "<td>peak</td><td>300</td><td><b>5</b></td>" in section and "4 + 1 + 0" in section and "$10.00" in section
+    assert section.count("data:image/png;base64,") == 3  # latency, margins, goodput (no trace: no replicas plot)
+    assert html.count('id="verdict"') == 1 and 'id="capacity-verdict"' in section  # the run's verdict stays the one
+    assert "probes/05" in section
+    assert 'id="capacity"' not in (spike_run / "report.html").read_text()  # no capacity/: no section
+
+
+def test_kibench_report_on_a_capacity_search_writes_its_page(tmp_path, kibench):
+    from harness.capacity import write_outputs
+    from tests.capacity.test_outputs import BOUNDARY, probes
+
+    write_outputs(tmp_path, probes(), BOUNDARY, None, None, None, None)
+    proc = subprocess.run([*kibench, "report", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    html = (tmp_path / "report.html").read_text()
+    assert proc.returncode == 0 and 'id="verdict"' in html and "100 rps per replica" in html, proc.stderr
+
+
+@needs_browser
+def test_report_html_with_capacity_opens_in_chromium(run_with_capacity):
+    page = open_page(run_with_capacity / "report.html")
+    assert page.console_errors == [] and page.verdict == "FAIL"  # the run's verdict, not the capacity section's
+    assert page.image_count >= 3 + 3 and page.images_ok
