@@ -55,7 +55,8 @@ class GpuSpec(_Model):
         default_factory=dict, description="mig: partitions of each GPU, profile -> count, e.g. {'1g.10gb': 7}"
     )
     time_slice_overhead: float = Field(
-        0.05, ge=0, lt=1, description="time-slicing: share of the GPU lost to context switches when >1 pod is busy"
+        0.05, ge=0, lt=1, description="time-slicing: share of the GPU lost to context switches when >1 pod is busy "
+        "(a profile's own time_slice_overhead takes precedence)"
     )
 
     @model_validator(mode="after")

@@ -25,6 +25,10 @@ class ClassicProfileSpec(_Model):
     per_item_ms: float = Field(0.0, ge=0, description="device time added by each item of the batch")
     max_batch_size: int = Field(1, ge=1, le=4096, description="largest batch the device runs")
     max_queue_delay_ms: float = Field(0.0, ge=0, description="longest a request waits for its batch to fill")
+    time_slice_overhead: float | None = Field(
+        None, ge=0, lt=1, description="time-sliced GPU: share of its speed this model loses to context switches "
+        "while more than one replica has work on it; unset: the node's nodes.gpu.time_slice_overhead",
+    )
     source: str = Field("", description="where the numbers come from")
 
 

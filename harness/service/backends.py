@@ -60,7 +60,7 @@ class ClassicBackend:
         self.profile = profile
         self.runner = runner
         # the emulated GPU (a MIG slice is slower; a time-sliced one is shared: gpushare)
-        self.gpu = Gpu() if runner is None else None
+        self.gpu = Gpu(overhead=profile.time_slice_overhead) if runner is None else None
         if self.gpu is not None and os.environ.get(GPU_ENV):
             metrics.gpu = self.gpu.info
         scale = 1.0 / self.gpu.info.compute_fraction if self.gpu is not None else 1.0

@@ -11,7 +11,8 @@ Out: ``Gpu.run(solo_s)``, awaited for as long as the batch takes on this device:
   small memory-mapped table with one slot per process (its pid and a heartbeat while it has work on the
   GPU).  The work advances in quanta of at most ``QUANTUM_S``; in each, with k replicas busy, it advances
   at ``1/k`` of the GPU's speed, less the context-switch overhead when k > 1:
-  ``rate = (1 - overhead) / k``.  Two saturating replicas thus each get half the GPU's throughput (less
+  ``rate = (1 - overhead) / k``, the overhead being the model's (its profile's ``time_slice_overhead``) or, when
+  the profile has none, the node's (``nodes.gpu.time_slice_overhead``).  Two saturating replicas thus each get half the GPU's throughput (less
   the overhead), one alone gets all of it.  A slot whose heartbeat is older than ``STALE_S`` (a killed
   process) counts as idle.
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import fcntl
 import json
 import mmap
@@ -124,8 +126,12 @@ def shared_rate(busy: int, overhead: float) -> float:
 class Gpu:
     """The replica's emulated device: runs a batch of ``solo_s`` (its time on a whole, unshared GPU)."""
 
-    def __init__(self, info: GpuInfo | None = None) -> None:
+    def __init__(self, info: GpuInfo | None = None, overhead: float | None = None) -> None:
+        """``overhead``: the model's own context-switch cost on a time-sliced GPU (its profile's
+        ``time_slice_overhead``), else the node's, from ``KIBENCH_GPU``."""
         self.info = info or GpuInfo.from_env()
+        if overhead is not None:
+            self.info = dataclasses.replace(self.info, time_slice_overhead=overhead)
         sliced = self.info.mode == "time-slicing" and bool(self.info.share_file)
         self.share = ShareFile(self.info.share_file) if sliced else None
         self._active = 0  # batches of this replica on the device now (the batcher runs one at a time)

@@ -39,6 +39,7 @@ class ClassicProfile:
     per_item_ms: float = 0.0
     max_batch_size: int = 1
     max_queue_delay_ms: float = 0.0
+    time_slice_overhead: float | None = None  # context switches on a time-sliced GPU; None: the node's setting
     source: str = ""
     kind: str = "classic"
 

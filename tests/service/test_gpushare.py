@@ -96,3 +96,19 @@ def test_mig_slice_is_isolated_from_a_busy_neighbour():
     alone, with_neighbour, _ = _run([lone, slice_a, slice_b], solo_s, duration_s)  # GPU 1 alone, GPU 0 both busy
     assert alone["mean_s"] == pytest.approx(solo_s * 7 / 3, rel=0.10)  # its fixed fraction (+ timer overshoot)
     assert with_neighbour["mean_s"] == pytest.approx(alone["mean_s"], rel=0.05)
+
+
+def test_a_profile_s_context_switch_cost_takes_precedence_over_the_node_s(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.service.backends import ClassicBackend
+    from harness.service.config import config_from_section
+    from harness.service.metrics import ServiceMetrics
+
+    node = GpuInfo(mode="time-slicing", time_slice_overhead=0.05)
+    assert gpushare.Gpu(node).info.time_slice_overhead == 0.05  # no profile setting: the node's
+    assert gpushare.Gpu(node, overhead=0.2).info.time_slice_overhead == 0.2
+    monkeypatch.setenv(gpushare.ENV, json.dumps({"mode": "time-slicing", "time_slice_overhead": 0.05}))
+    for profile, expected in (({"kind": "classic", "base_ms": 20, "time_slice_overhead": 0.12}, 0.12),
+                              ({"kind": "classic", "base_ms": 20}, 0.05)):  # fmt: skip
+        model = config_from_section({"profile": profile}, "r").model()
+        backend = ClassicBackend(model, 8, ServiceMetrics(model.name, model.kind, "emulated", 1.0))
+        assert backend.gpu is not None and backend.gpu.info.time_slice_overhead == expected
