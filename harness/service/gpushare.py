@@ -11,10 +11,10 @@ Out: ``Gpu.run(solo_s)``, awaited for as long as the batch takes on this device:
   small memory-mapped table with one slot per process (its pid and a heartbeat while it has work on the
   GPU).  The work advances in quanta of at most ``QUANTUM_S``; in each, with k replicas busy, it advances
   at ``1/k`` of the GPU's speed, less the context-switch overhead when k > 1:
-  ``rate = (1 - overhead) / k``, the overhead being the model's (its profile's ``time_slice_overhead``) or, when
-  the profile has none, the node's (``nodes.gpu.time_slice_overhead``).  Two saturating replicas thus each get half the GPU's throughput (less
-  the overhead), one alone gets all of it.  A slot whose heartbeat is older than ``STALE_S`` (a killed
-  process) counts as idle.
+  ``rate = (1 - overhead) / k``, the overhead being the model's (its profile's ``time_slice_overhead``)
+  or, when the profile has none, the node's (``nodes.gpu.time_slice_overhead``).  Two saturating replicas
+  thus each get half the GPU's throughput (less the overhead), one alone gets all of it.  A slot whose
+  heartbeat is older than ``STALE_S`` (a killed process) counts as idle.
 
 The clock is ``time.monotonic()`` (CLOCK_MONOTONIC: one clock for every process on the machine).
 """
