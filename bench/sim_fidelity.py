@@ -4,7 +4,8 @@
 
 For scenarios/spike.yaml, spike-cpu-hpa.yaml and pod-kill-under-load.yaml: ``kibench run`` (the embedded
 platform; about 3, 3 and 1.5 minutes) unless ``--measured`` gives a run folder of that scenario, then
-``kibench simulate`` (des mode, default constants, or drawn from ``--calibrate``'s run), and prints the
+``kibench simulate`` (des mode, default constants, or drawn from ``--calibrate``'s run; the HPA synced at the
+measured run's phase, ``calibrate.hpa_phase_s``), and prints the
 five checks of ``harness.simulate.fidelity``: latency p95 within 15 %, peak replicas equal, scale-up
 reaction within one sync period, time to capacity after the kill within 20 %, desired replicas within ±1
 in at least 90 % of the seconds.  Exit 0 when every check holds, 1 otherwise.  On a shared host the
@@ -20,6 +21,7 @@ from pathlib import Path
 from harness.run import run_scenario
 from harness.scenario import load_scenario
 from harness.simulate import SimOptions, calibrate_from, simulate
+from harness.simulate.calibrate import hpa_phase_s
 from harness.simulate.fidelity import compare_runs, table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +42,9 @@ def main() -> int:
     for name in SCENARIOS:
         scenario = load_scenario(ROOT / "scenarios" / f"{name}.yaml")
         real = measured.get(name) or run_scenario(scenario, args.results / "measured").run_dir
-        sim = simulate(scenario, args.results / "simulated", SimOptions(mode="des", calibration=calibration))
+        # the HPA syncs at the measured run's phase (a random initial condition of each run, not a model constant)
+        options = SimOptions(mode="des", calibration=calibration, hpa_phase_s=hpa_phase_s(real))
+        sim = simulate(scenario, args.results / "simulated", options)
         checks = compare_runs(real, sim.run_dir)
         all_ok = all_ok and all(c.ok for c in checks)
         print(table(checks, f"{name}: measured {real.name} vs simulated {sim.run_dir.name} ({sim.wall_s:.2f} s)"))

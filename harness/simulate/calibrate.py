@@ -3,10 +3,11 @@
 In: a measured run folder of the embedded platform (requests.parquet, events.jsonl, scenario.yaml).  Out:
 ``Calibration``: the HTTP path's overhead as an empirical distribution (latency minus the device time of
 one request, from the seconds in which the service was not queueing: each second's median under twice
-the device time) and the pods' start-up as a distribution (pod_scheduled → pod_ready of the pods scheduled
+the device time), the HPA's sync phase (``sync_phase_s``: its first scale-up's time after load start, modulo
+the sync period) and the pods' start-up as a distribution (pod_scheduled → pod_ready of the pods scheduled
 once the load ran, less the model load, the warm-up and half a readiness period, which the simulator adds
-itself).  The simulator draws
-from both, so its pod starts and its latency spread are those of the machine the run measured.
+itself).  The simulator draws from both distributions and syncs its HPA at that phase, so its pod starts, its
+latency spread and its HPA's timing are those of the run it is compared with.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class Calibration:
     source: str
     overhead_ms: tuple[float, ...]  # samples
     process_start_s: tuple[float, ...]  # samples
+    hpa_phase_s: float | None = None  # the HPA's syncs, seconds after load start (mod sync_period)
 
     def describe(self) -> dict[str, float | int | str | None]:
         def q(values: tuple[float, ...], p: float) -> float | None:
@@ -36,7 +38,7 @@ class Calibration:
         return {"source": self.source, "overhead_samples": len(self.overhead_ms),
                 "overhead_p50_ms": q(self.overhead_ms, 50), "overhead_p95_ms": q(self.overhead_ms, 95),
                 "process_start_samples": len(self.process_start_s),
-                "process_start_p50_s": q(self.process_start_s, 50)}  # fmt: skip
+                "process_start_p50_s": q(self.process_start_s, 50), "hpa_phase_s": self.hpa_phase_s}  # fmt: skip
 
 
 def calibrate(run_dir: str | Path, max_samples: int = 20_000) -> Calibration:
@@ -61,7 +63,8 @@ def calibrate(run_dir: str | Path, max_samples: int = 20_000) -> Calibration:
         overhead = np.random.default_rng(0).choice(overhead, max_samples, replace=False)
     fixed = scenario.service.cold_start + 2 * device_ms / 1000.0 + scenario.platform.probes.readiness.period / 2
     starts = _process_starts(events, fixed, after_s=_load_start_s(events))
-    return Calibration(str(root), tuple(float(x) for x in overhead), tuple(starts))
+    phase = sync_phase_s(events, scenario.platform.hpa.sync_period) if scenario.platform.hpa.enabled else None
+    return Calibration(str(root), tuple(float(x) for x in overhead), tuple(starts), phase)
 
 
 def _load_start_s(events: list[dict]) -> float:
@@ -78,3 +81,26 @@ def _process_starts(events: list[dict], fixed_s: float, after_s: float) -> list[
              if e.get("kind") == "pod_ready" and e.get("pod") in scheduled]  # fmt: skip
     later = [(s, r) for s, r in ready if s >= after_s] or ready
     return [max(r - s - fixed_s, 0.05) for s, r in later]
+
+
+def sync_phase_s(events: list[dict], sync_period_s: float) -> float | None:
+    """When the HPA synced in a measured run, as seconds after load start modulo ``sync_period_s`` (from its
+    first scale event; None without one).  The phase is a random initial condition of each run (where the load
+    falls between two syncs), not a model constant, and a spike's queueing depends on it by up to a sync
+    period of lag: a comparison with a measured run plays it at the measured phase."""
+    start = _load_start_s(events)
+    scales = [float(e["t_s"]) for e in events if e.get("kind") == "scale" and e.get("source") == "hpa"]
+    if not scales or start == float("-inf"):
+        return None
+    return round((scales[0] - start) % sync_period_s, 4)
+
+
+def hpa_phase_s(run_dir: str | Path) -> float | None:
+    """``sync_phase_s`` of a run folder (None when it has no HPA scale event or cannot be read)."""
+    root = Path(run_dir)
+    try:
+        scenario = load_scenario(root / "scenario.yaml")
+        events = [json.loads(line) for line in (root / "events.jsonl").read_text(encoding="utf-8").splitlines()]
+    except (OSError, ValueError):
+        return None
+    return sync_phase_s(events, scenario.platform.hpa.sync_period) if scenario.platform.hpa.enabled else None

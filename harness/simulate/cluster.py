@@ -102,6 +102,9 @@ class ClusterOptions:
     # pod_deleted, two pod-kill-under-load runs, 2 December 2026; the steady-state probes run first)
     fault_delay_s: float = 0.05
     shutdown_s: float = 0.2  # a drained replica's process exits and its pod is deleted (uvicorn's shutdown)
+    # the HPA's syncs fall at load start + this (mod sync_period): a measured run's phase (calibrate.hpa_phase_s);
+    # None: every sync_period from the deploy
+    hpa_phase_s: float | None = None
 
 
 @dataclass(order=True)
@@ -150,6 +153,7 @@ class Cluster:
         self.finished = False
         self._ready_cache: list[int] | None = None
         self._counts: tuple[int, int, int] | None = None
+        self._sync_gen = 0  # a sync tick of an older generation is dropped (the phase was reset at load start)
         for node in self.nodes:
             self.emit(0.0, "node_added", node=node.name, gpu_slots=node.slots, provisioned=False)
 
@@ -340,8 +344,10 @@ class Cluster:
             p.cpu_mark = t
             p.sample = (t, values) if values else None
 
-    def _on_sync(self, t: float, _: Any) -> None:
+    def _on_sync(self, t: float, gen: Any) -> None:
         assert self.hpa is not None
+        if (gen or 0) != self._sync_gen:
+            return
         res = self.sc.platform.hpa.metric_resolution
         samples = [
             pod_sample(
@@ -368,7 +374,7 @@ class Cluster:
             self.desired = decision.desired_replicas
             self.reconcile(t)
         if not self.finished:
-            self.at(t + self.sc.platform.hpa.sync_period, "sync")
+            self.at(t + self.sc.platform.hpa.sync_period, "sync", self._sync_gen)
 
     def _on_sample(self, t: float, _: Any) -> None:
         if self._counts is None:
@@ -399,6 +405,9 @@ class Cluster:
 
         self.load_start_s = t
         self.emit(t, "load_start", duration_s=self.load_duration_s)
+        if self.hpa is not None and self.opt.hpa_phase_s is not None:  # the syncs' phase of a measured run
+            self._sync_gen += 1
+            self.at(t + self.opt.hpa_phase_s % self.sc.platform.hpa.sync_period, "sync", self._sync_gen)
         for seg in phase_windows(segments_for(self.sc.load)):
             self.emit(t, "load_phase", phase=seg.phase, start_s=round(t + seg.start_s, 6),
                       end_s=round(t + seg.end_s, 6), start_rps=seg.start_rps, end_rps=seg.end_rps)  # fmt: skip

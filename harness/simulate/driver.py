@@ -64,6 +64,9 @@ class SimOptions:
     max_rows: int = DES_MAX_REQUESTS
     calibration: Calibration | None = None  # measured distributions (kibench simulate --calibrate RUN_DIR)
     curve: LatencyCurve | None = None  # a replica's latency per rate (kibench simulate --curve probes.parquet)
+    # seconds after load start (mod sync_period) at which the HPA syncs, as in a measured run (calibrate.hpa_phase_s);
+    # None: the calibration's, else every sync_period from the deploy
+    hpa_phase_s: float | None = None
 
 
 @dataclass
@@ -154,8 +157,9 @@ def simulate(
     segments = segments_for(scenario.load)
     duration = scenario.load.duration_s
     cal = opt.calibration
+    phase = opt.hpa_phase_s if opt.hpa_phase_s is not None else (cal.hpa_phase_s if cal else None)
     cl_opt = ClusterOptions(opt.process_start_s, opt.process_start_jitter, opt.deploy_s, opt.load_start_delay_s, seed,
-                            cal.process_start_s if cal else ())  # fmt: skip
+                            cal.process_start_s if cal else (), hpa_phase_s=phase)  # fmt: skip
     cluster = Cluster(scenario, faults, model, cl_opt, scenario.name)
     horizon = duration + scenario.platform.ready_timeout + 60.0 + model.deadline_s
     rows_total = requested_arrivals(segments)

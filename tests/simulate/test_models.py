@@ -188,3 +188,22 @@ def test_arrivals_over_the_users_are_dropped_as_the_load_generator_drops_them(tm
     fluid = simulate(scenario, tmp_path / "f", SimOptions(mode="fluid"), analyse=False)
     fluid_stats = json.loads((fluid.run_dir / "load-w0.json").read_text())
     assert fluid_stats["dropped"] == pytest.approx(stats["dropped"], rel=0.2)
+
+
+def test_the_hpa_syncs_at_the_phase_of_the_measured_run(tmp_path: Path) -> None:
+    from harness.scenario import load_scenario
+    from harness.simulate.calibrate import sync_phase_s
+
+    root = Path(__file__).resolve().parents[2]
+    scenario = load_scenario(root / "scenarios" / "spike.yaml", ["load.shape.before=4s", "load.shape.hold=10s",
+                                                                 "load.shape.after=4s"])  # fmt: skip
+    period = scenario.platform.hpa.sync_period
+    for phase in (0.3, 1.7):
+        run = simulate(scenario, tmp_path / str(phase), SimOptions(mode="des", hpa_phase_s=phase)).run_dir
+        events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+        start = next(e["t_s"] for e in events if e["kind"] == "load_start")
+        scales = [e["t_s"] for e in events if e["kind"] == "scale"]
+        assert scales and all(((t - start) % period) == pytest.approx(phase, abs=1e-3) for t in scales), scales
+        assert sync_phase_s(events, period) == pytest.approx(phase, abs=1e-3)  # and it reads back the same
+    events = [{"t_s": 10.0, "kind": "load_start"}, {"t_s": 13.5, "kind": "scale", "source": "hpa"}]
+    assert sync_phase_s(events, 2.0) == 1.5 and sync_phase_s(events[:1], 2.0) is None
