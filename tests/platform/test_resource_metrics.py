@@ -76,7 +76,8 @@ def test_kubectl_top_pods_and_nodes(start_cluster, tmp_path):
 
 def test_mig_slices_are_scheduled_and_report_dcgm_metrics(start_cluster):
     """One node, one GPU cut in two 3g.40gb slices: two replicas fit, a third is Pending for want of a slice,
-    each replica's /metrics carries DCGM's gauges for its slice, and the node autoscaler adds a node of that kind."""
+    each replica's /metrics carries DCGM's gauges for its slice (and its usage rows them), and the node
+    autoscaler adds a node of that kind."""
     gpu = {"sharing": "mig", "mig": {"3g.40gb": 2}}
     autoscaler = {"enabled": True, "max_nodes": 2, "provisioning_delay": 1, "scan_interval": 0.5}
     nodes = {"count": 1, "gpu_slots": 1, "gpu": gpu, "autoscaler": autoscaler}
@@ -91,6 +92,14 @@ def test_mig_slices_are_scheduled_and_report_dcgm_metrics(start_cluster):
     metrics = httpx.get(f"http://{pod['status']['podIP']}:8000/metrics", timeout=5).text
     assert "DCGM_FI_DEV_GPU_UTIL{" in metrics and 'GPU_I_PROFILE="3g.40gb"' in metrics
     assert "DCGM_FI_DEV_FB_USED" in metrics
+
+    def gpu_rows() -> list[dict]:  # the usage rows carry each pod's DCGM gauges (usage.parquet's GPU columns)
+        path = cluster.log_dir / "usage.jsonl"
+        rows = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+        return [r for r in rows if r.get("gpu_memory_used_mib") is not None]
+
+    rows = cluster.wait_for(gpu_rows, 15, "usage rows with the GPU's gauges")
+    assert all(r["gpu_memory_used_mib"] > 0 and 0 <= r["gpu_util_pct"] <= 100 for r in rows), rows[:3]
     cluster.driver.scale(3)
     cluster.wait_for(
         lambda: any(

@@ -10,6 +10,10 @@ has none: user + system time of the replica process and its children between two
 
 The usual names: ``queue_depth`` → ``kibench_queue_depth``, ``in_flight`` →
 ``kibench_in_flight_requests``, ``device_busy`` → ``kibench_device_busy_ratio`` (docs/local-api.md).
+
+Pods given a GPU (a ``nvidia.com/...`` resource) are scraped for its DCGM gauges too (``GPU_GAUGES``), HPA or
+not, at the same resolution: the usage rows (``resource_metrics``, ``usage.parquet``) carry them, as a cluster
+run's rows carry what its Prometheus scraped from NVIDIA's dcgm-exporter.
 """
 
 from __future__ import annotations
@@ -112,6 +116,17 @@ class CpuMeter:
             del self._marks[key]
 
 
+#: The emulated GPU's gauges, named as NVIDIA's dcgm-exporter names them (harness/service/metrics.py), by the
+#: usage column they fill (the same columns as harness.platform.kubernetes.prometheus gives a cluster run)
+GPU_GAUGES = {"gpu_util_pct": "DCGM_FI_DEV_GPU_UTIL", "gpu_memory_used_mib": "DCGM_FI_DEV_FB_USED"}
+
+
+def has_gpu(pod: Obj) -> bool:
+    """Whether the pod's container asks for a GPU resource (whole, time-sliced or a MIG slice)."""
+    resources = pod["spec"]["containers"][0].get("resources") or {}
+    return any(name.startswith("nvidia.com/") for kind in ("requests", "limits") for name in resources.get(kind) or {})
+
+
 class MetricsScraper:
     """Scrapes every running pod each ``resolution_s`` and keeps the latest sample per (namespace, pod)."""
 
@@ -131,13 +146,16 @@ class MetricsScraper:
             await self._client.aclose()
 
     def wanted(self) -> tuple[dict[str, str], bool]:
-        """Pods metric name -> Prometheus series, from every HPA; and whether any HPA scales on CPU."""
+        """Pods metric name -> Prometheus series, from every HPA (and the DCGM gauges when a pod has a GPU); and
+        whether any HPA scales on CPU."""
         gauges: dict[str, str] = {}
         cpu = False
         for hpa in self.cluster.store.list(HPAS, copy=False)[0]:
             series, wants_cpu = hpa_wants(hpa)
             gauges.update(series)
             cpu = cpu or wants_cpu
+        if any(has_gpu(pod) for pod in self.cluster.store.list(PODS, copy=False)[0]):
+            gauges.update(GPU_GAUGES)
         return gauges, cpu
 
     async def scrape_all(self) -> None:

@@ -52,6 +52,8 @@ class UsageRow:
     cpu_limit_cores: float
     memory_request_bytes: int
     memory_limit_bytes: int
+    gpu_util_pct: float | None = None  # the pod's GPU (DCGM gauges, last scrape); None: no GPU or no sample yet
+    gpu_memory_used_mib: float | None = None
 
 
 CHILDREN_REFRESH_S = 15.0  # how often a pod's process tree is looked up again
@@ -173,6 +175,7 @@ class ResourceMetrics:
             if history:
                 t0, _, cpu0, _ = history[-1]
                 container, res = container_resources(pod)
+                gpu = self._gpu(meta["namespace"], meta["name"])
                 rows.append(
                     UsageRow(
                         round(now, 3),
@@ -186,6 +189,7 @@ class ResourceMetrics:
                         res["cpu_limits"],
                         int(res["memory_requests"]),
                         int(res["memory_limits"]),
+                        *gpu,
                     )
                 )
             history.append((now, wall, usage[0], usage[1]))
@@ -196,6 +200,14 @@ class ResourceMetrics:
         for listener in self.listeners:
             listener(rows)
         return rows
+
+    def _gpu(self, namespace: str, pod: str) -> tuple[float | None, float | None]:
+        """The pod's GPU gauges from the metrics scraper's last sample (metrics_scrape.GPU_GAUGES)."""
+        scraper = getattr(self.cluster, "scraper", None)
+        sample = scraper.samples.get((namespace, pod)) if scraper is not None else None
+        if sample is None:
+            return None, None
+        return sample.values.get("gpu_util_pct"), sample.values.get("gpu_memory_used_mib")
 
     def _append(self, rows: list[UsageRow]) -> None:
         if not self._usage_path or not rows:

@@ -2,7 +2,8 @@
 
 In: ``usage.jsonl`` in the log folder (``resource_metrics.UsageRow`` per pod and second, times on the
 monotonic clock) and the run's clock origin.  Out: ``usage.parquet`` beside the log folder (written
-atomically), with ``t_s`` in seconds since the run's clock origin; nothing when there are no rows.  A torn
+atomically), with ``t_s`` in seconds since the run's clock origin (``gpu_util_pct`` and ``gpu_memory_used_mib``
+only when some pod had a GPU); nothing when there are no rows.  A torn
 last line (the daemon killed mid-write) is skipped.
 """
 
@@ -33,4 +34,6 @@ def write_usage_parquet(log_dir: str | Path, out: str | Path, t0_monotonic: floa
     if not rows:
         return None
     table = pa.Table.from_pylist(rows)
+    columns = zip(table.column_names, table.columns, strict=True)
+    table = table.drop_columns([name for name, column in columns if pa.types.is_null(column.type)])  # no GPU: none
     return write_with(out, lambda path: pq.write_table(table, path))
