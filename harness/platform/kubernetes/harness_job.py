@@ -3,8 +3,9 @@
 In: the scenario file's text, the ``--set`` overrides, the namespace the run works in and the harness image.
 Out: ``HarnessObjects``, plain manifests in the order to create them: ServiceAccount, Role, RoleBinding,
 ClusterRole and ClusterRoleBinding (nodes read; what a drain needs when a fault drains a node), the ConfigMap
-with the scenario, and the Job.  The same objects, for namespace ``kibench`` and the scenario in ``deploy/harness/scenario.yaml``, are ``deploy/harness/``
-(Kustomize); ``tests/kube/test_harness_job.py`` checks that ``kubectl kustomize deploy/harness`` renders them.
+with the scenario, and the Job.  The same objects, for namespace ``kibench`` and the scenario in
+``deploy/harness/scenario.yaml``, are ``deploy/harness/`` (Kustomize); ``tests/kube/test_harness_job.py``
+checks that ``kubectl kustomize deploy/harness`` renders them.
 
 The Job's pod runs ``kibench cluster in-pod /etc/kibench/scenario.yaml --results /var/kibench/results
 [--set ...]`` as the service account: the scenario on kind ``kubernetes`` in the pod's own namespace through
