@@ -241,7 +241,7 @@ def render(
         "metadata": dict(meta),
         "data": {SCENARIO_KEY: scenario_text},
     }
-    job = {
+    job: Obj = {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": dict(meta),
