@@ -372,9 +372,19 @@ def cluster_run(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and the manifests; touch nothing")] = False,
 ) -> None:
     """Run a scenario inside the cluster as a Job (docs/kubernetes.md); exit with the run's exit code."""
+    from harness.chaos import fault_access, plan_faults, refuse_embedded_only
     from harness.platform.kubernetes.clusterrun import cluster_run as _cluster_run
+    from harness.platform.kubernetes.harness_job import FaultRules
+    from harness.scenario import load_scenario
 
-    raise typer.Exit(_cluster_run(file, set_ or [], results, keep, dry_run, console))
+    faults = None
+    scenario = load_scenario(file, [*(set_ or []), "platform.kind=kubernetes"])
+    if scenario.faults:  # the Job's Role grants what they need, and nothing else (exit 2 for what it cannot run)
+        plan = plan_faults(scenario.faults, source=str(file))
+        refuse_embedded_only(plan, "kubernetes", str(file), runner="kibench cluster run")
+        access = fault_access(plan, str(file))
+        faults = FaultRules(access.namespaced, access.cluster)
+    raise typer.Exit(_cluster_run(file, set_ or [], results, keep, dry_run, console, faults))
 
 
 @cluster_app.command("unpack")

@@ -100,9 +100,10 @@ def plan_faults(faults: Sequence[FaultSpec], source: str, base_dir: Path | None 
 EMBEDDED_ONLY = {("harness.chaos.kube", "fail_node"), ("harness.chaos.kube", "recover_node")}
 
 
-def refuse_embedded_only(plan: FaultPlan, platform_kind: str, source: str) -> None:
+def refuse_embedded_only(plan: FaultPlan, platform_kind: str, source: str, runner: str = "") -> None:
     """On ``platform.kind: kubernetes``, refuse a fault whose experiment loses a node hard (ScenarioError, exit 2):
-    that needs the embedded cluster (``fail_node``) or, on a real cluster, the cloud provider's API."""
+    that needs the embedded cluster (``fail_node``) or, on a real cluster, the cloud provider's API.  ``runner``
+    (e.g. ``kibench cluster run``) is named when it, too, runs on a cluster only."""
     if platform_kind != "kubernetes":
         return
     for fault in plan.faults:
@@ -114,7 +115,10 @@ def refuse_embedded_only(plan: FaultPlan, platform_kind: str, source: str) -> No
                     source,
                     f"faults[{fault.index}].experiment",
                     f"{fault.path.name}: {provider['func']} (hard node loss) runs on the embedded cluster only "
-                    "(platform.kind: local): a real cluster has no API to cut a node's power. On a cluster, drain "
+                    "(platform.kind: local): a real cluster has no API to cut a node's power"
+                    + (f", and {runner} always runs on a cluster (use kibench run on the embedded cluster)"
+                       if runner else "")  # fmt: skip
+                    + ". On a cluster, drain "
                     "the node instead (chaos/node-drain.yaml, chaosk8s drain_nodes), or stop its machine through "
                     "your cloud's API (e.g. chaostoolkit-aws ec2 stop_instances, chaostoolkit-google-cloud-platform)",
                 )

@@ -57,7 +57,8 @@ def chaos_context(run_dir: Path, platform: dict[str, Any], log: EventLog, now_s:
     traffic file and the folder."""
     configuration = {
         "kibench_api_url": str(platform.get("api_url") or ""),
-        "kibench_kubeconfig": str(platform.get("kubeconfig") or ""),
+        # in a pod (kibench cluster run), a kubeconfig naming the pod's service account (the driver writes it)
+        "kibench_kubeconfig": str(platform.get("chaos_kubeconfig") or platform.get("kubeconfig") or ""),
         "kibench_namespace": str(platform.get("namespace") or "default"),
         "kibench_deployment": str(platform.get("deployment") or ""),
         "kibench_live_stats": str(run_dir / "chaos" / LIVE_FILE),

@@ -3,7 +3,9 @@ its kubeconfig: the Job's pod runs the harness image (a local ``kibench`` proces
 service account, its progress reaches the terminal, its run folder comes back and is reportable, its exit code
 passes through (0, and 1 for an SLO that cannot hold), SIGINT stops the run in the cluster and still brings its
 folder back (130), the Role is the least that works (the cluster's audit: every request of the service account
-allowed, every permission granted used), and nothing of any run is left.  The three runs go at once.
+allowed, every permission granted used), and nothing of any run is left.  The three runs go at once.  And
+``scenarios/pod-kill-under-load.yaml`` (shortened): its fault runs in the pod (chaosk8s on the service account),
+comes back in the run folder, and uses the one verb it adds to the Role.
 """
 
 from __future__ import annotations
@@ -100,3 +102,44 @@ def run_namespace(output: str) -> str:
     """The run's namespace, from ``kibench cluster run: 'smoke' as Job <namespace>/kibench-harness ...``."""
     line = next(line for line in output.splitlines() if line.startswith("kibench cluster run:"))
     return line.split(" as Job ", 1)[1].split("/", 1)[0]
+
+
+POD_KILL = ROOT / "scenarios" / "pod-kill-under-load.yaml"
+
+
+def test_cluster_run_runs_the_scenarios_faults_in_the_pod_with_exactly_the_verbs_they_need(tmp_path):
+    """``kibench cluster run scenarios/pod-kill-under-load.yaml`` (shortened): chaosk8s kills a replica from inside
+    the Job's pod on its service account; the fault, its recovery metrics and its journal come back; the Role's
+    one added verb (pods delete) is used, and nothing the Role does not grant is asked."""
+    kubeconfig = tmp_path / "kubeconfig"
+    daemon, hello = start_daemon(ClusterSpec(), str(tmp_path / "logs"), str(kubeconfig))
+    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "KUBERNETES_CONTEXT")}
+    try:
+        sets = [f"platform.kubeconfig={kubeconfig}", "load.duration=12s", "faults[0].at=3s", "service.cold_start=0"]
+        argv = [*KIBENCH, "cluster", "run", str(POD_KILL), "--results", str(tmp_path / "results")]
+        done = subprocess.run([*argv, *(a for s in sets for a in ("--set", s))], capture_output=True, text=True,
+                              env=env, cwd=ROOT, timeout=240)  # fmt: skip
+        output = done.stdout + done.stderr
+        assert done.returncode in (0, 1), output  # the run's verdict, passed through (4: the host was saturated)
+        assert f"exit {done.returncode} (the in-cluster run's)" in output
+        (folder,) = (tmp_path / "results").iterdir()
+        summary = json.loads((folder / "summary.json").read_text())
+        assert summary["verdict"] == ("pass" if done.returncode == 0 else "fail"), summary["verdict_reason"]
+        (fault,) = summary["faults"]
+        assert fault["name"] == "pod-kill" and fault["status"] == "completed" and fault["injected"], fault
+        assert len(fault["targets"]) == 1 and fault["time_to_capacity_s"] is not None and "failed_requests" in fault
+        journal = json.loads((folder / "chaos" / "pod-kill.journal.json").read_text())
+        (kill,) = [r for r in journal["run"] if r["activity"]["name"] == "terminate-pod"]
+        assert kill["status"] == "succeeded" and kill["output"] == fault["targets"], kill
+
+        audit = httpx.get(f"{hello['api']}/kibench/v1/audit", headers={"Authorization": f"Bearer {hello['token']}"},
+                          verify=False).json()["requests"]  # fmt: skip
+        assert all(r["allowed"] for r in audit), [r for r in audit if not r["allowed"]]  # nothing else was asked
+        scenario = load_scenario(POD_KILL, [])
+        plain = harness_job.render("", [], "ns", harness_job.service_objects(scenario))
+        account = f"system:serviceaccount:{run_namespace(output)}:{harness_job.NAME}"
+        used = {(r["verb"], r["group"], r["resource"]) for r in audit if r["user"] == account}
+        base = granted(plain.get("Role")["rules"] + plain.get("ClusterRole")["rules"])
+        assert used - base == {("delete", "", "pods")}  # the fault's one added verb, used (by chaosk8s in the pod)
+    finally:
+        stop(daemon, grace_s=10)

@@ -1,24 +1,29 @@
-"""``kibench cluster run``'s objects without a cluster: the least Role for a scenario, ``deploy/harness`` agreeing
-with the CLI's objects (the files as generated, and ``kubectl kustomize`` rendering them), the run folder's trip
-through a pod's log, and which ``--set`` overrides travel to the pod."""
+"""``kibench cluster run``'s objects without a cluster: the least Role for a scenario (and what each kind of fault
+adds to it: nothing without faults), ``deploy/harness`` agreeing with the CLI's objects (the files as generated,
+and ``kubectl kustomize`` rendering them), the run folder's trip through a pod's log, and which ``--set``
+overrides travel to the pod."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from typer.testing import CliRunner
 
+from harness.chaos import fault_access, plan_faults
 from harness.cli import app
-from harness.errors import PlatformError
+from harness.errors import PlatformError, ScenarioError
 from harness.platform.kubernetes import harness_job, harness_kustomize, runcopy
 from harness.platform.kubernetes.submit import pod_sets
 from harness.scenario import load_scenario
+from tests.deploy.test_kustomize import check
 
 ROOT = Path(__file__).resolve().parents[2]
+KIBENCH = [sys.executable, "-c", "from harness.cli import main; main()"]
 DEPLOY = ROOT / "deploy" / "harness"
 
 
@@ -40,6 +45,70 @@ def test_the_role_grants_what_the_scenarios_service_needs_and_nothing_more():
     assert not any(r for r in smoke if "pods/exec" in r["resources"] or "*" in r["resources"] + r["verbs"])
     reads = [r for r in smoke if "secrets" in r["resources"] and "get" in r["verbs"]]
     assert [r.get("resourceNames") for r in reads] == [["smoke-svc-admin"]]  # no other secret is readable
+
+
+def with_faults(name: str, experiments: list[str] | None = None) -> tuple[harness_job.HarnessObjects, ...]:
+    """The objects of ``scenarios/<name>`` without and with its faults (or ``experiments`` instead)."""
+    sets = [f"faults[{i}].experiment={e}" for i, e in enumerate(experiments or [])]
+    scenario = load_scenario(ROOT / "scenarios" / name, sets)
+    access = fault_access(plan_faults(scenario.faults, name, ROOT), name)
+    kinds = harness_job.service_objects(scenario)
+    plain = harness_job.render("", [], "ns", kinds)
+    rules = harness_job.FaultRules(access.namespaced, access.cluster)
+    return plain, harness_job.render("", [], "ns", kinds, faults=rules)
+
+
+def added(plain: harness_job.HarnessObjects, faulty: harness_job.HarnessObjects, kind: str) -> list[dict]:
+    return [r for r in faulty.get(kind)["rules"] if r not in plain.get(kind)["rules"]]
+
+
+@pytest.mark.parametrize(
+    ("scenario", "experiments", "role", "cluster_role"),
+    [
+        ("pod-kill-under-load.yaml", None, [("pods", ["delete"])], []),
+        ("rolling-update.yaml", None, [("deployments", ["patch"])], []),
+        ("hung-replica.yaml", None, [("pods", ["get"])], []),
+        ("pod-kill-under-load.yaml", ["chaos/latency-spike.yaml"], [], []),  # pods list, the admin Secret: granted
+        ("pod-kill-under-load.yaml", ["chaos/error-burst.yaml"], [], []),
+        ("node-drain.yaml", None, [], [("nodes", ["patch"]), ("pods", ["get", "list"]), ("pods/eviction", ["create"])]),
+    ],
+)
+def test_each_fault_adds_exactly_the_verbs_its_activities_send(scenario, experiments, role, cluster_role):
+    plain, faulty = with_faults(scenario, experiments)
+    assert [(r["resources"][0], r["verbs"]) for r in added(plain, faulty, "Role")] == role
+    assert [(r["resources"][0], r["verbs"]) for r in added(plain, faulty, "ClusterRole")] == cluster_role
+    assert plain.get("Role")["rules"] == faulty.get("Role")["rules"][: len(plain.get("Role")["rules"])]  # kept
+    env = faulty.get("Job")["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "CHAOSTOOLKIT_IN_POD", "value": "true"} in env  # chaostoolkit's in-pod mode
+    assert "CHAOSTOOLKIT_IN_POD" not in str(plain.get("Job"))
+    for obj in faulty.objects:
+        check(obj, f"kibench cluster run {scenario}")
+
+
+def test_a_scenario_without_faults_gets_todays_role_and_unknown_activities_are_refused(tmp_path):
+    smoke = load_scenario(ROOT / "scenarios" / "smoke.yaml", [])
+    assert smoke.faults == [] and fault_access(plan_faults([], "smoke"), "smoke").namespaced == []
+    kinds = harness_job.service_objects(smoke)
+    assert harness_job.render("", [], "ns", kinds).get("Role")["rules"] == harness_job.role_rules(
+        set(kinds), kinds.get("Secret")
+    )
+    assert harness_job.cluster_rules() == harness_job.CLUSTER_RULES
+    odd = yaml.safe_load((ROOT / "chaos" / "pod-kill.yaml").read_text())
+    odd["method"][0]["provider"].update(module="chaosk8s.pod.actions", func="exec_in_pods", arguments={"cmd": "x"})
+    (tmp_path / "exec.yaml").write_text(yaml.safe_dump(odd))
+    scenario = load_scenario(ROOT / "scenarios" / "pod-kill-under-load.yaml",
+                             [f"faults[0].experiment={tmp_path / 'exec.yaml'}"])  # fmt: skip
+    with pytest.raises(ScenarioError, match=r"does not know which permissions chaosk8s.pod.actions.exec_in_pods"):
+        fault_access(plan_faults(scenario.faults, "s"), "s")
+
+
+def test_cluster_run_refuses_hard_node_loss_before_touching_the_cluster(tmp_path):
+    sets = ["--set", f"platform.kubeconfig={tmp_path / 'none'}"]
+    argv = [*KIBENCH, "cluster", "run", str(ROOT / "scenarios/node-failure.yaml"), *sets, "--dry-run"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 2, done.stdout + done.stderr
+    said = " ".join((done.stdout + done.stderr).split())
+    assert "hard node loss" in said and "kibench cluster run always runs on a cluster" in said
 
 
 def test_deploy_harness_is_what_the_generator_writes():

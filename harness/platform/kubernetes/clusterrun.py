@@ -1,10 +1,12 @@
 """The ``kibench cluster run`` command's body: validate, plan or submit, print, and the exit code.
 
-In: the scenario file, ``--set`` overrides, the results folder, ``--keep``, ``--dry-run`` and a console.
+In: the scenario file, ``--set`` overrides, the results folder, ``--keep``, ``--dry-run``, a console and
+``faults``: what the scenario's faults need of the API (``harness.chaos.fault_access``, which the CLI, above
+both stages, derives after refusing hard node loss), None without faults.
 Out: the exit code (the in-cluster run's; 2 for a scenario this command refuses; 3 when the cluster fails).
 The scenario is validated here as the pod will run it (``platform.kind: kubernetes``) before anything is
 sent.  ``--dry-run`` prints the plan and the manifests and reads the cluster (GET only) for what a run would
-refuse (exit 2 then).  ``faults:`` are refused (exit 2): the in-pod run has no RBAC for them yet.
+refuse (exit 2 then).
 """
 
 from __future__ import annotations
@@ -14,19 +16,19 @@ from typing import Any
 
 import yaml
 
-from harness.errors import ScenarioError
+from harness.platform.kubernetes.harness_job import FaultRules
 from harness.platform.kubernetes.submit import ClusterRun
 from harness.scenario import load_scenario
 
 
-def cluster_run(file: Path, sets: list[str], results: Path, keep: bool, dry_run: bool, console: Any) -> int:
+def cluster_run(
+    file: Path, sets: list[str], results: Path, keep: bool, dry_run: bool, console: Any, faults: FaultRules | None
+) -> int:
     scenario = load_scenario(file, [*sets, "platform.kind=kubernetes"])
-    if scenario.faults:
-        raise ScenarioError(str(file), "faults", "kibench cluster run does not run faults inside the cluster yet; "
-                            "run this scenario with kibench run --set platform.kind=kubernetes")  # fmt: skip
     text = file.read_text(encoding="utf-8")
     job = ClusterRun(scenario, text, sets, results, keep, lambda line: console.print(line, markup=False,
-                                                                                     highlight=False))  # fmt: skip
+                                                                                     highlight=False),
+                     faults=faults)  # fmt: skip
     if dry_run:
         for line in [*job.plan_lines(), job.check()]:
             console.print(f"# {line}", markup=False)

@@ -17,6 +17,8 @@ run's label, and nothing without it is changed or deleted (``ClusterRefused``, e
 - ``kill_pod``, ``scale``, ``rollout`` (the ``restartedAt`` annotation, as ``kubectl rollout restart``),
   ``cordon`` and ``drain_node`` (cordon + the eviction API, retried while a PDB blocks; only on a cluster the
   run owns, ``owns_cluster``: the embedded one) act through the API;
+- in a pod (``kibench cluster run``), ``deploy()``'s details name ``chaos_kubeconfig``, a kubeconfig for the
+  pod's service account and namespace (``incluster.write_kubeconfig``) that the run's experiments use;
 - ``teardown()`` stops the watches (and, with ``cleanup``, deletes the objects of the manifests that are the
   run's, then waits, bounded, until the run's pods are gone).
 """
@@ -44,6 +46,8 @@ from harness.procs import poll_until
 from harness.scenario import Scenario
 
 Obj = dict[str, Any]
+#: In a pod: where the experiments' kubeconfig is written (inside the container; no secret in it, a token file).
+CHAOS_KUBECONFIG = "/tmp/kibench/chaos-kubeconfig"
 
 
 @dataclass(frozen=True)
@@ -128,6 +132,8 @@ class KubernetesDriver:
         url = self._wait_ready() if wait_ready else str(poll_until(self.service_url, 10.0) or "")
         details = {
             "kubeconfig": self.target.kubeconfig,
+            **({"chaos_kubeconfig": incluster.write_kubeconfig(CHAOS_KUBECONFIG, self.target.namespace)}
+               if self.target.kubeconfig == incluster.IN_CLUSTER else {}),  # fmt: skip
             "namespace": self.target.namespace,
             "deployment": self.name,
             "api_url": api.configuration.host,

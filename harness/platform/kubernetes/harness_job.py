@@ -2,9 +2,10 @@
 
 In: the scenario file's text, the ``--set`` overrides, the namespace the run works in and the harness image.
 Out: ``HarnessObjects``, plain manifests in the order to create them: ServiceAccount, Role, RoleBinding,
-ClusterRole and ClusterRoleBinding (nodes, read only), the ConfigMap with the scenario, and the Job.  The same
-objects, for namespace ``kibench`` and the scenario in ``deploy/harness/scenario.yaml``, are ``deploy/harness/``
-(Kustomize); ``tests/kube/test_harness_job.py`` checks that ``kubectl kustomize deploy/harness`` renders them.
+ClusterRole and ClusterRoleBinding (nodes read; what a drain needs when a fault drains a node), the ConfigMap
+with the scenario, and the Job.  The same objects, for namespace ``kibench`` and the scenario in
+``deploy/harness/scenario.yaml``, are ``deploy/harness/`` (Kustomize); ``tests/kube/test_harness_job.py``
+checks that ``kubectl kustomize deploy/harness`` renders them.
 
 The Job's pod runs ``kibench cluster in-pod /etc/kibench/scenario.yaml --results /var/kibench/results
 [--set ...]`` as the service account: the scenario on kind ``kubernetes`` in the pod's own namespace through
@@ -37,8 +38,33 @@ verticalpodautoscalers        get, create, delete                  the VPA (``pl
 nodes ("", ClusterRole)       list, watch                          the timeline's nodes (read only)
 ============================  ===================================  ==========================================
 
-Not granted: ``pods/exec`` (results come back through the log), ``pods`` delete, evictions, scale and patch
-(in-pod runs refuse ``faults:``, the only users of them), anything on namespaces or on other namespaces.
+Faults (``faults:``) add only the verbs their activities send that the rules above do not give yet
+(``harness.chaos.fault_access`` reads each experiment's probes, actions and rollbacks; a scenario without
+faults gets exactly the rules above), and ``CHAOSTOOLKIT_IN_POD=true`` (admin faults post to pod IPs):
+
+============================  ===================================  ==========================================
+resources (group)             verbs                                why (which fault)
+============================  ===================================  ==========================================
+pods ("")                     delete                               pod kill (chaosk8s ``terminate_pods``)
+pods ("")                     get                                  hung replica (``hang_pods`` reads the pod
+                                                                   until its liveness probe restarted it)
+deployments (apps)            patch                                rolling update (``rollout_deployment``),
+                                                                   ``scale_deployment``
+pods/log ("")                 get                                  chaosk8s ``read_pod_logs``
+nodes ("", ClusterRole)       patch                                node drain, cordon, uncordon (rollback)
+pods ("", ClusterRole)        list, get                            node drain: every pod on the node, in
+                                                                   every namespace, as ``kubectl drain``;
+                                                                   read until each is gone
+pods/eviction ("",            create                               node drain: evicts them (PDBs honoured)
+ClusterRole)
+============================  ===================================  ==========================================
+
+Latency and error faults need nothing more (pods list, and the admin Secret by name, are granted above).
+Hard node loss (``fail_node``) is refused before anything is sent: the embedded cluster only.
+
+Not granted: ``pods/exec`` (results come back through the log), ``pods/portforward`` (in the pod, admin faults
+reach pod IPs directly), ``update``, ``escalate``, ``bind``, anything on namespaces or on other namespaces
+(except what a node drain does to the pods of its node).
 With ``load.placement: cluster`` the workers' Service and Deployment are created by ``kibench cluster run``
 itself, beside the Job (``load_workers``): the in-pod run only listens for them, so the Role stays as above.
 """
@@ -87,6 +113,14 @@ CLUSTER_RULES: list[Obj] = [{"apiGroups": [""], "resources": ["nodes"], "verbs":
 
 
 @dataclass(frozen=True)
+class FaultRules:
+    """What a scenario's faults need (``harness.chaos.fault_access``): rules for the Role and the ClusterRole."""
+
+    namespaced: list[Obj] = field(default_factory=list)
+    cluster: list[Obj] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class HarnessObjects:
     """Every object of one in-cluster run, in the order to create them."""
 
@@ -113,9 +147,26 @@ def container_args(sets: list[str]) -> list[str]:
     return args
 
 
-def role_rules(service_kinds: set[str], secret: str | None = None) -> list[Obj]:
+def missing(granted: list[Obj], wanted: list[Obj]) -> list[Obj]:
+    """The rules of ``wanted`` less the verbs ``granted`` already gives on the same group and resource (rules
+    limited to ``resourceNames`` give nothing here): what a scenario's faults add to a role."""
+    have = {(g, r, v) for rule in granted if not rule.get("resourceNames") for g in rule["apiGroups"]
+            for r in rule["resources"] for v in rule["verbs"]}  # fmt: skip
+    out = []
+    for rule in wanted:
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                verbs = [v for v in rule["verbs"] if (group, resource, v) not in have]
+                if verbs:
+                    out.append({"apiGroups": [group], "resources": [resource], "verbs": verbs})
+    return out
+
+
+def role_rules(service_kinds: set[str], secret: str | None = None, faults: list[Obj] | None = None) -> list[Obj]:
     """The least rules for a run whose service has objects of ``service_kinds`` (``manifests.render``'s) and,
-    when it has one, the Secret ``secret`` (read and deleted by name only: other secrets stay unreadable)."""
+    when it has one, the Secret ``secret`` (read and deleted by name only: other secrets stay unreadable); with
+    ``faults`` (the namespaced rules the scenario's faults need, ``harness.chaos.fault_access``), their verbs
+    that the rest does not grant yet."""
     hpa = (
         {**HPA_RULE, "verbs": [*HPA_WRITE, *HPA_RULE["verbs"]]}
         if "HorizontalPodAutoscaler" in service_kinds
@@ -130,7 +181,13 @@ def role_rules(service_kinds: set[str], secret: str | None = None) -> list[Obj]:
         rules.append(PDB_RULE)
     if "VerticalPodAutoscaler" in service_kinds:
         rules.append(VPA_RULE)
+    rules += missing(rules, faults or [])
     return [dict(r) for r in rules]
+
+
+def cluster_rules(faults: list[Obj] | None = None) -> list[Obj]:
+    """The ClusterRole's rules: nodes read, and what the scenario's faults need at the cluster scope."""
+    return [*(dict(r) for r in CLUSTER_RULES), *missing(CLUSTER_RULES, faults or [])]
 
 
 def service_objects(scenario: Scenario) -> dict[str, str]:
@@ -145,10 +202,12 @@ def render(
     kinds: dict[str, str],
     image: str = HARNESS_IMAGE,
     load_workers: int = 0,
+    faults: FaultRules | None = None,
 ) -> HarnessObjects:
     """The objects of an in-cluster run of the scenario ``scenario_text`` with ``sets`` in ``namespace``, whose
     service has the objects ``kinds`` (kind -> name, ``service_objects``); with ``load_workers`` (its
-    ``load.placement: cluster``), the workers' Service and Deployment before the Job (``load_workers.objects``)."""
+    ``load.placement: cluster``), the workers' Service and Deployment before the Job (``load_workers.objects``);
+    with ``faults`` (the scenario has some), the rules they need and ``CHAOSTOOLKIT_IN_POD=true``."""
     labels = {APP_LABEL: NAME}
     meta = {"name": NAME, "namespace": namespace, "labels": dict(labels)}
     account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": dict(meta)}
@@ -156,7 +215,7 @@ def render(
         "apiVersion": f"{RBAC}/v1",
         "kind": "Role",
         "metadata": dict(meta),
-        "rules": role_rules(set(kinds), kinds.get("Secret")),
+        "rules": role_rules(set(kinds), kinds.get("Secret"), faults.namespaced if faults else None),
     }
     subject = [{"kind": "ServiceAccount", "name": NAME, "namespace": namespace}]
     binding = {
@@ -168,7 +227,7 @@ def render(
     }
     cmeta = {"name": cluster_name(namespace), "labels": dict(labels)}
     cluster_role = {"apiVersion": f"{RBAC}/v1", "kind": "ClusterRole", "metadata": dict(cmeta),
-                    "rules": CLUSTER_RULES}  # fmt: skip
+                    "rules": cluster_rules(faults.cluster if faults else None)}  # fmt: skip
     cluster_binding = {
         "apiVersion": f"{RBAC}/v1",
         "kind": "ClusterRoleBinding",
@@ -182,7 +241,7 @@ def render(
         "metadata": dict(meta),
         "data": {SCENARIO_KEY: scenario_text},
     }
-    job = {
+    job: Obj = {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": dict(meta),
@@ -220,6 +279,8 @@ def render(
             },
         },
     }
+    if faults is not None:  # chaostoolkit's "runs in a pod": admin faults go straight to pod IPs, no port-forward
+        job["spec"]["template"]["spec"]["containers"][0]["env"].append({"name": "CHAOSTOOLKIT_IN_POD", "value": "true"})
     workers: list[Obj] = []
     if load_workers:
         spec = job["spec"]["template"]["spec"]

@@ -3,7 +3,10 @@
 In: the environment a kubelet gives a container (``KUBERNETES_SERVICE_HOST`` / ``_PORT`` and the token, CA and
 namespace files under ``/var/run/secrets/kubernetes.io/serviceaccount``).  Out: ``available()`` (all of it is
 there), ``new_client()`` (the official client configured by ``kubernetes.config.load_incluster_config``'s
-loader, refreshing the token as it does), ``namespace()`` (the pod's), ``server()`` and ``container_path``.
+loader, refreshing the token as it does), ``namespace()`` (the pod's), ``server()``, ``container_path`` and
+``write_kubeconfig`` (a kubeconfig naming the same service account: ``tokenFile``, ``ca.crt``, the namespace,
+for the experiments of the run: chaostoolkit-kubernetes loads a kubeconfig before anything else, and its
+in-pod mode reads the token at its fixed path, which a container of the embedded cluster has under its root).
 
 The embedded cluster runs a container as a local process without a mount namespace: its filesystem is a
 directory named by ``KIBENCH_CONTAINER_ROOT`` (``harness.platform.local.volumes``), and ``container_path``
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import os
 
+import yaml
 from kubernetes import client
 from kubernetes.config.config_exception import ConfigException
 from kubernetes.config.incluster_config import (
@@ -72,3 +76,22 @@ def new_client() -> client.ApiClient:
     except ConfigException as exc:
         raise PlatformError(f"in-cluster configuration: {exc}") from exc
     return client.ApiClient(configuration)
+
+
+def write_kubeconfig(path: str, namespace_: str) -> str:
+    """Write, at ``path`` inside the container, a kubeconfig for the pod's service account in ``namespace_``
+    (the token is named by its file, so a refreshed token is read again); the path on this machine."""
+    where = container_path(path)
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": CONTEXT, "cluster": {"server": server(),
+                                                   "certificate-authority": container_path(SERVICE_CERT_FILENAME)}}],
+        "users": [{"name": CONTEXT, "user": {"tokenFile": container_path(SERVICE_TOKEN_FILENAME)}}],
+        "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": CONTEXT, "namespace": namespace_}}],
+        "current-context": CONTEXT,
+    }  # fmt: skip
+    os.makedirs(os.path.dirname(where), exist_ok=True)
+    with open(where, "w", encoding="utf-8") as fh:
+        yaml.safe_dump(config, fh, sort_keys=False)
+    return where

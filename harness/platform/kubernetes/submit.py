@@ -2,8 +2,8 @@
 
 In: the scenario file's text and its resolved ``Scenario`` (``platform.kubeconfig``/``context``/``namespace``
 say where), the ``--set`` overrides for the pod, the local results folder, ``keep``, a ``print_line`` for the
-pod's output and the harness image.  Out: ``Submitted`` (the pod's exit code, the local run folder, an error),
-having, in this order:
+pod's output, the harness image and what the scenario's faults need (``harness_job.FaultRules``).
+Out: ``Submitted`` (the pod's exit code, the local run folder, an error), having, in this order:
 
 1. made the run's own namespace ``kibench-<id>`` (or checked the named one), refused any object of the names
    below that is not this run's (``Guard.preflight``; nothing is created then), and created, stamped with
@@ -85,6 +85,7 @@ class ClusterRun:
         keep: bool = False,
         print_line: Callable[[str], None] = print,
         image: str = harness_job.HARNESS_IMAGE,
+        faults: harness_job.FaultRules | None = None,
     ) -> None:
         spec = scenario.platform
         self.cluster = kubeconfig.resolve(spec.kubeconfig, spec.context)
@@ -94,7 +95,7 @@ class ClusterRun:
         self.label = scope.run_label(self.run_id)
         kinds = harness_job.service_objects(scenario)
         workers = scenario.load.workers if scenario.load.placement == "cluster" else 0
-        self.objects = harness_job.render(scenario_text, pod_sets(sets), self.namespace, kinds, image, workers)
+        self.objects = harness_job.render(scenario_text, pod_sets(sets), self.namespace, kinds, image, workers, faults)
         self.load_workers = workers
         self.results, self.keep, self.print_line = results, keep, print_line
         self.cleanup_timeout_s = CLEANUP_WAIT_S + spec.pod.termination_grace_period
