@@ -43,6 +43,10 @@ class LLMProfileSpec(_Model):
     step_base_ms: float = Field(ge=0, description="device time of one decode step, fixed part")
     step_per_seq_ms: float = Field(ge=0, description="device time added by each running sequence")
     max_model_len: int = Field(8192, ge=2, description="prompt + max_tokens limit (400 beyond it)")
+    time_slice_overhead: float | None = Field(
+        None, ge=0, lt=1, description="time-sliced GPU: share of its speed this model loses to context switches "
+        "while more than one replica has work on it; unset: the node's nodes.gpu.time_slice_overhead",
+    )
     source: str = Field("", description="where the numbers come from")
 
 

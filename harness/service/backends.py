@@ -20,7 +20,7 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from harness.service.batching import BatchResult, DynamicBatcher, resolve_at
-from harness.service.continuous import ContinuousEngine, Sequence
+from harness.service.continuous import ContinuousEngine, Device, Sequence, whole_gpu
 from harness.service.gpushare import ENV as GPU_ENV
 from harness.service.gpushare import Gpu
 from harness.service.metrics import ServiceMetrics
@@ -155,7 +155,11 @@ class LLMBackend:
 
     def __init__(self, profile: LLMProfile, max_queue: int, metrics: ServiceMetrics) -> None:
         self.profile = profile
-        self.engine = ContinuousEngine(profile, max_queue, on_step=metrics.observe_step)
+        # the emulated GPU, as for the classic backend: a MIG slice is slower, a time-sliced one is shared
+        self.gpu = Gpu(overhead=profile.time_slice_overhead)
+        if os.environ.get(GPU_ENV):
+            metrics.gpu = self.gpu.info
+        self.engine = ContinuousEngine(profile, max_queue, on_step=metrics.observe_step, device=gpu_device(self.gpu))
 
     @property
     def depth(self) -> int:
@@ -185,6 +189,27 @@ class LLMBackend:
 
     async def stop(self) -> None:
         await self.engine.stop()
+        self.gpu.close()
+
+
+def gpu_device(gpu: Gpu) -> Device:
+    """How an LLM engine's step runs on ``gpu``: a whole GPU exactly as long as the step; a MIG slice
+    ``1 / compute_fraction`` times as long, whatever its neighbours do; a time-sliced GPU as fast as the
+    replicas busy on it let it (``Gpu.run``: processor sharing, from now)."""
+    if gpu.shared:
+
+        async def shared(start_s: float, solo_s: float) -> float:
+            return await gpu.run(solo_s)
+
+        return shared
+    if gpu.info.compute_fraction >= 1.0:
+        return whole_gpu
+    scale = 1.0 / max(gpu.info.compute_fraction, 1e-9)
+
+    async def slice_(start_s: float, solo_s: float) -> float:
+        return await whole_gpu(start_s, solo_s * scale)
+
+    return slice_
 
 
 Backend = ClassicBackend | LLMBackend

@@ -21,7 +21,7 @@ import asyncio
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from harness.service.batching import QueueFull, sleep_until
@@ -55,15 +55,26 @@ class Sequence:
 
 ADMIT_WINDOW_S = 0.002  # sequences arriving this soon after the first one join an idle engine's first step
 OnStep = Callable[[int, int, int, float, float], None]  # (seqs in step, prefill tokens, emitted, start_s, end_s)
+#: Runs one step of ``solo_s`` (its time on a whole, unshared GPU) from ``start_s``; returns when it ended
+Device = Callable[[float, float], Awaitable[float]]
+
+
+async def whole_gpu(start_s: float, solo_s: float) -> float:
+    """A step on a whole GPU of its own: it ends ``solo_s`` after it started."""
+    end_s = start_s + solo_s
+    await sleep_until(end_s)
+    return end_s
 
 
 class ContinuousEngine:
     """Waiting queue + running set + step loop for one device."""
 
-    def __init__(self, profile: LLMProfile, max_queue: int, on_step: OnStep | None = None) -> None:
+    def __init__(self, profile: LLMProfile, max_queue: int, on_step: OnStep | None = None,
+                 device: Device = whole_gpu) -> None:  # fmt: skip
         self.profile = profile
         self.max_queue = max_queue
         self._on_step = on_step
+        self._device = device  # a MIG slice or a time-sliced GPU: backends.gpu_device
         self._waiting: deque[Sequence] = deque()
         self._running: list[Sequence] = []
         self._free_at_s = 0.0
@@ -145,8 +156,7 @@ class ContinuousEngine:
                 chunks.append((seq, take))
                 budget -= take
         prefill_tokens = sum(take for _, take in chunks)
-        end_s = start_s + self.profile.step_ms(len(decoding), prefill_tokens) / 1000.0
-        await sleep_until(end_s)
+        end_s = await self._device(start_s, self.profile.step_ms(len(decoding), prefill_tokens) / 1000.0)
         self._free_at_s = end_s
         self.steps += 1
         finished: set[int] = set()

@@ -64,6 +64,7 @@ class LLMProfile:
     max_num_seqs: int = 256
     max_num_batched_tokens: int = 8192
     max_model_len: int = 8192
+    time_slice_overhead: float | None = None  # context switches on a time-sliced GPU; None: the node's setting
     source: str = ""
     kind: str = "llm"
 

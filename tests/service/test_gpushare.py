@@ -112,3 +112,42 @@ def test_a_profile_s_context_switch_cost_takes_precedence_over_the_node_s(monkey
         model = config_from_section({"profile": profile}, "r").model()
         backend = ClassicBackend(model, 8, ServiceMetrics(model.name, model.kind, "emulated", 1.0))
         assert backend.gpu is not None and backend.gpu.info.time_slice_overhead == expected
+
+
+def test_an_llm_replica_on_a_mig_slice_steps_at_its_fraction_and_on_a_shared_gpu_as_the_share_lets_it(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The LLM engine's steps run on the emulated GPU as the classic batches do: a 3g slice takes 7/3 of a whole
+    GPU's step time (exact: the engine's virtual timeline), and a time-sliced GPU's steps go through the share
+    file (the replica's slot is busy while it steps)."""
+    from harness.service.backends import LLMBackend
+    from harness.service.metrics import ServiceMetrics
+    from harness.service.profiles import LLMProfile
+    from tests.service.conftest import LLM_TEST
+
+    profile = LLMProfile(**{k: v for k, v in LLM_TEST.items() if k != "kind"})
+
+    async def token_times(env: dict[str, object]) -> tuple[list[float], LLMBackend]:
+        monkeypatch.setenv(gpushare.ENV, json.dumps(env))
+        backend = LLMBackend(profile, 8, ServiceMetrics(profile.name, profile.kind, "emulated", 1.0))
+        backend.start()
+        try:
+            seq = backend.submit(10, 4)
+            times = [seq.t_s]
+            while (t := await seq.next()) is not None:
+                times.append(t)
+            return times, backend
+        finally:
+            await backend.stop()
+
+    import asyncio
+
+    whole, _ = asyncio.run(token_times({"mode": "whole"}))
+    sliced, backend = asyncio.run(token_times({"mode": "mig", "compute_fraction": 3 / 7, "mig_profile": "3g.40gb"}))
+    assert backend.gpu.info.mig_profile == "3g.40gb"
+    gaps = lambda ts: [b - a for a, b in zip(ts[1:], ts[2:], strict=False)]  # noqa: E731 - decode steps
+    assert gaps(sliced) == pytest.approx([g * 7 / 3 for g in gaps(whole)], rel=1e-6)
+    share = tmp_path / "gpu-0.share"
+    shared, backend = asyncio.run(token_times({"mode": "time-slicing", "share_file": str(share)}))
+    assert backend.gpu.shared and len(shared) == 5  # alone on its GPU: about the whole GPU's pace
+    assert shared[-1] - shared[0] == pytest.approx(whole[-1] - whole[0], rel=0.5)
