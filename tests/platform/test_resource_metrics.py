@@ -81,7 +81,7 @@ def test_mig_slices_are_scheduled_and_report_dcgm_metrics(start_cluster):
     gpu = {"sharing": "mig", "mig": {"3g.40gb": 2}}
     autoscaler = {"enabled": True, "max_nodes": 2, "provisioning_delay": 1, "scan_interval": 0.5}
     nodes = {"count": 1, "gpu_slots": 1, "gpu": gpu, "autoscaler": autoscaler}
-    platform = {"nodes": nodes, "pod": {"gpu_resource": "nvidia.com/mig-3g.40gb"}}
+    platform = {"nodes": nodes, "pod": {"gpu_resource": "nvidia.com/mig-3g.40gb"}, "hpa": {"metric_resolution": 1}}
     cluster = start_cluster(replicas=2, platform=platform)
     cluster.wait_ready(2)
     node = cluster.core.read_node("local-node-0")
