@@ -224,10 +224,10 @@ class KubernetesDriver:
         for pod in self.informers["pods"].items():
             scheduled = cond(pod, "PodScheduled")
             if scheduled.get("reason") == "Unschedulable":
-                reasons.append(
-                    f"{pod['metadata']['name']} Pending: {scheduled.get('message')}"
-                    " (raise platform.nodes.count or platform.nodes.gpu_slots)"
-                )
+                fix = ("raise platform.nodes.count or platform.nodes.gpu_slots" if self.owns_cluster else
+                       "on your cluster: add nodes that offer what the pod asks for (a nvidia.com/mig-* slice needs "
+                       "GPUs partitioned by NVIDIA's GPU operator), or lower service.resources")  # fmt: skip
+                reasons.append(f"{pod['metadata']['name']} Pending: {scheduled.get('message')} ({fix})")
             waiting = (container(pod).get("state") or {}).get("waiting") or {}
             if waiting.get("reason") in ("ErrImagePull", "ImagePullBackOff", "CrashLoopBackOff"):
                 reasons.append(f"{pod['metadata']['name']} {waiting['reason']}: {waiting.get('message', '')}")
