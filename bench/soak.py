@@ -16,6 +16,8 @@ Prints each figure with its goal and PASS/FAIL (issue 14, item 5):
 - Parquet: every part under requests.parquet/ opens and its footer reads (a part cut short would not),
   and the rows they hold add up to summary.json's request count (goal: complete).
 
+Every sample (role, seconds since the load started, RSS, open descriptors) goes to ``samples.csv`` in the
+work folder (``--keep``), to tell a growth that levels off from one that does not.
 Not in CI (30 minutes).  Exit code 0 when every goal passed, 1 otherwise.
 """
 
@@ -141,6 +143,10 @@ def main(argv: list[str] | None = None) -> int:
         proc.wait()
         log.close()
     print(f"kibench run exited {proc.returncode} (log: {work / 'kibench.log'})")
+    with open(work / "samples.csv", "w", encoding="utf-8") as out:  # the whole series: does a growth level off?
+        out.write("role,t_s,rss_bytes,open_fds\n")
+        out.writelines(f"{role},{t:.1f},{rss},{fds}\n" for role, ser in series.items() for t, rss, fds in ser.samples)
+    print(f"samples: {work / 'samples.csv'}")
     passed: dict[str, bool] = {}
     for role, s in series.items():
         warm, last = s.at_or_before(warmup_s), s.last(60.0)
