@@ -23,6 +23,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 from harness.service.batching import QueueFull, sleep_until
 from harness.service.profiles import LLMProfile
@@ -64,6 +65,29 @@ async def whole_gpu(start_s: float, solo_s: float) -> float:
     end_s = start_s + solo_s
     await sleep_until(end_s)
     return end_s
+
+
+class _Planned(Protocol):
+    prompt_tokens: int
+    prefilled: int
+
+
+S = TypeVar("S", bound=_Planned)
+
+
+def plan_step(running: list[S], max_num_batched_tokens: int) -> tuple[list[S], list[tuple[S, int]]]:
+    """One step of chunked prefill (vLLM's scheduling): the sequences that decode (prompt prefilled) and, in
+    order, the prompt tokens each other one prefills within the step's token budget.  The reference
+    service's engine and the simulator (harness.simulate.llm) both step by it."""
+    decoding = [s for s in running if s.prefilled >= s.prompt_tokens]
+    budget = max_num_batched_tokens - len(decoding)
+    chunks: list[tuple[S, int]] = []
+    for seq in running:
+        if seq.prefilled < seq.prompt_tokens and budget > 0:
+            take = min(seq.prompt_tokens - seq.prefilled, budget)
+            chunks.append((seq, take))
+            budget -= take
+    return decoding, chunks
 
 
 class ContinuousEngine:
@@ -147,14 +171,7 @@ class ContinuousEngine:
             self._running.append(self._waiting.popleft())
 
     async def _step(self, start_s: float) -> None:
-        decoding = [s for s in self._running if s.prefilled >= s.prompt_tokens]
-        budget = self.profile.max_num_batched_tokens - len(decoding)
-        chunks: list[tuple[Sequence, int]] = []
-        for seq in self._running:
-            if seq.prefilled < seq.prompt_tokens and budget > 0:
-                take = min(seq.prompt_tokens - seq.prefilled, budget)
-                chunks.append((seq, take))
-                budget -= take
+        decoding, chunks = plan_step(self._running, self.profile.max_num_batched_tokens)
         prefill_tokens = sum(take for _, take in chunks)
         end_s = await self._device(start_s, self.profile.step_ms(len(decoding), prefill_tokens) / 1000.0)
         self._free_at_s = end_s

@@ -165,13 +165,20 @@ class DesEngine:
 
     # ---- serving ---------------------------------------------------------------------------------
 
+    def arrivals_until(self, t1: float) -> np.ndarray:
+        """The arrivals since the last call up to ``t1`` (cluster times); none before the load or once drained."""
+        cl = self.cluster
+        assert cl is not None
+        if cl.load_start_s is None or (self._exhausted and len(self._buf) == 0):
+            return np.empty(0)
+        return self._take(t1 - cl.load_start_s) + cl.load_start_s
+
     def advance(self, t0: float, t1: float, ready: list[int]) -> None:
         cl = self.cluster
         assert cl is not None
-        if cl.load_start_s is not None and not (self._exhausted and len(self._buf) == 0):
-            rel = self._take(t1 - cl.load_start_s)
-            if len(rel):
-                self._serve(rel + cl.load_start_s, t1, ready)
+        arrivals = self.arrivals_until(t1)
+        if len(arrivals):
+            self._serve(arrivals, t1, ready)
         if self.m.max_batch > 1:
             for pod in list(self.queues):
                 self._dispatch(pod, t1)

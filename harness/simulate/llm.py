@@ -27,7 +27,7 @@ import numpy as np
 from harness.load.dispatch import LATE_TOLERANCE_S
 from harness.load.workloads import _WORDS, draw_length
 from harness.scenario import CompletionsWorkload
-from harness.service.continuous import ADMIT_WINDOW_S
+from harness.service.continuous import ADMIT_WINDOW_S, plan_step
 from harness.service.profiles import LLMProfile
 from harness.simulate.des import DROPPED, DesEngine, _Rows, busy_share
 from harness.simulate.output import TokenColumns
@@ -57,7 +57,7 @@ class _Seq:
     rows: _TokenRows
     i: int
     t_s: float
-    prompt: int
+    prompt_tokens: int
     max_tokens: int
     prefilled: int = 0
     emitted: int = 0
@@ -101,10 +101,9 @@ class LlmEngine(DesEngine):
     def advance(self, t0: float, t1: float, ready: list[int]) -> None:
         cl = self.cluster
         assert cl is not None
-        if cl.load_start_s is not None and not (self._exhausted and len(self._buf) == 0):
-            rel = self._take(t1 - cl.load_start_s)
-            if len(rel):
-                self._route(rel + cl.load_start_s, t1, ready)
+        arrivals = self.arrivals_until(t1)
+        if len(arrivals):
+            self._route(arrivals, t1, ready)
         for pod in list(self.replicas):
             self._run(pod, t1)
         self._flush(t1 - self.client_timeout_s - cl.sc.platform.pod.termination_grace_period - 2.0)
@@ -185,21 +184,14 @@ class LlmEngine(DesEngine):
             if not rep.running:
                 rep.free_at_s = max(rep.free_at_s, start)
                 continue
-            decoding = [s for s in rep.running if s.prefilled >= s.prompt]
-            budget = p.max_num_batched_tokens - len(decoding)
-            chunks: list[tuple[_Seq, int]] = []
-            for seq in rep.running:
-                if seq.prefilled < seq.prompt and budget > 0:
-                    take = min(seq.prompt - seq.prefilled, budget)
-                    chunks.append((seq, take))
-                    budget -= take
+            decoding, chunks = plan_step(rep.running, p.max_num_batched_tokens)
             end = start + p.step_ms(len(decoding), sum(take for _, take in chunks)) / 1000.0
             rep.free_at_s = end
             for seq in decoding:
                 self._emit(seq, end)
             for seq, take in chunks:
                 seq.prefilled += take
-                if seq.prefilled >= seq.prompt:
+                if seq.prefilled >= seq.prompt_tokens:
                     self._emit(seq, end)
             self._account(np.array([pod]), np.array([start]), np.array([end]), np.array([0.0]))
 

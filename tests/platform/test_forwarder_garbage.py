@@ -6,8 +6,23 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from harness.platform.local.forwarder import ClientPipe, Pipe, Service
+
+
+def _left_to_the_collector(scenario: Callable[[], Coroutine[Any, Any, None]], kind: Any) -> list[object]:
+    """Run ``scenario`` on a fresh loop; the objects of ``kind`` that only the cycle collector then found."""
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        asyncio.run(scenario())
+        gc.collect()
+        return [o for o in gc.garbage if isinstance(o, kind)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
 
 
 async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -36,15 +51,7 @@ def test_a_closed_relayed_connection_leaves_no_garbage_for_the_collector() -> No
         await front.wait_closed()
         await pod.wait_closed()
 
-    gc.collect()
-    gc.set_debug(gc.DEBUG_SAVEALL)
-    try:
-        asyncio.run(relay_three_connections())
-        gc.collect()
-        leaked = [o for o in gc.garbage if isinstance(o, Pipe)]
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
+    leaked = _left_to_the_collector(relay_three_connections, Pipe)
     assert leaked == [], f"{len(leaked)} pipes were freed only by the cycle collector"
 
 
@@ -77,13 +84,5 @@ def test_request_mode_leaves_no_garbage_for_the_collector() -> None:
         await front.wait_closed()
         await pod.wait_closed()
 
-    gc.collect()
-    gc.set_debug(gc.DEBUG_SAVEALL)
-    try:
-        asyncio.run(three_requests())
-        gc.collect()
-        leaked = [o for o in gc.garbage if isinstance(o, RequestClient | Upstream)]
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
+    leaked = _left_to_the_collector(three_requests, RequestClient | Upstream)
     assert leaked == [], f"{len(leaked)} protocol objects were freed only by the cycle collector"
