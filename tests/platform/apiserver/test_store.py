@@ -82,6 +82,27 @@ def test_remove_and_the_watch_ring_buffer():
     assert [e.obj["metadata"]["name"] for _, e in initial.drain()] == ["a", "b", "c", "p1"]
 
 
+def test_the_watch_history_keeps_only_its_window_and_a_resume_from_before_it_is_gone():
+    now = [0.0]
+    store = Store(watch_window_s=75.0, monotonic=lambda: now[0])
+    store.create("pods", "default", pod_manifest("p1"))
+    rv = store.resource_version
+    store.create("pods", "default", pod_manifest("p2"))
+    now[0] = 74.0
+    store.create("pods", "default", pod_manifest("p3"))
+    assert [e.obj["metadata"]["name"] for _, e in store.watch("pods", "default", rv).drain()] == ["p2", "p3"]
+    now[0] = 76.0  # p2's change is 76 s old: dropped with the next write
+    store.create("pods", "default", pod_manifest("p4"))
+    with pytest.raises(ApiError) as err:
+        store.watch("pods", "default", rv)
+    assert err.value.code == 410 and "too old resource version" in err.value.message
+    latest = store.resource_version
+    now[0] = 500.0  # a quiet spell drops everything at the next write; a watcher that saw it all resumes fine
+    store.create("pods", "default", pod_manifest("p5"))
+    assert [e.obj["metadata"]["name"] for _, e in store.watch("pods", "default", latest).drain()] == ["p5"]
+    assert len(store._log) == 1
+
+
 def test_finalizers_hold_deletion_until_removed():
     store = Store()
     body = deployment_manifest("web")

@@ -1,10 +1,12 @@
 """Published object versions, the change log (the watch ring buffer) and one watcher's queue.
 
 In: ``Change`` records the store appends after every write (ADDED / MODIFIED / DELETED with the object before and
-after).  Out: ``ChangeLog.since(rv)`` replays what a watcher missed (``ApiError`` 410 Gone when the ring buffer has
-dropped it), and ``Watch`` queues the events one watcher should see (label and field selectors applied to the
-object before and after, so an object that stops matching is DELETED for that watcher, as in Kubernetes), for an
-async consumer on the same event loop.
+after).  Out: ``ChangeLog.since(rv)`` replays what a watcher missed (``ApiError`` 410 Gone when the history has
+dropped it: it keeps at most ``size`` changes and none older than ``window_s``, as kube-apiserver's watch cache
+keeps about 75 s of events, so the daemon's memory levels off instead of growing until the count is reached;
+informers resume with bookmarks or relist on 410), and ``Watch`` queues the events one watcher should see (label
+and field selectors applied to the object before and after, so an object that stops matching is DELETED for that
+watcher, as in Kubernetes), for an async consumer on the same event loop.
 
 An ``Entry`` is one published version of one object: never mutated, with its JSON encoding cached on first use.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,16 +59,29 @@ class Change:
 
 
 class ChangeLog:
-    """The last ``size`` changes of the whole store, for watchers that resume from a resourceVersion."""
+    """The store's changes of the last ``window_s`` seconds (at most ``size``), for watchers that resume.
 
-    def __init__(self, size: int) -> None:
-        self._changes: deque[Change] = deque(maxlen=max(1, size))
+    kube-apiserver's watch cache keeps events for 75 s (``DefaultEventFreshDuration``); older resumes get 410
+    Gone and relist.  Bounding by time as well as by count keeps the daemon's memory flat over a long run.
+    """
+
+    WINDOW_S = 75.0
+
+    def __init__(self, size: int, window_s: float = WINDOW_S, clock: Callable[[], float] = time.monotonic) -> None:
+        self._changes: deque[tuple[float, Change]] = deque(maxlen=max(1, size))
+        self._window_s = window_s
+        self._clock = clock
         self.dropped_rv = 0  # every change with rv <= this is gone
 
     def append(self, change: Change) -> None:
-        if len(self._changes) == self._changes.maxlen:
-            self.dropped_rv = self._changes[0].rv
-        self._changes.append(change)
+        now = self._clock()
+        changes = self._changes
+        while changes and (len(changes) == changes.maxlen or changes[0][0] < now - self._window_s):
+            self.dropped_rv = changes.popleft()[1].rv
+        changes.append((now, change))
+
+    def __len__(self) -> int:
+        return len(self._changes)
 
     def since(self, rv: int, current_rv: int) -> list[Change]:
         """Changes after ``rv``; 410 Gone when some were dropped or ``rv`` is from the future."""
@@ -74,7 +90,7 @@ class ChangeLog:
         if rv > current_rv:
             raise gone(f"too large resource version: {rv}, current: {current_rv}")
         out: list[Change] = []
-        for change in reversed(self._changes):
+        for _, change in reversed(self._changes):
             if change.rv <= rv:
                 break
             out.append(change)

@@ -49,13 +49,19 @@ Objs = list[Obj]
 class Store:
     """All objects of all served resources, with watch and change notification."""
 
-    def __init__(self, watch_buffer: int = 10_000, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        watch_buffer: int = 10_000,
+        clock: Callable[[], float] = time.time,
+        watch_window_s: float = ChangeLog.WINDOW_S,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.clock = clock
         self.alloc = Allocator()
         self.owners = deletion.OwnerIndex()
         self._rv = 0
         self._objects: dict[str, dict[str | None, dict[str, Entry]]] = {r.key: {} for r in stored_resources()}
-        self._log = ChangeLog(watch_buffer)
+        self._log = ChangeLog(watch_buffer, watch_window_s, monotonic)
         self._watch_buffer = watch_buffer
         self._subscribers: list[Subscriber] = []
         self._watches: dict[str, set[Watch]] = {}
