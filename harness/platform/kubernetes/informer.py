@@ -4,20 +4,25 @@ In: a list function of the official ``kubernetes`` client (e.g. ``CoreV1Api.list
 its arguments, and a callback.  Out: ``cache`` (name -> the object as a plain dict, as the API server
 sent it) kept current on a daemon thread, and ``on_change(type, old, new)`` for every ADDED, MODIFIED
 and DELETED (``old`` is None for a new object, ``new`` is None for a deleted one).  A watch that
-expires (410 Gone) relists and reports the difference, as client-go's reflector does.  ``stop()``
-ends the thread within ``WATCH_TIMEOUT_S``.
+expires (410 Gone, as an HTTP status or as an ERROR event in the stream, which is how kube-apiserver
+says it) relists and reports the difference, as client-go's reflector does.  The informer reads the watch's
+lines itself: the client's ``watch.Watch`` raises ``KeyError`` on an ERROR event when it is not deserialising,
+and only sees its ``stop()`` at the next event.  ``stop()`` ends the thread at once: it shuts the open watch's
+socket down (otherwise every run's teardown waited up to a watch's ``WATCH_TIMEOUT_S`` for it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import socket
 import threading
 from collections.abc import Callable
 from typing import Any
 
-from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
+from kubernetes.watch.watch import iter_resp_lines
 
 log = logging.getLogger("kibench.kubernetes")
 WATCH_TIMEOUT_S = 2
@@ -39,7 +44,8 @@ class Informer:
         self.error: str | None = None
         self.failures = 0
         self._stop = threading.Event()
-        self._watch: watch.Watch | None = None
+        self.resource_version: str | None = None  # the last one seen (list, event or bookmark)
+        self._response: Any = None  # the open watch's streaming urllib3 response, shut down by stop()
         self._thread = threading.Thread(target=self._run, name=f"informer-{name}", daemon=True)
 
     def start(self) -> Informer:
@@ -49,8 +55,7 @@ class Informer:
     def stop(self, wait: bool = True) -> None:
         """Ask the thread to end; with ``wait``, join it (at most a watch's timeout)."""
         self._stop.set()
-        if self._watch is not None:
-            self._watch.stop()
+        _shut_down(self._response)
         if wait and self._thread.is_alive():
             self._thread.join(timeout=WATCH_TIMEOUT_S + 3)
 
@@ -82,33 +87,43 @@ class Informer:
             log.exception("informer %s: handler failed", self.name)
 
     def _run(self) -> None:
-        rv: str | None = None
         while not self._stop.is_set():
             try:
-                if rv is None:
-                    rv = self._relist()
-                self._watch = watch.Watch()
-                stream = self._watch.stream(
-                    self.list_fn,
-                    **self.kwargs,
-                    resource_version=rv,
-                    timeout_seconds=WATCH_TIMEOUT_S,
-                    allow_watch_bookmarks=True,
-                    deserialize=False,
-                    _request_timeout=WATCH_TIMEOUT_S + 10,
-                )
-                for event in stream:
-                    if self._stop.is_set():
-                        break
-                    rv = self._apply(event) or rv
+                if self.resource_version is None:
+                    self.resource_version = self._relist()
+                self._watch(self.resource_version)
                 self.failures = 0
             except ApiException as exc:
                 if exc.status == 410:
-                    rv = None  # expired: relist
+                    self.resource_version = None  # expired: relist
                     continue
                 self._failed(f"{exc.status} {exc.reason}")
-            except Exception as exc:  # connection refused, reset, timeout: try again
+            except Exception as exc:  # connection refused, reset, timeout: try again from the last version seen
                 self._failed(f"{type(exc).__name__}: {exc}")
+
+    def _watch(self, rv: str) -> None:
+        """One watch from ``rv``, until the server ends it or ``stop()``; ``resource_version`` follows it."""
+        response = self.list_fn(
+            **self.kwargs,
+            watch=True,
+            resource_version=rv,
+            timeout_seconds=WATCH_TIMEOUT_S,
+            allow_watch_bookmarks=True,
+            _preload_content=False,
+            _request_timeout=WATCH_TIMEOUT_S + 10,
+        )
+        self._response = response
+        try:
+            if self._stop.is_set():  # stop() came while the request was on its way
+                return
+            for line in iter_resp_lines(response):
+                if self._stop.is_set():
+                    break
+                self.resource_version = self._apply(json.loads(line)) or self.resource_version
+        finally:
+            self._response = None
+            response.close()
+            response.release_conn()
 
     def _failed(self, why: str) -> None:
         self.error = why
@@ -133,3 +148,11 @@ class Informer:
                 self.cache[name] = obj
         self._emit(str(kind), old, None if kind == "DELETED" else obj)
         return str(rv) if rv else None
+
+
+def _shut_down(response: Any) -> None:
+    """Shut the socket under a streaming urllib3 response down: a read blocked on it returns at once."""
+    sock = getattr(getattr(response, "connection", None), "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)

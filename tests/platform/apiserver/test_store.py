@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from harness.platform.local.apiserver import ApiError, Store
+from harness.platform.local.apiserver.changes import Change, ChangeLog, Entry
 from tests.platform.apiserver.manifests import deployment_manifest, pod_manifest
 
 
@@ -82,25 +83,34 @@ def test_remove_and_the_watch_ring_buffer():
     assert [e.obj["metadata"]["name"] for _, e in initial.drain()] == ["a", "b", "c", "p1"]
 
 
-def test_the_watch_history_keeps_only_its_window_and_a_resume_from_before_it_is_gone():
+def test_a_busy_resource_keeps_75_s_of_history_and_a_quiet_one_its_last_changes():
     now = [0.0]
-    store = Store(watch_window_s=75.0, monotonic=lambda: now[0])
-    store.create("pods", "default", pod_manifest("p1"))
-    rv = store.resource_version
-    store.create("pods", "default", pod_manifest("p2"))
-    now[0] = 74.0
-    store.create("pods", "default", pod_manifest("p3"))
-    assert [e.obj["metadata"]["name"] for _, e in store.watch("pods", "default", rv).drain()] == ["p2", "p3"]
-    now[0] = 76.0  # p2's change is 76 s old: dropped with the next write
-    store.create("pods", "default", pod_manifest("p4"))
+    log = ChangeLog(size=1000, window_s=75.0, clock=lambda: now[0], min_size=2)
+    entry = Entry({"metadata": {"resourceVersion": "1"}})
+    log.append(Change(1, "ADDED", "nodes", None, entry))
+    for rv in range(2, 6):  # pods at 0, 10, 20, 30 s
+        log.append(Change(rv, "ADDED", "pods", "default", entry))
+        now[0] += 10.0
+    assert [c.rv for c in log.since("pods", 2, 5)] == [3, 4, 5]
+    now[0] = 106.0  # pods 2-5 are over 75 s old: the next write drops the oldest down to min_size (2, 3, 4)
+    log.append(Change(6, "ADDED", "pods", "default", entry))
     with pytest.raises(ApiError) as err:
-        store.watch("pods", "default", rv)
-    assert err.value.code == 410 and "too old resource version" in err.value.message
-    latest = store.resource_version
-    now[0] = 500.0  # a quiet spell drops everything at the next write; a watcher that saw it all resumes fine
-    store.create("pods", "default", pod_manifest("p5"))
-    assert [e.obj["metadata"]["name"] for _, e in store.watch("pods", "default", latest).drain()] == ["p5"]
-    assert len(store._log) == 1
+        log.since("pods", 2, 6)
+    assert err.value.code == 410 and "too old resource version: 2 (5)" in err.value.message
+    assert [c.rv for c in log.since("pods", 4, 6)] == [5, 6]
+    assert [c.rv for c in log.since("nodes", 0, 6)] == [1]  # a quiet resource: its one change, 106 s old, kept
+    now[0] = 1000.0
+    log.append(Change(7, "ADDED", "pods", "default", entry))
+    assert [c.rv for c in log.since("pods", 6, 7)] == [7] and len(log) == 1 + 2  # min_size pods, one node
+
+
+def test_a_watch_resumes_from_a_version_other_resources_moved_past():
+    store = Store(watch_buffer=3)
+    store.create("namespaces", None, {"metadata": {"name": "team"}})
+    rv = store.resource_version
+    for name in ("a", "b", "c", "d"):  # more pod changes than the buffer: only pod watchers from before lose
+        store.create("pods", "default", pod_manifest(name))
+    assert store.watch("namespaces", None, rv).drain() == []
 
 
 def test_finalizers_hold_deletion_until_removed():

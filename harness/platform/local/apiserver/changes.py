@@ -1,12 +1,11 @@
-"""Published object versions, the change log (the watch ring buffer) and one watcher's queue.
+"""Published object versions, the change log (the watch history) and one watcher's queue.
 
 In: ``Change`` records the store appends after every write (ADDED / MODIFIED / DELETED with the object before and
-after).  Out: ``ChangeLog.since(rv)`` replays what a watcher missed (``ApiError`` 410 Gone when the history has
-dropped it: it keeps at most ``size`` changes and none older than ``window_s``, as kube-apiserver's watch cache
-keeps about 75 s of events, so the daemon's memory levels off instead of growing until the count is reached;
-informers resume with bookmarks or relist on 410), and ``Watch`` queues the events one watcher should see (label
-and field selectors applied to the object before and after, so an object that stops matching is DELETED for that
-watcher, as in Kubernetes), for an async consumer on the same event loop.
+after).  Out: ``ChangeLog.since(resource, rv)`` replays what a watcher missed (``ApiError`` 410 Gone when the
+history has dropped it: each resource keeps its last 100 changes and those of the last 75 s, as kube-apiserver's
+watch cache does, so the daemon's memory levels off; informers relist on 410), and ``Watch`` queues the events
+one watcher should see (label and field selectors applied to the object before and after, so an object that
+stops matching is DELETED for that watcher, as in Kubernetes), for an async consumer on the same event loop.
 
 An ``Entry`` is one published version of one object: never mutated, with its JSON encoding cached on first use.
 """
@@ -59,38 +58,52 @@ class Change:
 
 
 class ChangeLog:
-    """The store's changes of the last ``window_s`` seconds (at most ``size``), for watchers that resume.
+    """Each resource's recent changes, for watchers that resume from a resourceVersion.
 
-    kube-apiserver's watch cache keeps events for 75 s (``DefaultEventFreshDuration``); older resumes get 410
-    Gone and relist.  Bounding by time as well as by count keeps the daemon's memory flat over a long run.
+    As kube-apiserver's watch cache (one per resource): a resource's history keeps its last ``min_size``
+    changes and every change younger than ``window_s`` (75 s, its ``eventFreshDuration``), never more than
+    ``size``; a watch resuming from before what its resource's history holds gets 410 Gone and relists.  A
+    quiet resource (nodes) keeps its few changes however old, so its watchers resume; a busy one (pods,
+    events) holds about 75 s.  One count-bounded history for the whole store made the daemon's memory grow
+    through a long run until 10,000 changes were held.
     """
 
     WINDOW_S = 75.0
+    MIN_SIZE = 100
 
-    def __init__(self, size: int, window_s: float = WINDOW_S, clock: Callable[[], float] = time.monotonic) -> None:
-        self._changes: deque[tuple[float, Change]] = deque(maxlen=max(1, size))
+    def __init__(
+        self,
+        size: int,
+        window_s: float = WINDOW_S,
+        clock: Callable[[], float] = time.monotonic,
+        min_size: int = MIN_SIZE,
+    ) -> None:
+        self._size = max(1, size)
+        self._min_size = min(min_size, self._size)
         self._window_s = window_s
         self._clock = clock
-        self.dropped_rv = 0  # every change with rv <= this is gone
+        self._changes: dict[str, deque[tuple[float, Change]]] = {}
+        self._dropped_rv: dict[str, int] = {}  # per resource: every change with rv <= this is gone
 
     def append(self, change: Change) -> None:
         now = self._clock()
-        changes = self._changes
-        while changes and (len(changes) == changes.maxlen or changes[0][0] < now - self._window_s):
-            self.dropped_rv = changes.popleft()[1].rv
+        changes = self._changes.setdefault(change.resource, deque())
         changes.append((now, change))
+        while len(changes) > self._size or (len(changes) > self._min_size and changes[0][0] < now - self._window_s):
+            self._dropped_rv[change.resource] = changes.popleft()[1].rv
 
     def __len__(self) -> int:
-        return len(self._changes)
+        return sum(len(changes) for changes in self._changes.values())
 
-    def since(self, rv: int, current_rv: int) -> list[Change]:
-        """Changes after ``rv``; 410 Gone when some were dropped or ``rv`` is from the future."""
-        if rv < self.dropped_rv:
-            raise gone(f"too old resource version: {rv} ({self.dropped_rv + 1})")
+    def since(self, resource: str, rv: int, current_rv: int) -> list[Change]:
+        """``resource``'s changes after ``rv``; 410 Gone when some were dropped or ``rv`` is from the future."""
+        dropped = self._dropped_rv.get(resource, 0)
+        if rv < dropped:
+            raise gone(f"too old resource version: {rv} ({dropped + 1})")
         if rv > current_rv:
             raise gone(f"too large resource version: {rv}, current: {current_rv}")
         out: list[Change] = []
-        for _, change in reversed(self._changes):
+        for _, change in reversed(self._changes.get(resource, ())):
             if change.rv <= rv:
                 break
             out.append(change)

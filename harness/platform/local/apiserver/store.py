@@ -53,15 +53,13 @@ class Store:
         self,
         watch_buffer: int = 10_000,
         clock: Callable[[], float] = time.time,
-        watch_window_s: float = ChangeLog.WINDOW_S,
-        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.clock = clock
         self.alloc = Allocator()
         self.owners = deletion.OwnerIndex()
         self._rv = 0
         self._objects: dict[str, dict[str | None, dict[str, Entry]]] = {r.key: {} for r in stored_resources()}
-        self._log = ChangeLog(watch_buffer, watch_window_s, monotonic)
+        self._log = ChangeLog(watch_buffer)
         self._watch_buffer = watch_buffer
         self._subscribers: list[Subscriber] = []
         self._watches: dict[str, set[Watch]] = {}
@@ -285,7 +283,7 @@ class Store:
                 since = int(resource_version)
             except ValueError:
                 raise bad_request(f"invalid resource version {resource_version!r}") from None
-            for change in self._log.since(since, self._rv):
+            for change in self._log.since(info.key, since, self._rv):
                 watch.offer(change)
         self._watches.setdefault(info.key, set()).add(watch)
         return watch
