@@ -30,8 +30,11 @@ def test_a_watch_from_an_expired_version_relists(core):
     for i in range(5):  # more pod changes than the server's history of 3
         core.create_namespaced_pod("default", pod_manifest(f"p{i}"))
     seen: list[tuple[str, str]] = []
-    informer = Informer("pods", core.list_namespaced_pod, lambda t, o, n: seen.append((t, (n or o)["metadata"]["name"])),
-                        namespace="default")  # fmt: skip
+
+    def record(kind, old, new):
+        seen.append((kind, (new or old)["metadata"]["name"]))
+
+    informer = Informer("pods", core.list_namespaced_pod, record, namespace="default")
     informer.resource_version = old_rv  # as if its last watch ended before the five creations
     informer.start()
     try:
