@@ -4,14 +4,14 @@ In: a validated ``Scenario`` and a results folder.  Out: ``results/<run-id>/`` (
 folder) and a ``RunOutcome`` with the exit code: 0 SLOs met, 1 an SLO failed, 3 platform/load
 failure, 4 a self-check failed (the measurement is not trustworthy), 130 interrupted.
 
-Order: load and validate the fault experiments (exit 2, no run folder) → write scenario.yaml + run.json
-→ deploy the platform (``platform.kind: kubernetes``: in the run's own namespace on your cluster, see
-harness/platform/kubernetes/cluster.py) → start the observer (timeline, events) → start the load process and show
-progress; each fault's experiment starts at its time after load_start (harness.chaos) → stop load,
-chaos (running experiments are interrupted, their rollbacks run), observer, platform (always: each stop is
-registered on a ``contextlib.ExitStack`` when its stage starts, so it runs, in reverse order, whatever
-failed) → analysis (summary.json) → report.  SIGINT/SIGTERM interrupt any step before clean-up; clean-up
-itself cannot be interrupted (a platform clean-up cut short is finished once more), and whatever was
+Order: load and validate the fault experiments (exit 2, no run folder) → write scenario.yaml + run.json → start a
+spare load process (its imports overlap the deploy) → deploy the platform (``platform.kind: kubernetes``: in the
+run's own namespace on your cluster, see harness/platform/kubernetes/cluster.py) → start the observer (timeline,
+events) → hand the load process its config and show progress; each fault's experiment starts at its time after
+load_start (harness.chaos) → stop load, chaos (running experiments are interrupted, their rollbacks run), observer,
+platform (always: each stop is registered on a ``contextlib.ExitStack`` when its stage starts, so it runs, in
+reverse order, whatever failed) → analysis (summary.json) → report. SIGINT/SIGTERM interrupt any step before
+clean-up; clean-up itself cannot be interrupted (a platform clean-up cut short is finished once more), and whatever was
 recorded is analysed and reported.  ``Stages`` says how each stage is made (tests give fakes).  ``keep``
 (``kibench run --keep``) leaves what the run made on a cluster in place.
 """
@@ -50,7 +50,7 @@ from harness.errors import (
     ScenarioError,
 )
 from harness.load.config import config_from_spec, master_host
-from harness.load.launcher import LoadProcess
+from harness.load.launcher import LoadProcess, Spare, spare_process
 from harness.load.shapes import phase_windows, segments_for
 from harness.model import SCHEMA_VERSION, Platform, RunFiles
 from harness.observe import Observer
@@ -82,6 +82,7 @@ class Stages:
     platform: Callable[..., Platform] = create_platform
     observer: Callable[[Platform, RunFiles, float], Observer] = Observer
     load: Callable[..., LoadProcess] = LoadProcess
+    spare_load: Callable[[LoadSpec, str], Spare | None] = spare_process  # imports while the platform deploys
     chaos: Callable[..., ChaosRun] = ChaosRun
     report: Callable[[Path], Any] = build_report
 
@@ -269,6 +270,9 @@ def _stages(
     stops: ExitStack,
     stages: Stages,
 ) -> None:
+    spare = stages.spare_load(scenario.load, str(files.logs / "load.log"))
+    if spare is not None:
+        stops.callback(spare.stop)  # unused when the deploy fails
     deployment = platform.deploy()
     observer = stages.observer(platform, files, t0)
     stops.callback(observer.stop)
@@ -293,7 +297,7 @@ def _stages(
     if plan:  # experiments start at their times after load_start (see load_events)
         chaos = stages.chaos(plan, chaos_context(files.root, deployment.details, observer.log, observer.now_s))
         stops.callback(chaos.stop)  # interrupts running experiments and waits for their rollbacks
-    load = stages.load(config, str(files.logs / "load.log"), load_events(observer, scenario.load, chaos))
+    load = stages.load(config, str(files.logs / "load.log"), load_events(observer, scenario.load, chaos), spare)
     stops.callback(load.stop)  # before start: a start that fails half-way has started processes
     load.start()
     console.print(f"load: {scenario.load.duration_s:g}s against {deployment.target_url}", highlight=False)

@@ -62,7 +62,7 @@ class FakeLoad:
     """The load process's side of the contract: ``load_start``, request rows, ``load_end``, an exit code."""
 
     def __init__(self, calls: list[str], exit_code: int, latency_ms: float, polls: int, interrupt: bool,
-                 config: Any, log_path: str, on_line: Any) -> None:  # fmt: skip
+                 config: Any, log_path: str, on_line: Any, spare: Any) -> None:  # fmt: skip
         self.calls, self.code, self.latency_ms = calls, exit_code, latency_ms
         self.polls, self.interrupt, self.polled = polls, interrupt, 0
         self.config, self.on_line = config, on_line
@@ -121,6 +121,7 @@ def stages(calls: list[str], fail: str | None = None, load_exit: int = 0, latenc
         platform=lambda *args, **kwargs: platform,
         observer=lambda p, files, t0: NotedObserver(p, files, t0, interval_s=0.01),
         load=lambda *args: FakeLoad(calls, load_exit, latency_ms, 10**6 if fail or interrupt else 1, interrupt, *args),
+        spare_load=lambda spec, log_path: None,
         chaos=lambda *args: FakeChaos(calls, *args),
         report=lambda root: calls.append("report"),  # the real one draws plots for seconds
     )

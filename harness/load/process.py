@@ -1,7 +1,8 @@
 """The load process: Locust as a library, on an open-model arrival schedule or with closed-model users.
 
 In: ``python -m harness.load --config-file PATH [--role local|master|worker]`` (a ``LoadConfig``;
-``--config JSON`` also works).  Out, on stdout, JSON lines: ``{"event": "load_start", "t_s"}``, one
+``--config JSON`` also works; ``--await-config-file`` reads PATH from stdin once its imports are done, so that
+a run can start it while it deploys).  Out, on stdout, JSON lines: ``{"event": "load_start", "t_s"}``, one
 ``{"event": "progress", ...}`` per second and ``{"event": "load_end", ...}``; in ``out_dir``:
 ``requests.parquet/<worker>-*.parquet`` parts and ``load-<worker>.json`` (session.py).
 
@@ -111,6 +112,9 @@ def main(argv: list[str] | None = None) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--config", help="LoadConfig as JSON")
     source.add_argument("--config-file", help="a file holding the LoadConfig as JSON")
+    source.add_argument(
+        "--await-config-file", action="store_true", help="started ahead of its run: read that file's path from stdin"
+    )
     parser.add_argument("--role", choices=("local", "master", "worker", "remote-worker"), default="local")
     parser.add_argument("--master-service", default=deployspec.LOAD_MASTER_SERVICE, help="remote-worker: the Service")
     parser.add_argument("--master-port", type=int, default=deployspec.LOAD_MASTER_PORT, help="remote-worker: its port")
@@ -122,6 +126,10 @@ def main(argv: list[str] | None = None) -> None:
         from harness.load.remote import run_remote_worker
 
         sys.exit(run_remote_worker(args.master_service, args.master_port))
+    if args.await_config_file:  # imports are done: wait for the run to be deployed (EOF: it never was)
+        args.config_file = sys.stdin.readline().strip()
+        if not args.config_file:
+            sys.exit(0)
     if not (args.config or args.config_file):
         parser.error("--config or --config-file is required")
     if args.config_file:

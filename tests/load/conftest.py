@@ -23,7 +23,7 @@ import pytest
 import uvicorn
 
 from harness.load.config import config_from_spec
-from harness.load.launcher import LoadProcess
+from harness.load.launcher import LoadProcess, Spare
 from harness.procs import free_port, poll_until
 from harness.scenario import validate
 
@@ -147,13 +147,16 @@ class LoadResult:
     out_dir: Path
 
 
-def run_load(out_dir: Path, url: str, load: dict[str, Any], timeout_s: float = 120.0) -> LoadResult:
-    """Run ``python -m harness.load`` (via LoadProcess) for a scenario ``load`` section; read what it wrote."""
+def run_load(
+    out_dir: Path, url: str, load: dict[str, Any], timeout_s: float = 120.0, spare: Spare | None = None
+) -> LoadResult:
+    """Run ``python -m harness.load`` (via LoadProcess, on ``spare`` if given) for a scenario ``load`` section;
+    read what it wrote."""
     spec = validate({"name": "t", "load": load}, "test").load
     out_dir.mkdir(parents=True, exist_ok=True)
     config = config_from_spec(spec, url, str(out_dir), time.monotonic())
     lines: list[dict[str, Any]] = []
-    proc = LoadProcess(config, str(out_dir / "logs" / "load.log"), lines.append)
+    proc = LoadProcess(config, str(out_dir / "logs" / "load.log"), lines.append, spare)
     proc.start()
     try:
         code = proc.wait(timeout_s)
