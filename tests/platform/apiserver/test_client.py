@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 from kubernetes import client, config, watch
@@ -233,8 +232,7 @@ def test_watch_from_a_resource_version_sees_later_changes_only(k8s, api):
                 w.stop()
 
     thread = threading.Thread(target=consume)
-    thread.start()
-    time.sleep(0.2)
+    thread.start()  # no wait for it: a watch from a resourceVersion replays what happened after it
     core.create_namespaced_pod("default", pod_manifest("after"))
     api.call(api.store.mutate, "pods", "default", "after", lambda p: p["status"].update(phase="Running"))
     core.delete_namespaced_pod("after", "default")
