@@ -12,7 +12,7 @@ bracket.
 Over seeds 1-20 every answer lay within 5 % of the true rate (0.958-1.015), but two seeds' answers were more
 than 5 % apart in 29 of the 190 pairs (at most 6.0 %, seeds 1 and 2: 95.76 and 101.54 rps): the answer is
 the last passing rate or ``confirm_step_pct`` below it, and the last passing rate itself moves by ~1.5 %
-between seeds (a 1.5 % overload is not told from 100 % in a 15 s probe).  So seed-to-seed agreement within
+between seeds (a 1.5 % overload is hard to tell from 100 % in a 20 s probe).  So seed-to-seed agreement within
 5 % is not asserted here; docs/capacity.md#accuracy says so.
 """
 
