@@ -68,7 +68,7 @@ class LLMProfile:
     source: str = ""
     kind: str = "llm"
 
-    def step_ms(self, decoding_seqs: int, prefill_tokens: int = 0) -> float:
+    def step_ms(self, decoding_seqs: float, prefill_tokens: float = 0) -> float:
         """Device time of one engine step."""
         return self.step_base_ms + self.step_per_seq_ms * decoding_seqs + self.prefill_per_token_ms * prefill_tokens
 

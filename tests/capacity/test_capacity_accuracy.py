@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -38,7 +39,7 @@ from harness.service.profiles import LLMProfile
 
 TRUE_RPS = 8 / ((20.0 + 2.5 * 8) / 1000)  # 200 rps
 
-SCENARIO = {
+SCENARIO: dict[str, Any] = {
     "name": "cap-accuracy",
     "platform": {"probes": {"readiness": {"period": "0.2s"}}, "pod": {"termination_grace_period": "1s"}},
     "service": {"cold_start": "0.2s", "max_queue": 4096,
@@ -58,7 +59,7 @@ def test_found_rate_is_within_5_percent_of_the_classic_profile(tmp_path: Path) -
 
 
 PROMPT, OUTPUT = 64, 8
-LLM_PROFILE = {"kind": "llm", "max_num_seqs": 4, "max_num_batched_tokens": 8192, "step_base_ms": 1.0,
+LLM_PROFILE: dict[str, Any] = {"kind": "llm", "max_num_seqs": 4, "max_num_batched_tokens": 8192, "step_base_ms": 1.0,
                "step_per_seq_ms": 0.2, "prefill_per_token_ms": 0.025}  # fmt: skip
 # with all 4 slots busy a step takes 1.0 + 0.2 x 4 x 7/8 + 0.025 x 64 x 4/8 = 2.5 ms and 4/8 requests finish: 200 rps
 LLM_TRUE_RPS = LLMProfile("llm", **{k: v for k, v in LLM_PROFILE.items() if k != "kind"}).max_throughput_rps(

@@ -19,6 +19,7 @@ between seeds (a 1.5 % overload is hard to tell from 100 % in a 20 s probe).  So
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -33,7 +34,7 @@ from harness.runio import write_atomic
 from harness.scenario import validate
 
 TRUE_RPS = 8 / ((40.0 + 5.0 * 8) / 1000)  # 100 rps
-SCENARIO = {
+SCENARIO: dict[str, Any] = {
     "name": "cap-seeds",
     "service": {"profile": {"kind": "classic", "base_ms": 40.0, "per_item_ms": 5.0, "max_batch_size": 8,
                             "max_queue_delay_ms": 5.0}},
