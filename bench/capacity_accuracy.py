@@ -10,7 +10,8 @@ profiles whose true capacity follows from the profile alone:
   true capacity = max_batch_size / batch_ms(max_batch_size);
 - ``llm``: continuous batching (harness/service/continuous.py), P prompt and O output tokens per request:
   a request holds a slot for O steps (1 prefill, O - 1 decode), so with all M slots busy a step takes
-  step_base + step_per_seq x M (O - 1) / O + prefill_per_token x P M / O and M / O requests finish per step.
+  step_base + step_per_seq x M (O - 1) / O + prefill_per_token x P M / O and M / O requests finish per step
+  (``LLMProfile.max_throughput_rps``).
 
 The SLOs are loose (p95 latency several times the latency at capacity) and the arrivals uniform
 (``--arrivals poisson`` for random ones: their queueing lowers the rate the SLO allows below the profile's
@@ -31,6 +32,7 @@ from rich.console import Console
 
 from harness.capacity_run import run_capacity
 from harness.scenario import validate
+from harness.service.profiles import LLMProfile, resolve
 
 CLASSIC = {"kind": "classic", "name": "bench-classic", "base_ms": 40.0, "per_item_ms": 5.0, "max_batch_size": 8,
            "max_queue_delay_ms": 5.0}  # fmt: skip
@@ -40,14 +42,10 @@ PROMPT, OUTPUT = 64, 8
 
 
 def true_capacity(name: str) -> float:
-    if name == "classic":
-        return CLASSIC["max_batch_size"] / (
-            (CLASSIC["base_ms"] + CLASSIC["per_item_ms"] * CLASSIC["max_batch_size"]) / 1000
-        )
-    m = LLM["max_num_seqs"]
-    step_ms = LLM["step_base_ms"] + LLM["step_per_seq_ms"] * m * (OUTPUT - 1) / OUTPUT
-    step_ms += LLM["prefill_per_token_ms"] * PROMPT * m / OUTPUT
-    return (m / OUTPUT) / (step_ms / 1000)
+    profile = resolve(CLASSIC if name == "classic" else LLM, 0.0)
+    if isinstance(profile, LLMProfile):
+        return profile.max_throughput_rps(PROMPT, OUTPUT)
+    return profile.max_throughput_rps()
 
 
 def scenario(name: str, seed: int, probe_requests: int, warmup_s: float, arrivals: str = "uniform") -> dict:

@@ -68,7 +68,7 @@ class LLMProfile:
     source: str = ""
     kind: str = "llm"
 
-    def step_ms(self, decoding_seqs: int, prefill_tokens: int = 0) -> float:
+    def step_ms(self, decoding_seqs: float, prefill_tokens: float = 0) -> float:
         """Device time of one engine step."""
         return self.step_base_ms + self.step_per_seq_ms * decoding_seqs + self.prefill_per_token_ms * prefill_tokens
 
@@ -80,6 +80,20 @@ class LLMProfile:
         """Generated tokens per second with every sequence slot decoding."""
         step = self.step_ms(self.max_num_seqs)
         return float("inf") if step <= 0 else self.max_num_seqs / (step / 1000.0)
+
+    def max_throughput_rps(self, prompt_tokens: int, output_tokens: int) -> float:
+        """Requests per second with every sequence slot busy, for requests of ``prompt_tokens`` in and
+        ``output_tokens`` out (the profile's theoretical throughput; harness/service/continuous.py).
+
+        A request holds its slot for ``output_tokens`` steps: one that prefills its whole prompt (and emits
+        the first token), then O - 1 that decode.  With all M = ``max_num_seqs`` slots busy, M / O requests
+        finish per step and, on average, M / O sequences prefill P tokens each while M (O - 1) / O decode, so a
+        step takes ``step_ms(M (O - 1) / O, P M / O)``.  Exact while a step can prefill every prompt that
+        joins it (M x P within ``max_num_batched_tokens``); a longer prompt is chunked over several steps and
+        the replica serves less."""
+        m, o = self.max_num_seqs, max(1, output_tokens)
+        step = self.step_ms(m * (o - 1) / o, max(1, prompt_tokens) * m / o)
+        return float("inf") if step <= 0 else (m / o) / (step / 1000.0)
 
 
 Profile = ClassicProfile | LLMProfile
