@@ -302,10 +302,13 @@ class _Search:
         reasons = pooled_failures([first, again], self.cap.min_achieved)
         if not again.slos_held:
             reasons += [r for r in again.reasons if r not in reasons]
-        why = tuple(f"pooled with probe {again.index}: {r}" for r in reasons)
-        first = replace(first, passed=not reasons, reasons=why, pooled_with=again.index)
+        def why(other: int) -> tuple[str, ...]:
+            return tuple(f"pooled with probe {other}: {r}" for r in reasons)
+
+        first = replace(first, passed=not reasons, reasons=why(again.index), pooled_with=again.index)
         self.probes[first.index - 1] = first
-        self.probes[again.index - 1] = replace(again, passed=not reasons, reasons=why, pooled_with=first.index)
+        self.probes[again.index - 1] = replace(again, passed=not reasons, reasons=why(first.index),
+                                               pooled_with=first.index)  # fmt: skip
         mark = "pass" if first.passed else "FAIL"
         self.console.print(f"  probes {first.index} and {again.index} pooled: {mark}", markup=False)
         return first
