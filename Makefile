@@ -32,8 +32,11 @@ haproxy:
 prometheus:
 	@bash scripts/ensure-prometheus.sh
 
+# Two workers share the 2 cores (tests/cpu_share.py): the unit tests first, then the end-to-end runs, two at a
+# time except those marked exclusive.  A plain `python -m pytest` runs everything in one process.
 test: $(STAMP) lint browser haproxy prometheus
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow"
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m slow
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

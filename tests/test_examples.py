@@ -40,6 +40,7 @@ def test_the_examples_cover_a_locustfile_completions_and_a_custom_profile(monkey
 
 
 @pytest.mark.slow
+@pytest.mark.exclusive  # the locustfile's closed-loop users take whatever CPU there is
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_example_runs_green(path: Path, tmp_path: Path):
     argv = [sys.executable, "-c", "from harness.cli import main; main()", "run", str(path.relative_to(ROOT))]

@@ -125,6 +125,7 @@ def reference_service() -> Iterator[str]:
         proc.wait(timeout=30)
 
 
+@pytest.mark.exclusive  # saturates the load generator on purpose
 def test_a_rate_far_beyond_the_generator_fails_its_self_check(reference_service, tmp_path):
     # 20,000 arrivals a second: several times what one load process sends on any machine we run on.
     scenario = f"name: saturate\ntarget: {{url: '{reference_service}'}}\nload: {{rate_rps: 20000, duration: 3s}}\n"

@@ -41,6 +41,7 @@ capacity:
 
 
 @pytest.mark.slow
+@pytest.mark.exclusive  # probes doubling past the replica's capacity
 def test_an_slo_no_rate_meets_exits_2_and_keeps_the_probes(tmp_path: Path, write_yaml) -> None:
     path = write_yaml(SCENARIO.format(ready_timeout="30s", cold_start="0.2s", p95_ms=5))  # a 100 ms batch: never
     outcome = run_capacity(load_scenario(path), tmp_path / "results", Console(quiet=True))

@@ -152,6 +152,7 @@ def test_an_interrupted_run_still_plays_the_rollbacks(kibench: list[str], tmp_pa
     assert journal["status"] == "interrupted" and journal["rollbacks"][0]["status"] == "succeeded"
 
 
+@pytest.mark.exclusive  # surge pods start while the load runs
 def test_a_rolling_update_under_load_loses_no_request(kibench: list[str], tmp_path: Path) -> None:
     results = tmp_path / "results"
     done = _kibench(

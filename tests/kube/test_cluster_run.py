@@ -27,7 +27,7 @@ from harness.platform.local.spec import ClusterSpec
 from harness.procs import stop
 from harness.scenario import load_scenario
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.exclusive]  # a whole run inside a pod of a cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / "scenarios" / "smoke.yaml"

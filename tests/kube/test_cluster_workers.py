@@ -97,6 +97,7 @@ def test_service_links_name_each_published_service():
 
 
 @pytest.mark.slow
+@pytest.mark.exclusive  # a run inside a pod of a cluster, its workers in two more
 def test_two_workers_in_the_cluster_record_the_run_and_nothing_is_left(tmp_path):
     kubeconfig = tmp_path / "kubeconfig"
     daemon, _ = start_daemon(ClusterSpec(), str(tmp_path / "logs"), str(kubeconfig))

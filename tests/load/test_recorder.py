@@ -43,6 +43,7 @@ print(json.dumps({**rss, "rows": rec.total}))
 
 
 @pytest.mark.slow
+@pytest.mark.exclusive  # its memory figure
 def test_memory_stays_flat_over_a_long_synthetic_run(tmp_path):
     seconds, per_s = 300, 4000  # 1.2 M rows, five simulated minutes at 4000 rps
     proc = subprocess.run(

@@ -60,6 +60,7 @@ def test_per_request_balancing_spreads_one_connections_requests(start_cluster, m
 BURN = "import time\nend = time.monotonic() + {s}\nwhile time.monotonic() < end: pass\n"
 
 
+@pytest.mark.exclusive  # burns every core on purpose
 def test_a_starved_host_is_reported_as_the_bottleneck(kibench, tmp_path):
     """Busy loops on every core (and one more) from the load's start to the run's end: the platform's self-check
     must say so.  (Started with the load, not before the deploy: a starved deploy only makes the test slow.)"""

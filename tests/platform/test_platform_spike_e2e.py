@@ -21,6 +21,7 @@ SHORTER = [
 
 
 @pytest.mark.slow
+@pytest.mark.exclusive  # up to six pods start while the spike runs
 def test_spike_scales_up_and_down_and_its_metrics_agree_with_its_events(kibench, tmp_path):
     sets = [arg for s in SHORTER for arg in ("--set", s)]
     argv = [*kibench, "run", str(ROOT / "scenarios" / "spike.yaml"), *sets, "--results", str(tmp_path)]

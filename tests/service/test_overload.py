@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
+@pytest.mark.exclusive  # ten times the capacity
 def test_ten_times_the_capacity_is_shed_with_429_and_latency_recovers() -> None:
     argv = [sys.executable, "bench/overload.py", "--json", "--factor", "10", "--overload-s", "6", "--baseline-s", "2",
             "--after-s", "4", "--device-time-ms", "50", "--max-queue", "20", "--request-timeout-s", "5"]  # fmt: skip

@@ -17,7 +17,7 @@ from harness.simulate.fidelity import compare_runs, table
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.exclusive]  # measured timings the simulation must match
 
 
 def test_a_compressed_pod_kill_simulates_as_it_ran(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
