@@ -302,13 +302,13 @@ class _Search:
         reasons = pooled_failures([first, again], self.cap.min_achieved)
         if not again.slos_held:
             reasons += [r for r in again.reasons if r not in reasons]
-        def why(other: int) -> tuple[str, ...]:
-            return tuple(f"pooled with probe {other}: {r}" for r in reasons)
 
-        first = replace(first, passed=not reasons, reasons=why(again.index), pooled_with=again.index)
-        self.probes[first.index - 1] = first
-        self.probes[again.index - 1] = replace(again, passed=not reasons, reasons=why(first.index),
-                                               pooled_with=first.index)  # fmt: skip
+        def pooled(record: ProbeRecord, other: ProbeRecord) -> ProbeRecord:  # each row names the other probe
+            why = tuple(f"pooled with probe {other.index}: {r}" for r in reasons)
+            return replace(record, passed=not reasons, reasons=why, pooled_with=other.index)
+
+        first, again = pooled(first, again), pooled(again, first)
+        self.probes[first.index - 1], self.probes[again.index - 1] = first, again
         mark = "pass" if first.passed else "FAIL"
         self.console.print(f"  probes {first.index} and {again.index} pooled: {mark}", markup=False)
         return first

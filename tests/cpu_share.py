@@ -1,6 +1,6 @@
 """How the suite shares the machine's 2 cores when it runs on two pytest-xdist workers (``make test``).
 
-In: each test item (its ``exclusive`` marker, the fixtures it uses), the xdist run's id.  Out: every test runs
+In: whether a test is marked ``exclusive``, the xdist run's id.  Out: every test runs
 holding a lock file of the run: shared by default, so two tests run side by side; exclusively for a test marked
 ``exclusive`` (one that uses most of the machine itself, or whose figures a busy neighbour would move), so
 nothing runs beside it.  A turnstile lock in front makes a waiting exclusive test go next instead of waiting

@@ -53,7 +53,7 @@ class Informer:
         return self
 
     def stop(self, wait: bool = True) -> None:
-        """Ask the thread to end; with ``wait``, join it (at most a watch's timeout)."""
+        """End the thread (its open watch's socket is shut down); with ``wait``, join it."""
         self._stop.set()
         _shut_down(self._response)
         if wait and self._thread.is_alive():

@@ -49,11 +49,7 @@ Objs = list[Obj]
 class Store:
     """All objects of all served resources, with watch and change notification."""
 
-    def __init__(
-        self,
-        watch_buffer: int = 10_000,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
+    def __init__(self, watch_buffer: int = 10_000, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
         self.alloc = Allocator()
         self.owners = deletion.OwnerIndex()
