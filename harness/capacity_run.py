@@ -11,12 +11,13 @@ but not confirmed by the repeats, 2 bad input (no rate meets the SLOs, a bad tra
 are kept and capacity/ is written.
 
 Order: deploy ONE replica with the HPA off and no faults (the platform stays up for every probe, so
-probes share its clock: t = 0 is the search's start) → calibrate (a closed-loop burst) → bracket and refine
-with open-model constant-rate probes (harness/capacity/search.py; a probe that fails on a rule alone is run
-again and the pair judged pooled) → confirm (repeats at the found rate and
-``confirm_step_pct`` below, block-bootstrap margin intervals; when neither holds, up to ``CONFIRM_EXTRA_STEPS``
-more steps down) → tear down → plan → write (capacity/, report.html).  ``replan`` plans again from a finished
-search's folder without probing.
+probes share its clock: t = 0 is the search's start; each probe is judged by harness/capacity_probe.py) →
+calibrate (a closed-loop burst) → bracket and refine with open-model constant-rate probes
+(harness/capacity/search.py; a probe that fails on a rule alone is run again and the pair judged pooled) →
+confirm (harness/capacity/confirm.py's ladder: repeats at the found rate and ``confirm_step_pct`` below, more
+repeats when they disagree, block-bootstrap margin intervals; when neither holds, up to
+``CONFIRM_EXTRA_STEPS`` more steps down; then bisections above the highest that held) → tear down → plan →
+write (capacity/, report.html).  ``replan`` plans again from a finished search's folder without probing.
 """
 
 from __future__ import annotations
@@ -31,8 +32,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 from rich.console import Console
 
 from harness.analysis import analyze
@@ -44,14 +43,12 @@ from harness.capacity import (
     boundary_shape,
     bracket,
     confirmed,
-    margin,
     margin_intervals,
     next_rate,
     predicted_root,
     write_outputs,
 )
-from harness.capacity.confirm import pooled_failures
-from harness.capacity.margins import achieved_ratio, oversaturated, window_series
+from harness.capacity.confirm import Rung, ladder, pooled_failures
 from harness.capacity_plan import (
     CapacityOutcome,
     headroom_inputs,
@@ -61,38 +58,21 @@ from harness.capacity_plan import (
     replan,
     report,
 )
-from harness.errors import EXIT_SLO_FAILED, HarnessError, InputError, Interrupted, LoadError, PlatformError
+from harness.capacity_probe import Block, capacity_thresholds, measure
+from harness.errors import EXIT_SLO_FAILED, HarnessError, Interrupted, LoadError, PlatformError
 from harness.load.config import config_from_spec
 from harness.load.launcher import LoadProcess
-from harness.model import REQUEST_COLUMNS, SCHEMA_VERSION, Platform, RunFiles
+from harness.model import SCHEMA_VERSION, Platform, RunFiles
 from harness.observe import Observer
 from harness.platform import create_platform
 from harness.run import environment, load_events, refuse_over_measured_scale
-from harness.runio import read_events, read_load_stats, read_requests, write_atomic, write_json
+from harness.runio import write_atomic, write_json
 from harness.scenario import CapacitySpec, LoadSpec, Scenario, dump
-from harness.thresholds import METRICS, Threshold, parse
 
 PLATFORM_FAILED_SAMPLES = 5
 PROBE_SEED_STRIDE = 1000
 #: confirm steps below the two the issue names, tried only when neither of those holds
 CONFIRM_EXTRA_STEPS = 2
-_ROW_KINDS = ("trend", "rate")
-#: the request columns a probe's figures need (harness.model.REQUEST_COLUMNS, the numeric ones and ``ok``)
-_COLUMNS = [c for c in REQUEST_COLUMNS if c not in ("status", "error", "bytes_out", "replica", "phase", "worker")]
-
-
-def capacity_thresholds(scenario: Scenario) -> list[Threshold]:
-    """The scenario's SLOs, plus ``errors rate < 0.01`` unless an SLO already judges errors; only ordered
-    comparisons (``<``, ``<=``, ``>``, ``>=``) have a margin."""
-    out = scenario.thresholds()
-    for th in out:
-        if th.op not in ("<", "<=", ">", ">="):
-            raise InputError(f"slos.{th.key}: {th.expression!r} has no margin; use <, <=, > or >= for kibench capacity")
-    if scenario.slo_defaults and not {"errors", "error_rate", "availability"} & {t.metric for t in out}:
-        out.append(parse("errors", "rate < 0.01"))
-    if not out:
-        raise InputError("slos: kibench capacity needs at least one SLO (e.g. latency_ms: ['p(95) < 500'])")
-    return out
 
 
 class _Search:
@@ -104,7 +84,7 @@ class _Search:
         self.thresholds = capacity_thresholds(scenario)
         self.root, self.platform, self.t0, self.console = root, platform, t0, console
         self.probes: list[ProbeRecord] = []
-        self.blocks: dict[int, list[dict[str, np.ndarray]]] = {}
+        self.blocks: dict[int, list[Block]] = {}
         self.target_url = ""
 
     # ---- one probe ---------------------------------------------------------------------------------
@@ -181,97 +161,8 @@ class _Search:
 
     def measure(
         self, files: RunFiles, index: int, kind: str, rate: float | None, summary: dict[str, Any]
-    ) -> tuple[ProbeRecord, list[dict[str, np.ndarray]]]:
-        """The probe's steady part (warm-up left out) judged by the SLOs and the failure rules."""
-        cap = self.cap
-        warnings: list[str] = []
-        table = read_requests(files, _COLUMNS, warnings)
-        req = table.to_pandas() if table is not None else pd.DataFrame(columns=_COLUMNS)
-        events = read_events(files.events, warnings)
-        start = next((float(e["t_s"]) for e in events if e.get("kind") == "load_start"), 0.0)
-        duration = next((float(e["duration_s"]) for e in events if e.get("kind") == "load_start"), 0.0)
-        a, b = start + min(cap.warmup, 0.5 * duration), start + duration
-        cols = {
-            c: pd.to_numeric(req[c], errors="coerce").to_numpy(dtype=float) for c in _COLUMNS if c in req and c != "ok"
-        }
-        cols["ok"] = req["ok"].astype(bool).to_numpy() if len(req) else np.zeros(0, dtype=bool)
-        if "itl_mean_ms" in cols:  # the metric itl_ms is each answer's mean gap
-            cols["itl_ms"] = cols["itl_mean_ms"]
-        steady = (cols["t_intended_s"] >= a) & (cols["t_intended_s"] < b)
-        rows = {c: v[steady] for c, v in cols.items()}
-        metrics = summary.get("metrics", {})
-        values: dict[str, float | None] = {}
-        margins: dict[str, float | None] = {}
-        reasons: list[str] = []
-        held = True
-        for th in self.thresholds:
-            if METRICS[th.metric][0] in _ROW_KINDS and (th.metric in rows or th.metric in ("errors",)):
-                value = value_on_rows(th, rows)
-            else:
-                value = metrics.get(th.metric)
-                value = float(value) if isinstance(value, int | float) else None
-            values[th.key], margins[th.key] = value, margin(th, value)
-            if not th.holds(value):
-                held = False
-                reasons.append(f"{th.key} {th.expression} (got {_fmt(value)})")
-        stats = read_load_stats(files)
-        dropped = sum(int(s.get("dropped") or 0) for s in stats)
-        scheduled = sum(int(s.get("scheduled") or 0) for s in stats)
-        done = cols["t_sent_s"] + np.nan_to_num(cols.get("latency_raw_ms", cols["latency_ms"])) / 1000.0
-        ratio = None
-        over = False
-        if rate is not None:
-            share = dropped / (dropped + scheduled) if dropped + scheduled else 0.0
-            ratio = achieved_ratio(cols["t_intended_s"], done, cols["ok"], a, b, share)
-            if ratio is None or ratio < cap.min_achieved:
-                reasons.append(f"achieved {_fmt(ratio)} of the requested rate (< {cap.min_achieved:g})")
-            over = oversaturated(rows["t_intended_s"], rows["latency_ms"], a, b, cap.windows)
-            if over:
-                reasons.append("over-saturated: latency and in-flight requests climbed through the probe")
-        saturated = bool(metrics.get("loadgen_saturated"))
-        if saturated:
-            reasons.append("the load generator saturated (its numbers are suspect)")
-        _, _, flight = window_series(rows["t_intended_s"], rows["latency_ms"], a, b, cap.windows)
-        ok_done = cols["ok"] & (done >= a) & (done < b)
-        lat = rows["latency_ms"][rows["ok"]]
-        tokens = rows.get("tokens_out", np.zeros(0))[rows["ok"]] if "tokens_out" in rows else np.zeros(0)
-        tokens = tokens[np.isfinite(tokens)]
-        ttft = rows.get("ttft_ms", np.zeros(0))
-        ttft = ttft[np.isfinite(ttft)] if ttft.size else ttft
-        latency_th = [t.limit for t in self.thresholds if t.metric == "latency_ms" and t.op in ("<", "<=")]
-        good = ok_done & (cols["latency_ms"] <= min(latency_th)) if latency_th else ok_done
-        span = max(b - a, 1e-9)
-        record = ProbeRecord(
-            index=index,
-            kind=kind,
-            rate_rps=float(rate if rate is not None else np.count_nonzero(ok_done) / span),
-            run_dir=str(files.root.relative_to(self.root)),
-            passed=not reasons,
-            reasons=tuple(reasons),
-            margins=margins,
-            values=values,
-            requests=int(np.count_nonzero(steady)),
-            duration_s=duration,
-            throughput_rps=np.count_nonzero(ok_done) / span,
-            goodput_rps=np.count_nonzero(good) / span,
-            achieved_ratio=ratio,
-            loadgen_saturated=saturated,
-            oversaturated=over,
-            latency_p50_ms=_pct(lat, 50),
-            latency_p95_ms=_pct(lat, 95),
-            latency_p99_ms=_pct(lat, 99),
-            ttft_p95_ms=_pct(ttft, 95),
-            in_flight_mean=float(flight.mean()) if flight.size else None,
-            tokens_per_request=float(tokens.mean()) if tokens.size else None,
-            host_saturated=bool(metrics.get("platform_saturated")),
-            slos_held=held,
-        )
-        edges = np.linspace(a, b, cap.windows + 1)
-        blocks = []
-        for i in range(cap.windows):
-            inside = (rows["t_intended_s"] >= edges[i]) & (rows["t_intended_s"] < edges[i + 1])
-            blocks.append({c: v[inside] for c, v in rows.items()})
-        return record, blocks
+    ) -> tuple[ProbeRecord, list[Block]]:
+        return measure(files, (index, kind, rate), summary, self.cap, self.thresholds, self.root)
 
     # ---- the search ---------------------------------------------------------------------------------
 
@@ -300,11 +191,11 @@ class _Search:
         second probe at its rate (confirm.pooled_failures; the second's SLOs must hold too); both rows carry the
         pair's verdict.  One probe's rules are noisy near capacity with random arrivals (confirm.py)."""
         reasons = pooled_failures([first, again], self.cap.min_achieved)
-        if not again.slos_held:
-            reasons += [r for r in again.reasons if r not in reasons]
+        slos = {t.key for t in self.thresholds}  # the second's own SLO failures (its rules are judged pooled)
+        reasons += [f"{r} in probe {again.index}" for r in again.reasons if r.split(" ", 1)[0] in slos]
 
         def pooled(record: ProbeRecord, other: ProbeRecord) -> ProbeRecord:  # each row names the other probe
-            why = tuple(f"pooled with probe {other.index}: {r}" for r in reasons)
+            why = (f"pooled with probe {other.index}: {reasons[0]}", *reasons[1:]) if reasons else ()
             return replace(record, passed=not reasons, reasons=why, pooled_with=other.index)
 
         first, again = pooled(first, again), pooled(again, first)
@@ -324,22 +215,20 @@ class _Search:
             notes.append(f"no probe failed up to {b.last_pass.rate_rps:g} rps: the capacity is at least that")
         elif not converged:
             notes.append(f"the bracket is {width:.1%} wide after {len(searched)} probes (max_probes)")
-        found = b.last_pass.rate_rps
-        answer: tuple[float, dict[str, tuple[float, float]]] | None = None
         seed = int(self.base["load"].get("seed") or 0)
-        # The found rate and confirm_step_pct below it; when neither holds, further steps down (at most
-        # confirm_extra_steps more), so that the answer is a rate the repeats did confirm.
-        for n in range(2 + CONFIRM_EXTRA_STEPS):
-            if n >= 2 and answer is not None:
-                break
-            rate = found * (1 - n * cap.confirm_step_pct / 100)
+
+        def judge(rate: float, n: int) -> Rung:  # confirm_repeats repeats at one rate, judged pooled
             repeats = [self.probe("confirm", rate) for _ in range(cap.confirm_repeats)]
+            while len({p.passed for p in repeats}) > 1 and len(repeats) < cap.confirm_max_repeats:
+                repeats.append(self.probe("confirm", rate))  # split verdicts: more repeats
             blocks = [blk for p in repeats for blk in self.blocks[p.index]]
             intervals = margin_intervals(blocks, self.thresholds, value_on_rows, cap.resamples, seed + n)
-            if answer is None and confirmed(intervals, repeats, cap.min_achieved):
-                answer = (rate, intervals)
-            if n >= 2 and answer is not None:
-                notes.append(f"confirmed only {n * cap.confirm_step_pct:g} % below the last passing rate")
+            return Rung(rate, tuple(repeats), intervals, confirmed(intervals, repeats, cap.min_achieved))
+
+        found = b.last_pass.rate_rps
+        answer, _ = ladder(found, cap.confirm_step_pct, CONFIRM_EXTRA_STEPS, cap.confirm_bisections, judge)
+        if answer is not None and answer.rate_rps < found * (1 - cap.confirm_step_pct / 100):
+            notes.append(f"confirmed only {1 - answer.rate_rps / found:.1%} below the last passing rate")
         if any(p.host_saturated for p in self.probes):
             notes.append(
                 "some probes ran on a saturated host (platform_saturated): the answer measures this machine too"
@@ -358,28 +247,20 @@ class _Search:
         if answer is None:
             notes.append("no confirm rate held in every repeat with its margin interval inside the SLOs")
         return Boundary(
-            found_rps=None if answer is None else answer[0],
+            found_rps=None if answer is None else answer.answer_rps,
             confirmed=answer is not None,
             last_passing_rps=b.last_pass.rate_rps,
             first_failing_rps=None if b.first_fail is None else b.first_fail.rate_rps,
             binding_slo=key,
             binding_reason=reason,
             shape=shape,
-            margin_interval={} if answer is None else answer[1],
+            margin_interval={} if answer is None else answer.intervals,
             raw_rps=raw,
             probes_used=sum(p.kind in ("bracket", "refine") for p in self.probes),
             converged=converged,
             notes=tuple(notes),
+            confirmed_rate_rps=None if answer is None else answer.rate_rps,
         )
-
-
-def _pct(values: np.ndarray, q: float) -> float | None:
-    values = values[np.isfinite(values)] if values.size else values
-    return float(np.percentile(values, q)) if values.size else None
-
-
-def _fmt(value: float | None) -> str:
-    return "no data" if value is None else f"{value:.4g}"
 
 
 @contextmanager

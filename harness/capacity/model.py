@@ -59,7 +59,10 @@ class ProbeRecord:
 
 @dataclass(frozen=True)
 class Boundary:
-    """The search's answer: the highest confirmed rate and what bounds it."""
+    """The search's answer: the highest confirmed rate and what bounds it.
+
+    ``confirmed_rate_rps``: the requested rate of the highest confirm rung that held; ``found_rps`` is that
+    rate times the share of it its repeats served, when under 1 (confirm.Rung.answer_rps)."""
 
     found_rps: float | None
     confirmed: bool
@@ -73,3 +76,4 @@ class Boundary:
     probes_used: int
     converged: bool
     notes: tuple[str, ...] = ()
+    confirmed_rate_rps: float | None = None

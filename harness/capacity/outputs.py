@@ -121,6 +121,8 @@ def plan_markdown(
     if boundary is not None:
         b = boundary
         found = "not confirmed" if b.found_rps is None else f"**{b.found_rps:.4g} rps** per replica"
+        if b.found_rps is not None and b.confirmed_rate_rps is not None and b.confirmed_rate_rps != b.found_rps:
+            found += f" (what the repeats served of the {b.confirmed_rate_rps:.4g} rps that held)"
         lines += [
             f"- found: {found} ({'confirmed' if b.confirmed else 'unconfirmed'} by repeats)",
             f"- last passing {b.last_passing_rps and round(b.last_passing_rps, 4)} rps, first failing "
@@ -130,7 +132,7 @@ def plan_markdown(
             f"converged: {b.converged}",
         ]
         for key, (lo, hi) in b.margin_interval.items():
-            lines.append(f"- margin of {key} at the found rate: [{lo:+.1%}, {hi:+.1%}] (95 % block bootstrap)")
+            lines.append(f"- margin of {key} at the confirmed rate: [{lo:+.1%}, {hi:+.1%}] (95 % block bootstrap)")
         lines += [f"- note: {n}" for n in b.notes] + [""]
     if planned is not None:
         inp = planned["inputs"]

@@ -45,6 +45,12 @@ class CapacitySpec(_Model):
     max_probes: int = Field(12, ge=2, le=100, description="bracket + refine probes at most")
     confirm_repeats: int = Field(3, ge=1, le=20, description="repeats at the found rate and confirm_step_pct below")
     confirm_step_pct: float = Field(5.0, gt=0, le=50, description="the second confirm rate, % below the found one")
+    confirm_max_repeats: int = Field(
+        5, ge=1, le=50, description="when the confirm repeats' verdicts split, more repeats up to this many"
+    )
+    confirm_bisections: int = Field(
+        1, ge=0, le=5, description="confirm rates that halve the gap above the highest one that held"
+    )
     min_achieved: float = Field(0.98, gt=0, le=1, description="a probe fails when achieved / requested is below")
     windows: int = Field(10, ge=4, le=1000, description="blocks of each probe (bootstrap, over-saturation slopes)")
     resamples: int = Field(1000, ge=100, le=100_000, description="bootstrap resamples of the confirm interval")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from harness.capacity import ProbeRecord, SearchSettings, bracket, next_rate
-from harness.capacity.confirm import boundary_shape, confirmed, margin_intervals, pooled_failures
+from harness.capacity.confirm import Rung, boundary_shape, confirmed, ladder, margin_intervals, pooled_failures
 from harness.capacity.fit import fit, root
 from harness.capacity.margins import achieved_ratio, margin, oversaturated
 from harness.capacity.search import NoRateMeetsSlo, predicted_root
@@ -192,6 +192,49 @@ def test_rules_over_repeats_are_judged_pooled() -> None:
     assert over == ["over-saturated in 2 of 3 probes"]
     assert pooled_failures([rep(1, 0.99, True), rep(2, 0.99, True)], 0.98) == ["over-saturated in 2 of 2 probes"]
     assert pooled_failures([rep(1, 0.99, True), rep(2, 0.99)], 0.98) == []
+
+
+def ladder_on(capacity: float, found: float, bisections: int = 1) -> tuple[Rung | None, list[float]]:
+    """The confirm ladder on a replica whose repeats hold every rate up to ``capacity`` and no rate above."""
+    judged: list[float] = []
+
+    def judge(rate: float, n: int) -> Rung:
+        judged.append(round(rate, 6))
+        rep = replace(probe(n, rate, 300, "confirm"), achieved_ratio=1.0)
+        return Rung(rate, (rep,), {P95.key: (-0.5, -0.2)}, held=rate <= capacity)
+
+    best, _ = ladder(found, 5.0, 2, bisections, judge)
+    return best, judged
+
+
+def test_confirm_ladder_keeps_the_found_rate_when_it_holds_and_still_tries_5_percent_below() -> None:
+    best, judged = ladder_on(capacity=101, found=100)
+    assert best is not None and best.rate_rps == 100 and judged == [100, 95]
+
+
+def test_confirm_ladder_bisects_the_step_when_only_the_lower_rate_holds() -> None:
+    best, judged = ladder_on(capacity=98, found=100)
+    assert best is not None and best.rate_rps == 97.5 and judged == [100, 95, 97.5]
+    best, judged = ladder_on(capacity=96.5, found=100, bisections=2)  # 97.5 fails: 96.25 is tried next
+    assert best is not None and best.rate_rps == 96.25 and judged == [100, 95, 97.5, 96.25]
+    best, judged = ladder_on(capacity=98, found=100, bisections=0)
+    assert best is not None and best.rate_rps == 95 and judged == [100, 95]
+
+
+def test_confirm_ladder_steps_further_down_then_bisects_and_may_find_nothing() -> None:
+    best, judged = ladder_on(capacity=93, found=100)
+    assert best is not None and best.rate_rps == 92.5 and judged == [100, 95, 90, 92.5]
+    best, judged = ladder_on(capacity=50, found=100)
+    assert best is None and judged == [100, 95, 90, 85]
+
+
+def test_the_answer_is_never_more_than_the_repeats_served() -> None:
+    def rung(*ratios: float) -> Rung:
+        reps = [replace(probe(i, 100, 300, "confirm"), achieved_ratio=r, requests=1500) for i, r in enumerate(ratios)]
+        return Rung(100.0, tuple(reps), {}, held=True)
+
+    assert rung(0.98, 0.99, 1.0).answer_rps == pytest.approx(99.0)
+    assert rung(1.01, 1.0, 1.02).answer_rps == 100.0  # served more than arrived (a queue drained): the rate
 
 
 def test_a_rule_failing_below_the_slo_root_does_not_make_the_search_creep() -> None:

@@ -1,4 +1,5 @@
-"""The whole search on a simulated replica under Poisson arrivals: each seed's answer within 5 % of the truth.
+"""The whole search on a simulated replica under Poisson arrivals: each seed's answer within 5 % of the truth,
+and two seeds' answers within 5 % of each other.
 
 Two whole searches on the embedded platform take ~95 s each in compressed timings (test_capacity_accuracy.py),
 too long for the suite; bench/capacity_accuracy.py --arrivals poisson --seeds 1,2 runs them with realistic
@@ -9,11 +10,10 @@ when 8 wait or the oldest has waited 5 ms, never before the device is free: 100 
 drawn from each probe's own seed, with 1,500-request probes, the worked example's SLO (p95 < 1 s) and its 5 %
 bracket.
 
-Over seeds 1-20 every answer lay within 5 % of the true rate (0.958-1.015), but two seeds' answers were more
-than 5 % apart in 29 of the 190 pairs (at most 6.0 %, seeds 1 and 2: 95.76 and 101.54 rps): the answer is
-the last passing rate or ``confirm_step_pct`` below it, and the last passing rate itself moves by ~1.5 %
-between seeds (a 1.5 % overload is hard to tell from 100 % in a 20 s probe).  So seed-to-seed agreement within
-5 % is not asserted here; docs/capacity.md#accuracy says so.
+Over seeds 1-100 (docs/capacity.md#accuracy) the answers lay between 0.944 and 1.004 of the true rate and
+4,910 of the 4,950 pairs agreed within 5 % (the others within 6.4 %; all but one of them involve seed 39,
+0.944, whose two probes at 96.5 % were both over-saturated, or seed 91, 0.950).  The first ten seeds are
+checked here (~7 s).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 from rich.console import Console
 
 from harness.capacity import ProbeRecord
@@ -83,12 +82,36 @@ class SimulatedSearch(_Search):
         return record
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3, 4])
-def test_each_seed_finds_the_rate_within_5_percent(seed: int, tmp_path: Path) -> None:
+def search(seed: int, tmp_path: Path) -> tuple[float, SimulatedSearch]:
     scenario = validate({**SCENARIO, "load": {**SCENARIO["load"], "seed": seed}}, "test")
-    search = SimulatedSearch(scenario, tmp_path / "search", None, 0.0, Console(quiet=True))  # type: ignore[arg-type]
-    boundary = search.run()
+    run = SimulatedSearch(scenario, tmp_path / f"search-{seed}", None, 0.0, Console(quiet=True))  # type: ignore[arg-type]
+    boundary = run.run()
     assert boundary.confirmed and boundary.found_rps is not None, boundary.notes
     assert boundary.first_failing_rps is not None and boundary.first_failing_rps > TRUE_RPS
     assert boundary.probes_used <= 12
-    assert abs(boundary.found_rps / TRUE_RPS - 1) <= 0.05, [(p.rate_rps, p.passed) for p in search.probes]
+    assert boundary.found_rps <= boundary.confirmed_rate_rps  # type: ignore[operator]
+    return boundary.found_rps, run
+
+
+def test_each_seed_finds_the_rate_within_5_percent_and_any_two_agree_within_5_percent(tmp_path: Path) -> None:
+    found = {}
+    for seed in range(1, 11):
+        found[seed], run = search(seed, tmp_path)
+        assert abs(found[seed] / TRUE_RPS - 1) <= 0.05, [(p.rate_rps, p.passed) for p in run.probes]
+    assert max(found.values()) / min(found.values()) - 1 <= 0.05, found
+
+
+def test_a_pooled_pair_names_the_other_probe_once_and_only_the_seconds_slo_failures(tmp_path: Path) -> None:
+    run = SimulatedSearch(validate(SCENARIO, "test"), tmp_path, None, 0.0, Console(quiet=True))  # type: ignore[arg-type]
+    slo = "latency_ms p(95) < 1000 (got 1294)"
+    first = ProbeRecord(1, "refine", 103.7, "p1", False, ("achieved 0.966 of the requested rate (< 0.98)",),
+                        achieved_ratio=0.966, requests=1500)  # fmt: skip
+    again = ProbeRecord(2, "refine", 103.7, "p2", False, (slo, "achieved 0.972 of the requested rate (< 0.98)"),
+                        achieved_ratio=0.972, requests=1500, slos_held=False)  # fmt: skip
+    run.probes = [first, again]
+    pooled = run.pool(first, again)
+    assert pooled.reasons == (
+        "pooled with probe 2: achieved 0.969 of the requested rate over 2 probes (< 0.98)",
+        f"{slo} in probe 2",
+    )
+    assert run.probes[1].reasons[0].startswith("pooled with probe 1: ") and not pooled.passed
