@@ -20,102 +20,39 @@ the threshold and its pods fit elsewhere, for ``scale_down_unneeded_time``, not 
 ``scale_down_delay_after_add`` of a scale-up, one node at a time, drained first, never below ``min_nodes``).
 A pod kill resets its requests at once and the ReplicaSet replaces the pod; a lost node kills its
 containers, its pods turn unready, are evicted after ``eviction_delay`` and restart with back-off when
-the node returns first.
+the node returns first.  The faults' handlers live in cluster_faults.py, the node autoscaler's in
+node_scaling.py, the objects they share in cluster_state.py; ``Cluster`` mixes them in.
 """
 
 from __future__ import annotations
 
 import heapq
-import math
 import random
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from harness.model import Event, default_warmup_s
 from harness.platform.local.hpa_controller import pod_sample
 from harness.platform.local.metrics_scrape import CPU
-from harness.platform.local.node_autoscaler import fits_elsewhere
-from harness.scenario import ProbeSpec, Scenario
+from harness.scenario import Scenario
+from harness.simulate.cluster_faults import FaultHandling
+from harness.simulate.cluster_state import (
+    ClusterOptions,
+    RequestEngine,
+    SimNode,
+    SimPod,
+    Tick,
+    first_tick,
+    ready_tick,
+)
 from harness.simulate.faults import SimFault
 from harness.simulate.hpa import SimHpa
+from harness.simulate.node_scaling import NodeAutoscaling
 from harness.simulate.service import ServiceModel
 
 
-class RequestEngine(Protocol):
-    """Serves the requests between two control events; the cluster asks it for gauges and CPU."""
-
-    def advance(self, t0: float, t1: float, ready: list[int]) -> None: ...
-
-    def pod_gone(self, pod: int, t_s: float) -> None: ...
-
-    def drained_at(self, pod: int, t_s: float) -> float: ...
-
-    def gauges(self, pods: np.ndarray, t_s: float, since_s: np.ndarray) -> dict[str, np.ndarray]: ...
-
-    def done_between(self, pods: np.ndarray, t0: float, t1: float) -> np.ndarray: ...
-
-    def last_done(self) -> float: ...
-
-
-@dataclass
-class SimPod:
-    id: int
-    name: str
-    created_s: float
-    node: int | None = None
-    scheduled_s: float | None = None
-    container_s: float | None = None  # the current container's start (None: no container running)
-    up_s: float | None = None  # its process answers HTTP
-    ready: bool = False
-    ready_s: float | None = None  # last Ready transition
-    deleted_s: float | None = None
-    gone: bool = False
-    restarts: int = 0
-    epoch: int = 0  # container incarnation: events of an older one are stale
-    cpu_mark: float | None = None  # when this container was last scraped (CPU needs two readings)
-    sample: tuple[float, dict[str, float]] | None = None  # (t_s, values) of the last scrape
-
-
-@dataclass
-class SimNode:
-    name: str
-    slots: int
-    ready: bool = True
-    used: int = 0
-    down_until: float | None = None
-    created_s: float = 0.0
-    unschedulable: bool = False  # cordoned by the node autoscaler's scale-down
-    removed: bool = False  # the Node object is gone (its index stays: pods name nodes by index)
-
-
-@dataclass
-class ClusterOptions:
-    process_start_s: float  # container start -> process answers HTTP (mean)
-    process_start_jitter: float  # uniform +/- this fraction
-    deploy_s: float  # run start -> the Deployment's pods are created
-    load_start_delay_s: float  # deployed -> the load's first request
-    seed: int
-    process_start_samples: tuple[float, ...] = ()  # measured (calibrate.py): drawn instead of mean +/- jitter
-    # an experiment starting -> the API has acted on its action: measured 0.040 and 0.046 s (chaos_start ->
-    # pod_deleted, two pod-kill-under-load runs, 2 December 2026; the steady-state probes run first)
-    fault_delay_s: float = 0.05
-    shutdown_s: float = 0.2  # a drained replica's process exits and its pod is deleted (uvicorn's shutdown)
-    # the HPA's syncs fall at load start + this (mod sync_period): a measured run's phase (calibrate.hpa_phase_s);
-    # None: every sync_period from the deploy
-    hpa_phase_s: float | None = None
-
-
-@dataclass(order=True)
-class _Tick:
-    t_s: float
-    seq: int
-    kind: str = field(compare=False)
-    arg: Any = field(compare=False, default=None)
-
-
-class Cluster:
+class Cluster(FaultHandling, NodeAutoscaling):
     """The control plane of one simulated run."""
 
     def __init__(
@@ -144,7 +81,7 @@ class Cluster:
         self.unneeded_since: dict[int, float] = {}
         self.desired = scenario.service.replicas
         self.hpa = SimHpa(scenario.platform.hpa, f"{name}-svc") if scenario.platform.hpa.enabled else None
-        self.heap: list[_Tick] = []
+        self.heap: list[Tick] = []
         self._seq = 0
         self.deployed_s: float | None = None
         self.load_start_s: float | None = None
@@ -161,7 +98,7 @@ class Cluster:
 
     def at(self, t_s: float, kind: str, arg: Any = None) -> None:
         self._seq += 1
-        heapq.heappush(self.heap, _Tick(t_s, self._seq, kind, arg))
+        heapq.heappush(self.heap, Tick(t_s, self._seq, kind, arg))
 
     def emit(self, t_s: float, kind: str, **attrs: Any) -> None:
         self.events.append(Event(round(t_s, 6), kind, attrs))
@@ -249,8 +186,8 @@ class Cluster:
         probes = self.sc.platform.probes
         start = t
         if probes.startup.enabled:
-            start = _first_tick(t + probes.startup.initial_delay, probes.startup.period, pod.up_s)
-        ready_at = loaded if not probes.readiness.enabled else _ready_tick(probes.readiness, start, loaded)
+            start = first_tick(t + probes.startup.initial_delay, probes.startup.period, pod.up_s)
+        ready_at = loaded if not probes.readiness.enabled else ready_tick(probes.readiness, start, loaded)
         self.at(ready_at, "ready", (pod.id, pod.epoch))
 
     def _on_ready(self, t: float, arg: tuple[int, int]) -> None:
@@ -276,7 +213,7 @@ class Cluster:
         pod.deleted_s, pod.ready = t, False
         self.touch()
         if pod.node is None or pod.container_s is None:
-            self._gone(t, pod.id)
+            self.gone(t, pod.id)
             return
         if was_ready:
             self.emit(t, "pod_terminating", pod=pod.name, node=self.nodes[pod.node].name)
@@ -285,9 +222,9 @@ class Cluster:
         self.at(t + min(grace_s, drained), "gone", pod.id)
 
     def _on_gone(self, t: float, pod_id: int) -> None:
-        self._gone(t, pod_id)
+        self.gone(t, pod_id)
 
-    def _gone(self, t: float, pod_id: int) -> None:
+    def gone(self, t: float, pod_id: int) -> None:
         pod = self.pods[pod_id]
         if pod.gone:
             return
@@ -424,190 +361,6 @@ class Cluster:
             return
         self.load_end_s = t
         self.emit(t, "load_end")
-
-    # ---- faults ----------------------------------------------------------------------------------
-
-    def _on_fault(self, t: float, fault: SimFault) -> None:
-        self.emit(t, "chaos_start", fault=fault.name, index=fault.index, experiment=fault.experiment,
-                  title=fault.title, scheduled_s=round(t, 6), lateness_s=0.0)  # fmt: skip
-        self.at(t + self.opt.fault_delay_s, "fault_apply", (fault, t))
-
-    def _on_fault_apply(self, t: float, arg: tuple[SimFault, float]) -> None:
-        fault, started = arg
-        attrs: dict[str, Any] = {}
-        if fault.kind == "pod_kill":
-            running = [p for p in self.pods if p.deleted_s is None and p.container_s is not None]
-            victims = self.rng.sample(running, min(fault.qty, len(running)))
-            for pod in victims:
-                self.delete(pod, t, fault.grace_s, "killed")
-                if fault.grace_s <= 0:
-                    self._gone(t, pod.id)
-            self.reconcile(t)
-            attrs["pods"] = [p.name for p in victims]
-        else:
-            up = [i for i, n in enumerate(self.nodes) if n.ready and not n.removed]
-            lost = self.rng.sample(up, min(fault.qty, len(up)))
-            attrs["nodes"] = [self.nodes[i].name for i in lost]
-            attrs["pods"] = [p.name for p in self.pods if p.node in lost and p.deleted_s is None]
-            for i in lost:
-                self._lose_node(t, i, fault.duration_s)
-        self.emit(started, "chaos_action", fault=fault.name, name=fault.action, activity="action", func=fault.func,
-                  phase="method", start_s=round(started, 6), end_s=round(t, 6), status="succeeded",
-                  **attrs)  # fmt: skip
-        self.emit(t + 0.01, "chaos_end", fault=fault.name, index=fault.index, status="completed", deviated=False,
-                  duration_s=round(t + 0.01 - started, 6), journal=None, rollbacks=0, rollbacks_failed=0,
-                  steady_state_before=True, steady_state_after=True)  # fmt: skip
-
-    def _lose_node(self, t: float, i: int, duration_s: float | None) -> None:
-        node = self.nodes[i]
-        node.ready = False
-        self.emit(t, "node_down", node=node.name)
-        assert self.engine is not None
-        for pod in self.pods:
-            if pod.node != i or pod.gone or pod.container_s is None:
-                continue
-            if pod.ready:
-                self.emit(t, "pod_unready", pod=pod.name, node=node.name)
-            self.emit(t, "container_exited", pod=pod.name, node=node.name, exit_code=137)
-            pod.ready, pod.container_s, pod.epoch = False, None, pod.epoch + 1
-            self.touch()
-            self.engine.pod_gone(pod.id, t)
-        self.at(t + self.sc.platform.nodes.eviction_delay, "evict", (i, t))
-        if duration_s is not None:
-            self.at(t + duration_s, "node_up", i)
-
-    def _on_node_up(self, t: float, i: int) -> None:
-        node = self.nodes[i]
-        node.ready = True
-        self.emit(t, "node_up", node=node.name)
-        pod_spec = self.sc.platform.pod
-        for pod in self.pods:
-            if pod.node == i and not pod.gone and pod.deleted_s is None and pod.container_s is None:
-                pod.restarts += 1
-                delay = min(pod_spec.restart_backoff_initial * 2 ** (pod.restarts - 1), pod_spec.restart_backoff_max)
-                self.at(t + delay, "restart", (pod.id, pod.epoch))
-        self.schedule(t)
-
-    def _on_restart(self, t: float, arg: tuple[int, int]) -> None:
-        pod = self.pods[arg[0]]
-        if pod.epoch == arg[1] and pod.deleted_s is None and pod.node is not None and self.nodes[pod.node].ready:
-            self.emit(t, "pod_restarted", pod=pod.name, node=self.nodes[pod.node].name, restarts=pod.restarts)
-            self.start_container(pod, t)
-
-    def _on_evict(self, t: float, arg: tuple[int, float]) -> None:
-        i, lost_at = arg
-        node = self.nodes[i]
-        if node.ready:
-            return
-        for pod in self.pods:
-            if pod.node == i and pod.deleted_s is None:
-                self.emit(t, "pod_evicted", pod=pod.name)
-                pod.deleted_s = t
-                self._gone(t, pod.id)
-        self.reconcile(t)
-
-    # ---- node autoscaler -------------------------------------------------------------------------
-
-    def _on_ca_scan(self, t: float, _: Any) -> None:
-        if not self._ca_scale_up(t):
-            self._ca_scale_down(t)
-        if not self.finished:
-            self.at(t + self.sc.platform.nodes.autoscaler.scan_interval, "ca_scan")
-
-    def _ca_scale_up(self, t: float) -> bool:
-        """Enough new nodes for the pending pods' GPU slots (less those on their way), within max_nodes."""
-        ca, slots, gpus = self.sc.platform.nodes.autoscaler, self.sc.platform.nodes.gpu_slots, self.sc.platform.pod.gpus
-        pending = [p for p in self.pods if p.node is None and p.deleted_s is None]
-        if not pending or gpus > slots:
-            return False
-        needed = len(pending) * gpus - self.provisioning * slots
-        room = ca.max_nodes - sum(1 for n in self.nodes if not n.removed) - self.provisioning
-        count = min(math.ceil(max(needed, 0) / max(slots, 1)), room)
-        if count <= 0:
-            return self.provisioning > 0
-        self.provisioning += count
-        self.last_scale_up = t
-        for _ in range(count):
-            self.emit(t, "node_provisioning", pod=pending[0].name, reason="scale-up")
-            self.at(t + ca.provisioning_delay, "node_ready", None)
-        return True
-
-    def _ca_scale_down(self, t: float) -> None:
-        """The embedded node autoscaler's scale-down (the module docstring), one node at a time."""
-        ca = self.sc.platform.nodes.autoscaler
-        on_node = [p for p in self.pods if p.node is not None and not p.gone]
-        if self.removing is not None:
-            i, self.removing = self.removing, None
-            if any(p.node == i for p in on_node):
-                self.removing = i
-                self._drain(t, i)  # still draining
-                return
-            node = self.nodes[i]
-            node.removed, node.ready = True, False
-            self.touch()
-            self.emit(t, "node_removed", node=node.name)
-            return
-        live = [i for i, n in enumerate(self.nodes) if not n.removed]
-        candidates = [i for i in live if self.nodes[i].ready and not self.nodes[i].unschedulable]
-        for i in candidates:
-            if self._unneeded(i, candidates, on_node):
-                self.unneeded_since.setdefault(i, t)
-            else:
-                self.unneeded_since.pop(i, None)
-        if self.last_scale_up is not None and t - self.last_scale_up < ca.scale_down_delay_after_add:
-            return
-        if len(live) <= ca.min_nodes:
-            return
-        due = [
-            i
-            for i in candidates
-            if i in self.unneeded_since and t - self.unneeded_since[i] >= ca.scale_down_unneeded_time
-        ]
-        if due:
-            victim = min(due, key=lambda i: (self.nodes[i].used, self.nodes[i].created_s, i))
-            self.unneeded_since.pop(victim, None)
-            self.nodes[victim].unschedulable = True
-            self.removing = victim
-            self._drain(t, victim)
-
-    def _unneeded(self, i: int, candidates: list[int], on_node: list[SimPod]) -> bool:
-        node, gpus = self.nodes[i], self.sc.platform.pod.gpus
-        if node.used / max(node.slots, 1) >= self.sc.platform.nodes.autoscaler.scale_down_utilization_threshold:
-            return False
-        demands = [gpus for p in on_node if p.node == i and p.deleted_s is None]
-        free = {self.nodes[k].name: self.nodes[k].slots - self.nodes[k].used for k in candidates if k != i}
-        return fits_elsewhere(demands, free)
-
-    def _drain(self, t: float, i: int) -> None:
-        """Evict the node's pods (their grace period); the ReplicaSet replaces them elsewhere."""
-        evicted = False
-        for pod in self.pods:
-            if pod.node == i and pod.deleted_s is None:
-                self.emit(t, "pod_evicted", pod=pod.name)
-                self.delete(pod, t, self.sc.platform.pod.termination_grace_period, "evicted")
-                evicted = True
-        if evicted:
-            self.reconcile(t)
-
-    def _on_node_ready(self, t: float, _: Any) -> None:
-        self.provisioning -= 1
-        node = SimNode(f"sim-node-{len(self.nodes)}", self.sc.platform.nodes.gpu_slots, created_s=t)
-        self.nodes.append(node)
-        self.emit(t, "node_added", node=node.name, gpu_slots=node.slots, provisioned=True)
-        self.schedule(t)
-
-
-def _first_tick(first_s: float, period_s: float, ok_from_s: float) -> float:
-    """The first probe tick (``first_s + k * period_s``) at or after ``ok_from_s``."""
-    if ok_from_s <= first_s:
-        return first_s
-    return first_s + math.ceil((ok_from_s - first_s) / period_s - 1e-9) * period_s
-
-
-def _ready_tick(spec: ProbeSpec, start_s: float, ok_from_s: float) -> float:
-    """When a readiness probe started at ``start_s`` has ``success_threshold`` passes in a row."""
-    first = _first_tick(start_s + spec.initial_delay, spec.period, ok_from_s)
-    return first + (spec.success_threshold - 1) * spec.period
 
 
 def warmup_s(load_duration_s: float) -> float:

@@ -28,7 +28,8 @@ from harness.runio import write_atomic, write_json
 from harness.scenario import CompletionsWorkload, Scenario, dump
 from harness.service.profiles import LLMProfile, resolve
 from harness.simulate.calibrate import Calibration
-from harness.simulate.cluster import Cluster, ClusterOptions
+from harness.simulate.cluster import Cluster
+from harness.simulate.cluster_state import ClusterOptions
 from harness.simulate.curve import LatencyCurve
 from harness.simulate.des import DesEngine
 from harness.simulate.faults import plan_sim_faults
