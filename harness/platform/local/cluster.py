@@ -26,7 +26,7 @@ from harness.platform.local.disruption import Disruption
 from harness.platform.local.gpus import Devices, node_resources
 from harness.platform.local.hpa_controller import HpaController
 from harness.platform.local.jobs import Jobs
-from harness.platform.local.kubelet import Kubelet, PodIPs
+from harness.platform.local.kubelet import Kubelet
 from harness.platform.local.metrics_scrape import MetricsScraper
 from harness.platform.local.node_autoscaler import PROVISIONED_LABEL, NodeAutoscaler
 from harness.platform.local.nodelifecycle import NodeLifecycle, node_object
@@ -41,6 +41,7 @@ from harness.platform.local.objects import (
     rfc3339,
     selector_matches,
 )
+from harness.platform.local.podruntime import PodIPs
 from harness.platform.local.podspec import grace_s
 from harness.platform.local.recorder import EventRecorder
 from harness.platform.local.resource_metrics import ResourceMetrics

@@ -12,7 +12,7 @@ Probes come from the pod spec (httpGet on the pod IP); the exact, possibly sub-s
 the template annotation ``kibench.io/timing`` when present (see ``harness.platform.kubernetes.manifests``).
 An image the runtime does not know leaves the container waiting in ``ErrImagePull`` (``images``).  Each
 container gets the service links of its namespace's Services (``servicelinks``) unless ``enableServiceLinks``
-is false.
+is false.  What it keeps per pod, and the status it writes from that, are in ``podruntime``.
 """
 
 from __future__ import annotations
@@ -20,12 +20,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import random
 import shutil
-import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -39,8 +36,8 @@ from harness.platform.local.objects import (
     gpu_request,
     gpu_resource,
     rfc3339,
-    set_condition,
 )
+from harness.platform.local.podruntime import PodRuntime, terminated, write_status
 from harness.platform.local.pods import CrashBackoff, kill_now, spawn, stop_process
 from harness.platform.local.podspec import grace_s, port_of, probe_spec, timing
 from harness.platform.local.probes import TIMEOUT_TEXT, ProbeCounter, run_probe, run_startup_probe
@@ -48,70 +45,6 @@ from harness.platform.local.selfcheck import HOST_SATURATED
 
 if TYPE_CHECKING:
     from harness.platform.local.cluster import Cluster
-
-
-class PodIPs:
-    """Loopback addresses for pods: ``127.<base>.x.y``, one per pod, free for the container's port."""
-
-    def __init__(self) -> None:
-        self.base = random.randint(20, 250)
-        self._next = 0
-
-    def node_ip(self, index: int) -> str:
-        return f"127.{self.base}.255.{index % 250 + 1}"
-
-    def allocate(self, port: int) -> str:
-        for _ in range(60_000):
-            n, self._next = self._next, (self._next + 1) % 60_000
-            ip = f"127.{self.base}.{n // 250}.{n % 250 + 1}"
-            with socket.socket() as sock:
-                try:
-                    sock.bind((ip, port))
-                except OSError:
-                    continue
-            return ip
-        raise RuntimeError("no free loopback address for a pod")
-
-
-@dataclass
-class PodRuntime:
-    """What the kubelet knows of one pod besides its object: the process, probes, back-off."""
-
-    uid: str
-    namespace: str
-    name: str
-    node: str
-    ip: str
-    port: int
-    state_dir: str
-    backoff: CrashBackoff
-    start_time: str = field(default_factory=rfc3339)
-    proc: asyncio.subprocess.Process | None = None
-    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
-    started_at: str | None = None
-    ever_started: bool = False
-    ready: bool = False
-    started: bool = False
-    restarts: int = 0
-    waiting: tuple[str, str] | None = ("ContainerCreating", "")
-    last_terminated: Obj | None = None
-    final: Obj | None = None  # the terminated state once the pod is being deleted and its container stopped
-    restart_at: float | None = None
-    finished_mono: float | None = None
-    terminating: bool = False
-    kill_reason: str | None = None
-    mount_env: dict[str, str] | None = None  # set once the pod's volumes are mounted (``volumes.mount``)
-    done_phase: str | None = None  # Succeeded / Failed once a container that is not restarted has ended
-
-
-def _terminated(code: int | None, started_at: str | None) -> Obj:
-    """A container's ``state.terminated``; a signal's exit code is 128 + the signal, as a runtime reports it."""
-    return {
-        "exitCode": 0 if code is None else (128 - code if code < 0 else code),
-        "reason": "Completed" if code == 0 else "Error",
-        "startedAt": started_at,
-        "finishedAt": rfc3339(),
-    }
 
 
 class Kubelet:
@@ -347,7 +280,7 @@ class Kubelet:
             if task is not asyncio.current_task():
                 task.cancel()
         now = time.monotonic()
-        rt.last_terminated = {**_terminated(code, rt.started_at), "message": reason}
+        rt.last_terminated = {**terminated(code, rt.started_at), "message": reason}
         rt.proc, rt.ready, rt.started, rt.kill_reason, rt.finished_mono = None, False, False, None, now
         pod = self._pod(rt)
         policy = (pod or {}).get("spec", {}).get("restartPolicy", "Always")
@@ -384,7 +317,7 @@ class Kubelet:
         try:
             started, code = rt.started_at, await stop_process(rt.proc, grace)
             if code is not None:  # as a kubelet does, the container's end is in the status before the pod goes
-                rt.final = _terminated(code, started)
+                rt.final = terminated(code, started)
                 rt.proc = None
                 pod = self._pod(rt)
                 if (pod or {}).get("spec", {}).get("restartPolicy") in ("Never", "OnFailure"):
@@ -434,39 +367,8 @@ class Kubelet:
     # ---- status -------------------------------------------------------------------------
     def _write(self, rt: PodRuntime) -> None:
         def fn(pod: Obj) -> None:
-            if pod["metadata"].get("uid") != rt.uid:
-                return
-            container = pod["spec"]["containers"][0]
-            status = pod.setdefault("status", {})
-            status["phase"] = rt.done_phase or ("Running" if rt.ever_started else "Pending")
-            status["startTime"] = rt.start_time
-            status["hostIP"] = self.cluster.node_ip(rt.node)
-            status["podIP"], status["podIPs"] = rt.ip, [{"ip": rt.ip}]
-            status.setdefault("qosClass", "Burstable")
-            set_condition(status, "Initialized", True)
-            set_condition(status, "ContainersReady", rt.ready)
-            set_condition(status, "Ready", rt.ready)
-            if rt.final is not None:
-                state: Obj = {"terminated": dict(rt.final)}
-            elif rt.proc is not None and rt.started_at:
-                state = {"running": {"startedAt": rt.started_at}}
-            elif rt.waiting is not None:
-                state = {"waiting": {"reason": rt.waiting[0], "message": rt.waiting[1]}}
-            else:
-                state = {"terminated": dict(rt.last_terminated or {})}
-            status["containerStatuses"] = [
-                {
-                    "name": container["name"],
-                    "image": container.get("image", ""),
-                    "imageID": f"kibench-local://{images.image_name(str(container.get('image', '')))}",
-                    "containerID": f"kibench://{rt.proc.pid}" if rt.proc is not None else "",
-                    "ready": rt.ready,
-                    "started": rt.started,
-                    "restartCount": rt.restarts,
-                    "state": state,
-                    "lastState": {"terminated": rt.last_terminated} if rt.last_terminated else {},
-                }
-            ]
+            if pod["metadata"].get("uid") == rt.uid:
+                write_status(rt, pod, self.cluster.node_ip(rt.node))
 
         with contextlib.suppress(Exception):
             self.store.mutate(PODS, rt.namespace, rt.name, fn)
