@@ -17,7 +17,7 @@ import pytest
 
 from harness.procs import poll_until, read_records, running_records
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.exclusive]  # its shared run judges the host (self-check): alone
 
 RATE_RPS, DURATION_S, DEVICE_MS = 20, 15, 30
 
