@@ -7,9 +7,10 @@ from __future__ import annotations
 import pytest
 
 from harness.autoscale import vpa
+from harness.autoscale.vpa_histogram import DecayingHistogram, Histogram, LinearOptions
 
 EPS = 1e-15
-TEST_OPTIONS = vpa.LinearOptions(10.0, 1.0, EPS)
+TEST_OPTIONS = LinearOptions(10.0, 1.0, EPS)
 HOUR = 3600.0
 START = 1234567890.0
 
@@ -19,8 +20,8 @@ def approx(x: float, rel: float = 1e-12):
 
 
 def test_percentiles_of_an_empty_histogram_are_zero():
-    h = vpa.Histogram(TEST_OPTIONS)
-    d = vpa.DecayingHistogram(TEST_OPTIONS, HOUR)
+    h = Histogram(TEST_OPTIONS)
+    d = DecayingHistogram(TEST_OPTIONS, HOUR)
     for p in (-0.5, 0.0, 0.5, 1.0, 1.5):
         assert h.percentile(p) == 0.0 and d.percentile(p) == 0.0
 
@@ -30,14 +31,14 @@ def test_percentiles_of_an_empty_histogram_are_zero():
     [(0.0, 2), (0.1, 2), (0.2, 3), (0.3, 3), (0.4, 4), (0.5, 4), (0.6, 4), (0.7, 5), (0.8, 5), (0.9, 5), (1.0, 5)],
 )
 def test_percentiles(p, expected):  # TestPercentiles: {1: 1, 2: 2, 3: 3, 4: 4}
-    h = vpa.Histogram(TEST_OPTIONS)
+    h = Histogram(TEST_OPTIONS)
     for i in range(1, 5):
         h.add(float(i), float(i))
     assert h.percentile(p) == approx(expected)
 
 
 def test_percentile_out_of_bounds():
-    h = vpa.Histogram(vpa.LinearOptions(1.0, 0.1, EPS))
+    h = Histogram(LinearOptions(1.0, 0.1, EPS))
     h.add(0.1, 0.1)
     h.add(0.2, 0.2)
     assert h.percentile(-0.1) == approx(0.2) and h.percentile(1.1) == approx(0.3)
@@ -47,7 +48,7 @@ def test_percentile_out_of_bounds():
 
 
 def test_empty_histogram_and_epsilon():
-    h = vpa.Histogram(vpa.LinearOptions(1.0, 0.1, EPS))
+    h = Histogram(LinearOptions(1.0, 0.1, EPS))
     assert h.is_empty()
     h.add(0.1, EPS * 2.5)
     assert not h.is_empty()
@@ -55,7 +56,7 @@ def test_empty_histogram_and_epsilon():
     assert not h.is_empty()
     h.subtract(0.1, EPS)
     assert h.is_empty()
-    g = vpa.Histogram(vpa.LinearOptions(1.0, 0.1, EPS))
+    g = Histogram(LinearOptions(1.0, 0.1, EPS))
     g.add(9.9, EPS * 3)
     g.add(0.1, EPS * 0.3)
     g.add(999.9, EPS * 0.3)
@@ -63,7 +64,7 @@ def test_empty_histogram_and_epsilon():
 
 
 def test_histogram_merge():
-    h1, h2, expected = (vpa.Histogram(TEST_OPTIONS) for _ in range(3))
+    h1, h2, expected = (Histogram(TEST_OPTIONS) for _ in range(3))
     for v in (1, 2):
         h1.add(v, 1)
     for v in (2, 3):
@@ -75,11 +76,11 @@ def test_histogram_merge():
 
 
 def test_simple_and_long_term_decay():
-    h = vpa.DecayingHistogram(TEST_OPTIONS, HOUR)
+    h = DecayingHistogram(TEST_OPTIONS, HOUR)
     h.add(2, 1000, START)
     h.add(1, 1, START + 20 * HOUR)  # 2^20 * 0.001 > 1000 times the first sample's weight
     assert h.percentile(0.999) == approx(2) and h.percentile(1.0) == approx(3)
-    g = vpa.DecayingHistogram(TEST_OPTIONS, HOUR)
+    g = DecayingHistogram(TEST_OPTIONS, HOUR)
     g.add(2, 1, START)
     g.add(1, 1, START + 101 * HOUR)  # beyond 2^maxDecayExponent: renormalised
     assert g.percentile(1.0) == approx(2)
@@ -89,14 +90,14 @@ def test_simple_and_long_term_decay():
     "p,expected", [(0.0, 2), (0.02, 2), (0.03, 3), (0.10, 3), (0.11, 4), (0.34, 4), (0.35, 5), (1.0, 5)]
 )
 def test_decaying_histogram_percentiles(p, expected):
-    h = vpa.DecayingHistogram(TEST_OPTIONS, HOUR)
+    h = DecayingHistogram(TEST_OPTIONS, HOUR)
     for i in range(1, 5):  # values and weights 1..4, one half-life apart
         h.add(float(i), float(i), START + (i - 1) * HOUR)
     assert h.percentile(p) == approx(expected)
 
 
 def test_no_decay_at_a_fixed_time():
-    h = vpa.DecayingHistogram(TEST_OPTIONS, HOUR)
+    h = DecayingHistogram(TEST_OPTIONS, HOUR)
     for i in range(1, 5):
         h.add(float(i), float(i), START)
     got = [h.percentile(p / 10) for p in range(11)]
@@ -104,7 +105,7 @@ def test_no_decay_at_a_fixed_time():
 
 
 def test_decaying_histogram_merge():
-    h1, h2, expected = (vpa.DecayingHistogram(TEST_OPTIONS, HOUR) for _ in range(3))
+    h1, h2, expected = (DecayingHistogram(TEST_OPTIONS, HOUR) for _ in range(3))
     h1.add(1, 1, START)
     h1.add(2, 1, START + HOUR)
     h2.add(2, 1, START + 2 * HOUR)
@@ -116,8 +117,8 @@ def test_decaying_histogram_merge():
 
 
 def test_percentile_estimator():  # TestPercentileEstimator: within 5 % (histogram rounding)
-    cpu = vpa.Histogram(vpa.CPU_OPTIONS)
-    mem = vpa.Histogram(vpa.MEMORY_OPTIONS)
+    cpu = Histogram(vpa.CPU_OPTIONS)
+    mem = Histogram(vpa.MEMORY_OPTIONS)
     for v in (1.0, 2.0, 3.0):
         cpu.add(v, 1.0)
         mem.add(v * 1e9, 1.0)
