@@ -17,6 +17,7 @@ import pandas as pd
 
 from harness.analysis.slo import value_on_rows
 from harness.capacity import ProbeRecord, margin
+from harness.capacity.confirm import Block
 from harness.capacity.margins import achieved_ratio, oversaturated, window_series
 from harness.errors import InputError
 from harness.model import REQUEST_COLUMNS, RunFiles
@@ -24,7 +25,6 @@ from harness.runio import read_events, read_load_stats, read_requests
 from harness.scenario import CapacitySpec, Scenario
 from harness.thresholds import METRICS, Threshold, parse
 
-Block = dict[str, np.ndarray]
 _ROW_KINDS = ("trend", "rate")
 #: the request columns a probe's figures need (harness.model.REQUEST_COLUMNS, the numeric ones and ``ok``)
 _COLUMNS = [c for c in REQUEST_COLUMNS if c not in ("status", "error", "bytes_out", "replica", "phase", "worker")]

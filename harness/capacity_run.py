@@ -48,7 +48,7 @@ from harness.capacity import (
     predicted_root,
     write_outputs,
 )
-from harness.capacity.confirm import Rung, ladder, pooled_failures
+from harness.capacity.confirm import Block, Rung, ladder, pooled_failures
 from harness.capacity_plan import (
     CapacityOutcome,
     headroom_inputs,
@@ -58,7 +58,7 @@ from harness.capacity_plan import (
     replan,
     report,
 )
-from harness.capacity_probe import Block, capacity_thresholds, measure
+from harness.capacity_probe import capacity_thresholds, measure
 from harness.errors import EXIT_SLO_FAILED, HarnessError, Interrupted, LoadError, PlatformError
 from harness.load.config import config_from_spec
 from harness.load.launcher import LoadProcess
