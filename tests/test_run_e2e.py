@@ -17,7 +17,7 @@ import pytest
 
 from harness.procs import poll_until, read_records, running_records
 
-pytestmark = [pytest.mark.slow, pytest.mark.exclusive]  # its shared run judges the host (self-check): alone
+pytestmark = pytest.mark.slow
 
 RATE_RPS, DURATION_S, DEVICE_MS = 20, 15, 30
 
@@ -72,6 +72,7 @@ def passing_run(tmp_path_factory, request):
     return proc, run_dirs(results)[0]
 
 
+@pytest.mark.exclusive  # the module's shared run is made in its setup; its self-check judges the host: alone
 def test_run_passes_and_prints_folder_and_verdict(passing_run):
     proc, run_dir = passing_run
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -106,6 +107,7 @@ def test_timeline_events_summary_report(passing_run):
     assert not processes_mentioning("e2e-pass-svc")
 
 
+@pytest.mark.exclusive  # exit 1, not 4: the host must not be saturated
 def test_impossible_slo_exits_1(tmp_path, kibench):
     path = tmp_path / "s.yaml"
     path.write_text(scenario_text("e2e-fail", slo="p(95) < 1", duration_s=5))
