@@ -17,7 +17,7 @@ noisy: at 97 % of a classic batching replica's throughput one 1,500-request prob
 time, at 99 % 28 %; requiring all of three repeats to pass then rejects a sustainable rate a third to two
 thirds of the time, and the answer steps down by ``confirm_step_pct`` on a coin toss.  Pooled (the achieved
 ratio weighted by requests, over-saturation in more than half) the three repeats pass 95 % of the time at
-97 % and 3 % at 105 % (bench/capacity_accuracy.py, docs/capacity.md#accuracy).
+97 % and 3 % at 105 % (measured before the confirm's ladder; docs/capacity.md#accuracy has its figures).
 """
 
 from __future__ import annotations

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 from rich.console import Console
 
 from harness.capacity import Boundary, ProbeRecord, write_outputs
+from harness.capacity.outputs import plan_markdown
 from harness.capacity.planner import PlanInputs
 from harness.capacity_run import replan
 from harness.report import write_capacity_report
@@ -77,3 +79,11 @@ def test_outputs_report_and_replan(tmp_path: Path) -> None:
     assert doc["plan"]["inputs"]["scale_up_lag_s"] == 2.0 + 15.0  # cold start + one HPA sync period
     again = pd.read_parquet(tmp_path / "capacity" / "probes.parquet")
     assert list(again["margin:latency_ms"].round(3)) == [round(p.margins["latency_ms"], 3) for p in probes()]
+
+
+def test_plan_md_names_the_confirm_rate_when_the_answer_is_what_its_repeats_served() -> None:
+    served = replace(BOUNDARY, found_rps=98.7, confirmed_rate_rps=100.0)
+    assert "**98.7 rps** per replica (what the repeats served of the 100 rps that held)" in plan_markdown(
+        served, None, [], None
+    )
+    assert "that held" not in plan_markdown(replace(BOUNDARY, confirmed_rate_rps=100.0), None, [], None)
