@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from harness.platform.local.node_autoscaler import fits_elsewhere
+from harness.platform.local.node_autoscaler import fits_elsewhere, unneeded_for
 from harness.simulate.cluster_state import ControlPlane, SimNode, SimPod
 
 
@@ -64,20 +64,14 @@ class NodeAutoscaling(ControlPlane):
             return
         live = [i for i, n in enumerate(self.nodes) if not n.removed]
         candidates = [i for i in live if self.nodes[i].ready and not self.nodes[i].unschedulable]
-        for i in candidates:
-            if self._unneeded(i, candidates, on_node):
-                self.unneeded_since.setdefault(i, t)
-            else:
-                self.unneeded_since.pop(i, None)
+        due = unneeded_for(
+            self.unneeded_since, candidates, lambda i: self._unneeded(i, candidates, on_node), t,
+            ca.scale_down_unneeded_time,
+        )  # fmt: skip
         if self.last_scale_up is not None and t - self.last_scale_up < ca.scale_down_delay_after_add:
             return
         if len(live) <= ca.min_nodes:
             return
-        due = [
-            i
-            for i in candidates
-            if i in self.unneeded_since and t - self.unneeded_since[i] >= ca.scale_down_unneeded_time
-        ]
         if due:
             victim = min(due, key=lambda i: (self.nodes[i].used, self.nodes[i].created_s, i))
             self.unneeded_since.pop(victim, None)

@@ -9,7 +9,7 @@ from harness.platform.kubernetes.manifests import hpa
 from harness.platform.local.disruption import desired_healthy
 from harness.platform.local.hpa_controller import hpa_spec
 from harness.platform.local.metrics_scrape import hpa_wants, parse_gauges
-from harness.platform.local.node_autoscaler import fits_elsewhere
+from harness.platform.local.node_autoscaler import fits_elsewhere, unneeded_for
 from harness.platform.local.pods import CrashBackoff
 from harness.platform.local.probes import ProbeCounter
 from harness.platform.local.rollout import fenceposts, rolling_step, rollout_complete
@@ -181,3 +181,13 @@ def test_bad_platform_sections_name_the_field(platform, field):
     with pytest.raises(ScenarioError) as info:
         validate(scenario, "s.yaml")
     assert info.value.field == field
+
+
+def test_a_node_is_due_for_removal_once_unneeded_for_the_hold_and_forgotten_when_needed_again() -> None:
+    since: dict[str, float] = {}
+    unneeded = {"a": True, "b": True}
+    assert unneeded_for(since, ["a", "b"], unneeded.get, 0.0, 10.0) == [] and since == {"a": 0.0, "b": 0.0}
+    unneeded["b"] = False
+    assert unneeded_for(since, ["a", "b"], unneeded.get, 5.0, 10.0) == [] and since == {"a": 0.0}
+    unneeded["b"] = True
+    assert unneeded_for(since, ["a", "b"], unneeded.get, 10.0, 10.0) == ["a"] and since["b"] == 10.0

@@ -19,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from harness.platform.local.control import control_loop
 from harness.platform.local.gpus import units_per_node
@@ -28,6 +29,8 @@ from harness.platform.local.scheduler import gpu_slots, gpu_used
 
 if TYPE_CHECKING:
     from harness.platform.local.cluster import Cluster
+
+K = TypeVar("K")
 
 PROVISIONED_LABEL = "kibench.io/provisioned"
 
@@ -45,6 +48,19 @@ def fits_elsewhere(demands: list[int], free: dict[str, int]) -> bool:
             return False
         free[target] -= need
     return True
+
+
+def unneeded_for(
+    since: dict[K, float], candidates: list[K], unneeded: Callable[[K], bool], now_s: float, hold_s: float
+) -> list[K]:
+    """cluster-autoscaler's unneeded-node bookkeeping: each candidate unneeded now keeps the time it first
+    was (``since``, updated in place; one needed again is forgotten); returns those unneeded for ``hold_s``."""
+    for key in candidates:
+        if unneeded(key):
+            since.setdefault(key, now_s)
+        else:
+            since.pop(key, None)
+    return [key for key in candidates if key in since and now_s - since[key] >= hold_s]
 
 
 class NodeAutoscaler:
@@ -114,27 +130,19 @@ class NodeAutoscaler:
             return
         used = gpu_used(pods)
         candidates = [n for n in nodes.values() if node_ready(n) and not n["spec"].get("unschedulable")]
-        for node in candidates:
-            name = node["metadata"]["name"]
-            if self._unneeded(node, candidates, pods, used):
-                self.unneeded_since.setdefault(name, now)
-            else:
-                self.unneeded_since.pop(name, None)
+        names = [n["metadata"]["name"] for n in candidates]
+        due = unneeded_for(
+            self.unneeded_since, names, lambda name: self._unneeded(nodes[name], candidates, pods, used), now,
+            s.scale_down_unneeded_time,
+        )  # fmt: skip
         if self.last_scale_up is not None and now - self.last_scale_up < s.scale_down_delay_after_add:
             return
         if len(nodes) <= s.min_nodes:
             return
-        due = [
-            n
-            for n in candidates
-            if now - self.unneeded_since.get(n["metadata"]["name"], now) >= s.scale_down_unneeded_time
-            and n["metadata"]["name"] in self.unneeded_since
-        ]
         if due:
-            victim = min(
-                due, key=lambda n: (used.get(n["metadata"]["name"], 0), n["metadata"].get("creationTimestamp", ""))
-            )
-            self._remove(victim, pods)
+            created = {name: nodes[name]["metadata"].get("creationTimestamp", "") for name in due}
+            victim = min(due, key=lambda name: (used.get(name, 0), created[name]))
+            self._remove(nodes[victim], pods)
 
     def _unneeded(self, node: Obj, candidates: list[Obj], pods: list[Obj], used: dict[str, int]) -> bool:
         name = node["metadata"]["name"]
